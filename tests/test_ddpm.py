@@ -1,0 +1,270 @@
+"Tests for medimb.ddpm: the balancer check, training (overfit, resume, NaN), sampling, caching and the quality measures."
+import json
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from scipy import linalg
+
+from medimb import ddpm as D
+from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, EMA, ddpm_config, build_denoiser, unet_config, make_scheduler,
+                         signal_kept, sample_images, sample_chunk, frechet_distance, image_frechet_distance, image_features,
+                         nearest_neighbours, memorization, inception_extractor, StudyDenoiser)
+from medimb.data import phantom, split_dataset, ImageSet
+from medimb.experiment import check_balancer
+from medimb.models import get_model, PretrainedWeightsError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    "The models here are tiny: one thread is faster than two contending ones, and keeps runs comparable."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def few():
+    return phantom(8, 16, ratio=0.5, seed=0)
+
+
+@pytest.fixture(scope='module')
+def splits():
+    "check_balancer's default data at 16 px, so that training and sampling take a fraction of a second."
+    return split_dataset(phantom(160, 16, ratio=0.2, seed=0), seed=0)
+
+
+def tiny(**kw):
+    "A tiny balancer that trains and samples in about a second."
+    kw = {**dict(preset='tiny', train_steps=4, sample_steps=2, device='cpu', progress=False), **kw}
+    return DDPMBalancer(**kw)
+
+
+def trainer(data, cfg, seed=0, checkpoint=None, num_classes=2):
+    torch.manual_seed(0)
+    return DiffusionTrainer(build_denoiser(cfg, data.size, 1, num_classes), data, cfg, device='cpu', seed=seed, checkpoint=checkpoint)
+
+
+# ---------------------------------------------------------------- the shared balancer check
+def test_check_balancer_without_cache():
+    small = split_dataset(phantom(120, 16, ratio=0.25, seed=0), seed=0).train   # 16 px: without the cache the check trains five times
+    rep = check_balancer(tiny(train_steps=2, cache=False), train=small)
+    assert rep['default']['synthetic'] > 0
+
+
+def test_check_balancer_with_cache(tmp_path, splits):
+    check_balancer(tiny(cache_dir=tmp_path), splits=splits)
+
+
+@pytest.mark.parametrize('preset,kw', [('study', dict(train_steps=3)), ('tiny', dict(conditional=False)),
+                                       ('tiny', dict(sampler='ddim')), ('tiny', dict(sampler='ddpm')),
+                                       ('tiny', dict(class_dropout=0.2, guidance_scale=2.0))])
+def test_presets_and_options_run_end_to_end(preset, kw, splits):
+    b = tiny(preset=preset, cache=False, **kw)
+    out = b.fit_resample(splits.train)
+    n_new = splits.train.counts['normal'] - splits.train.counts['hernia']
+    assert out.counts['hernia'] == splits.train.counts['normal'] and int(out.synthetic.sum()) == n_new
+    assert set(out.labels[out.synthetic]) == {1}
+    if preset == 'study':
+        assert isinstance(b.models_[1], StudyDenoiser) and b.config.timesteps == 10 and b.config.sampler == 'ddpm'
+    if kw.get('conditional') is False: assert list(b.models_) == [1]      # one model, for the class that needs images
+    else: assert list(b.models_) == ([None] if preset != 'study' else [1])
+    more = b.sample(1, 3)
+    assert more.shape == (3, 1, 16, 16) and more.dtype == np.uint8
+
+
+# ---------------------------------------------------------------- training
+def test_tiny_model_overfits_a_handful_of_images(few):
+    cfg = ddpm_config('tiny', lr=2e-3, batch_size=8, log_every=10, checkpoint_every=1000)
+    tr = trainer(few, cfg).train(60)
+    loss = tr.frame.loss.to_numpy()
+    assert len(loss) == 6 and loss[-2:].mean() < 0.6 * loss[0], loss
+
+
+def test_resume_continues_from_saved_step_and_matches_uninterrupted(tmp_path, few):
+    cfg = ddpm_config('tiny', batch_size=4, checkpoint_every=5, log_every=5)
+    whole = trainer(few, cfg, seed=3).train(12)
+    ck = tmp_path / 'ck.pt'
+    def stop(step, t):
+        if step == 8: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): trainer(few, cfg, seed=3, checkpoint=ck).train(12, callback=stop)
+    assert torch.load(ck, weights_only=True)['step'] == 5
+    again = trainer(few, cfg, seed=3, checkpoint=ck)
+    assert again.resumed_from == 5 and again.step == 5
+    again.train(12)
+    assert again.step == 12 and [h['step'] for h in again.history] == [5, 10, 12]
+    for a, b in zip(whole.model.parameters(), again.model.parameters()): torch.testing.assert_close(a, b)
+    for a, b in zip(whole.ema.shadow, again.ema.shadow): torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match='other data, settings or seed'): trainer(few, cfg, seed=4, checkpoint=ck)
+
+
+def test_balancer_resumes_an_interrupted_fit(tmp_path, splits, monkeypatch):
+    kw = dict(train_steps=10, checkpoint_every=5, log_every=5, random_state=0)
+    ref = tiny(cache=False, **kw).fit_resample(splits.train)
+    real_step = DiffusionTrainer._train_step
+    def crash(self):
+        if self.step == 7: raise KeyboardInterrupt
+        return real_step(self)
+    monkeypatch.setattr(DiffusionTrainer, '_train_step', crash)
+    with pytest.raises(KeyboardInterrupt): tiny(cache_dir=tmp_path, **kw).fit_resample(splits.train)
+    monkeypatch.setattr(DiffusionTrainer, '_train_step', real_step)
+    b = tiny(cache_dir=tmp_path, **kw)
+    out = b.fit_resample(splits.train)
+    assert b.resumed_from_[None] == 5 and b.trained_steps_ == 5
+    assert out.fingerprint() == ref.fingerprint()
+
+
+def test_nan_loss_raises_naming_the_step(tmp_path, few):
+    class Exploding(nn.Module):
+        def __init__(self): super().__init__(); self.conv, self.calls = nn.Conv2d(1, 1, 3, padding=1), 0
+        def forward(self, x, t, class_labels=None, return_dict=False):
+            self.calls += 1
+            return (self.conv(x) * (float('nan') if self.calls >= 8 else 1.),)
+    cfg = ddpm_config('tiny', checkpoint_every=5, log_every=5)
+    tr = DiffusionTrainer(Exploding(), few, cfg, device='cpu', checkpoint=tmp_path / 'ck.pt')
+    with pytest.raises(FloatingPointError, match=r'at step 8 .*Lower lr'): tr.train(20)
+    assert torch.load(tmp_path / 'ck.pt', weights_only=True)['step'] == 5   # the last good state is kept, none after the NaN
+
+
+def test_ema_matches_hand_computation():
+    lin = nn.Linear(3, 1, bias=False); e = EMA(lin, decay=0.9)
+    w0 = lin.weight.detach().clone()
+    with torch.no_grad(): lin.weight.add_(1.)
+    e.update(lin); e.update(lin)
+    d1, d2 = min(0.9, 2 / 11), min(0.9, 3 / 12)
+    s1 = d1 * w0 + (1 - d1) * (w0 + 1); s2 = d2 * s1 + (1 - d2) * (w0 + 1)
+    torch.testing.assert_close(e.shadow[0], s2)
+
+
+# ---------------------------------------------------------------- sampling
+def test_generation_is_reproducible_by_seed(few):
+    cfg = ddpm_config('tiny', batch_size=8, sample_batch=4)
+    m = trainer(few, cfg).train(5).sampling_model()
+    shape = (1, 16, 16)
+    a = sample_images(m, cfg, 6, shape, label=1, seed=0)
+    assert a.dtype == np.uint8 and a.shape == (6, *shape)
+    np.testing.assert_array_equal(a, sample_images(m, cfg, 6, shape, label=1, seed=0))
+    assert not np.array_equal(a, sample_images(m, cfg, 6, shape, label=1, seed=1))
+    assert not np.array_equal(a, sample_images(m, cfg, 6, shape, label=0, seed=0))
+    np.testing.assert_array_equal(a[:4], sample_images(m, cfg, 4, shape, label=1, seed=0))   # chunks do not depend on n
+
+
+def test_balancer_output_reproducible_and_seed_dependent(splits):
+    a = tiny(cache=False, random_state=0).fit_resample(splits.train)
+    assert a.fingerprint() == tiny(cache=False, random_state=0).fit_resample(splits.train).fingerprint()
+    assert a.fingerprint() != tiny(cache=False, random_state=1).fit_resample(splits.train).fingerprint()
+
+
+# ---------------------------------------------------------------- caching
+def test_generated_cache_is_reused(tmp_path, splits, monkeypatch):
+    b1 = tiny(cache_dir=tmp_path, random_state=0); out1 = b1.fit_resample(splits.train)
+    assert b1.trained_steps_ == 4 and b1.from_cache_ == {1: False}
+    saved = list(tmp_path.glob('ddpm-*-n*.npz'))
+    assert len(saved) == 1
+    cached = ImageSet.load(saved[0])
+    assert cached.synthetic.all() and (cached.labels == 1).all() and len(cached) == int(out1.synthetic.sum())
+    assert json.loads(saved[0].with_suffix('.json').read_text())['sample_steps'] == 2
+    def no_training(*a, **k): raise AssertionError('the second fit trained a model')
+    monkeypatch.setattr(DiffusionTrainer, 'train', no_training)
+    b2 = tiny(cache_dir=tmp_path, random_state=0); out2 = b2.fit_resample(splits.train)
+    assert b2.trained_steps_ == 0 and b2.from_cache_ == {1: True} and b2.models_ == {}
+    assert out2.fingerprint() == out1.fingerprint()
+    with pytest.raises(AssertionError, match='trained a model'):           # another seed is another model
+        tiny(cache_dir=tmp_path, random_state=1).fit_resample(splits.train)
+    monkeypatch.undo()
+    b3 = tiny(cache_dir=tmp_path, random_state=0, sampling_strategy=0.5)     # another count reuses model and chunks
+    out3 = b3.fit_resample(splits.train)
+    assert b3.trained_steps_ == 0 and out3.counts['hernia'] == splits.train.counts['normal'] // 2
+
+
+def test_generation_resumes_from_saved_chunks(tmp_path, splits, monkeypatch):
+    kw = dict(random_state=0, sample_batch=16)
+    ref = tiny(cache=False, **kw).fit_resample(splits.train)
+    real_chunk, calls = D.sample_chunk, []
+    def crash(*a, **k):
+        calls.append(1)
+        if len(calls) == 3: raise KeyboardInterrupt
+        return real_chunk(*a, **k)
+    monkeypatch.setattr(D, 'sample_chunk', crash)
+    with pytest.raises(KeyboardInterrupt): tiny(cache_dir=tmp_path, **kw).fit_resample(splits.train)
+    assert len(list(tmp_path.glob('ddpm-*/chunk-*.npy'))) == 2            # the two chunks drawn before the interruption
+    monkeypatch.setattr(D, 'sample_chunk', real_chunk)
+    b = tiny(cache_dir=tmp_path, **kw); out = b.fit_resample(splits.train)
+    n_chunks = -(-b.n_synthetic_ // 16)
+    assert b.trained_steps_ == 0 and b.sampled_ == b.n_synthetic_ - 2 * 16 and n_chunks > 2
+    assert out.fingerprint() == ref.fingerprint()
+
+
+def test_cache_key_changes_with_data_and_settings(tmp_path, splits):
+    b = tiny(cache_dir=tmp_path, random_state=0); b.fit_resample(splits.train)
+    b2 = tiny(cache_dir=tmp_path, random_state=0, lr=5e-4); b2.fit_resample(splits.train)
+    assert b2.trained_steps_ == 4
+    b3 = tiny(cache_dir=tmp_path, random_state=0); b3.fit_resample(splits.train[1:])
+    assert b3.trained_steps_ == 4
+
+
+# ---------------------------------------------------------------- quality
+def test_frechet_distance_against_formula():
+    r = np.random.default_rng(0)
+    a, b = r.normal(size=(400, 5)), r.normal(2, 3, size=(300, 5)) @ r.normal(size=(5, 5))
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    want = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert frechet_distance(a, b) == pytest.approx(want, rel=1e-6)
+    x = r.normal(size=(1000, 1)); y = r.normal(1, 2, size=(1000, 1))   # 1-D: (m1 - m2)² + (s1 - s2)²
+    assert frechet_distance(x, y) == pytest.approx((x.mean() - y.mean()) ** 2 + (x.std(ddof=1) - y.std(ddof=1)) ** 2, rel=1e-6)
+    with pytest.raises(ValueError, match='same D'): frechet_distance(a, b[:, :2])
+
+
+def test_frechet_distance_of_images_zero_for_itself_and_grows_with_noise():
+    real = phantom(100, 32, ratio=0.2, seed=1)
+    torch.manual_seed(0); ext = get_model('small_cnn', widths=(8, 16)).eval()
+    noisy = lambda s: np.clip(real.images + np.random.default_rng(0).normal(0, s, real.images.shape), 0, 255).astype(np.uint8)
+    fd = [image_frechet_distance(real, noisy(s) if s else real.images, ext) for s in (0, 8, 30, 80)]
+    assert fd[0] == pytest.approx(0, abs=1e-6)
+    assert fd[0] < fd[1] < fd[2] < fd[3], fd
+    np.testing.assert_allclose(image_features(real, ext), image_features(real.images, lambda x: ext.features(x)), rtol=1e-6)
+
+
+def test_inception_raises_when_weights_are_unavailable(monkeypatch, tmp_path):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    monkeypatch.setenv('MEDIMB_OFFLINE', '1')
+    with pytest.raises(PretrainedWeightsError, match='inception'): inception_extractor()
+    with pytest.raises(PretrainedWeightsError): image_frechet_distance(phantom(4, 32), phantom(4, 32), 'inception')
+
+
+def test_memorization_detects_copies():
+    ds = phantom(80, 32, ratio=0.2, seed=2)
+    train, heldout = ds.images[:50], ds.images[50:]
+    copies = memorization(train[:10], train)
+    assert copies.ratio == 0 and copies.copy_fraction == 1 and (copies.nearest == np.arange(10)).all()
+    new = memorization(heldout, train)
+    assert new.ratio > 0.5 and new.copy_fraction < 0.5
+    d, i = nearest_neighbours(heldout[:3], train)
+    brute = np.sqrt(((heldout[:3, None].astype(float) - train[None].astype(float)) ** 2).mean((2, 3, 4))) / 255
+    np.testing.assert_allclose(d, brute.min(1), rtol=1e-5); np.testing.assert_array_equal(i, brute.argmin(1))
+
+
+# ---------------------------------------------------------------- configuration
+def test_unet_config_is_diffusers_example_at_128():
+    cfg = unet_config(ddpm_config('default'), 128, 1, num_classes=2)
+    assert cfg['block_out_channels'] == (128, 128, 256, 256, 512, 512) and cfg['layers_per_block'] == 2
+    assert cfg['down_block_types'] == ('DownBlock2D',) * 4 + ('AttnDownBlock2D', 'DownBlock2D')
+    assert cfg['up_block_types'] == ('UpBlock2D', 'AttnUpBlock2D') + ('UpBlock2D',) * 4
+    assert cfg['num_class_embeds'] == 3 and cfg['in_channels'] == cfg['out_channels'] == 1
+    assert unet_config(ddpm_config('tiny'), 48)['block_out_channels'] == (16, 32, 64)
+    with pytest.raises(ValueError, match='at least 8 px'): unet_config(ddpm_config('tiny'), 7)
+    with pytest.raises(ValueError, match='divisible by 4'): build_denoiser(ddpm_config('study'), 30)
+
+
+def test_study_schedule_keeps_the_signal():
+    assert signal_kept(ddpm_config('study')) == pytest.approx(np.prod(1 - np.linspace(1e-4, 5e-4, 10)), rel=1e-5)
+    assert signal_kept(ddpm_config('default')) < 1e-3
+
+
+def test_bad_settings_raise_clear_errors():
+    with pytest.raises(ValueError, match='unknown preset'): ddpm_config('big')
+    with pytest.raises(TypeError, match='unknown DDPM setting'): DDPMBalancer(preset='tiny', steps=3)
+    with pytest.raises(ValueError, match='sampler must be'): ddpm_config('tiny', sampler='euler')
+    with pytest.raises(ValueError, match='lr must be'): ddpm_config('tiny', lr=float('nan'))
+    with pytest.raises(ValueError, match='class_dropout'): ddpm_config('tiny', guidance_scale=3.)
+    with pytest.raises(ValueError, match='cannot exceed'): ddpm_config('study', sample_steps=20)

@@ -54,3 +54,12 @@ def test_report_from_saved_results(tmp_path):
 def test_console_script_is_installed():
     out = subprocess.run(['medimb', 'list'], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and '01_baseline' in out.stdout
+
+@pytest.mark.parametrize('nb', select_notebooks(ROOT / 'nbs'), ids=lambda p: p.stem)
+def test_every_parameter_is_visible_to_papermill(nb):
+    "papermill's parser drops lines it cannot read (an '=' inside a comment, say); then -p silently misses them."
+    import ast, papermill as pm
+    cells = [c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c['metadata'].get('tags', [])]
+    assert len(cells) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
+    assigned = [t.id for node in ast.parse(''.join(cells[0]['source'])).body if isinstance(node, ast.Assign) for t in node.targets]
+    assert sorted(pm.inspect_notebook(str(nb))) == sorted(assigned)

@@ -477,4 +477,5 @@ d = { 'settings': { 'branch': 'main',
                               'medimb.train.epoch_order': ('train.html#epoch_order', 'medimb/train.py'),
                               'medimb.train.evaluate': ('train.html#evaluate', 'medimb/train.py'),
                               'medimb.train.fit': ('train.html#fit', 'medimb/train.py'),
-                              'medimb.train.predict': ('train.html#predict', 'medimb/train.py')}}}
+                              'medimb.train.predict': ('train.html#predict', 'medimb/train.py'),
+                              'medimb.train.shard_order': ('train.html#shard_order', 'medimb/train.py')}}}

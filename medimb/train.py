@@ -17,7 +17,8 @@ from .data import ImageSet, BatchAugment, phantom, split_dataset
 from .metrics import binary_metrics
 
 # %% auto #0
-__all__ = ['ImageBatches', 'as_batches', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'class_weights', 'fit']
+__all__ = ['ImageBatches', 'as_batches', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights',
+           'fit']
 
 # %% ../nbs/00d_train.ipynb #715513c2
 class ImageBatches:
@@ -136,6 +137,13 @@ def epoch_order(labels:np.ndarray, sampler, generator:torch.Generator)->torch.Te
     if callable(sampler): return torch.as_tensor(sampler(labels, generator))
     raise ValueError(f"sampler must be 'random', 'balanced' or a callable; got {sampler!r}")
 
+def shard_order(order:torch.Tensor, rank:int, world:int)->torch.Tensor:
+    "Process `rank`'s share of an epoch's `order`, padded by wrapping so that every process takes the same number of steps."
+    if world <= 1: return order
+    n = -(-len(order) // world) * world   # a process with one step fewer would leave the others waiting in all-reduce
+    if n > len(order): order = order.repeat(-(-n // len(order)))[:n]
+    return order[rank::world]
+
 def class_weights(labels:np.ndarray, num_classes:int, class_weight)->torch.Tensor|None:
     "Loss weights per class: None, 'balanced' (n / (k * count)), or a given sequence."
     if class_weight is None: return None
@@ -210,7 +218,8 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
     if optimizer == 'adamw': opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     elif optimizer == 'sgd': opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     else: raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
-    steps_per_epoch = max(1, math.ceil(len(train) / batch_size)); total = epochs * steps_per_epoch
+    world, rank = (acc.num_processes, acc.process_index) if acc is not None else (1, 0)
+    steps_per_epoch = max(1, math.ceil(math.ceil(len(train) / world) / batch_size)); total = epochs * steps_per_epoch
     def lr_at(step):
         if schedule is None: return 1.0
         warm = min(steps_per_epoch, max(1, total // 10))
@@ -230,14 +239,14 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         (acc.unwrap_model(step_model) if acc else model).load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
         hist = ck['history']; best_state, bad, start = ck['best_state'], ck['bad_epochs'], ck['epoch'] + 1
         hist.resumed_from = ck['epoch']
-    bar = tqdm(total=epochs, initial=start, desc='fit', disable=not progress, leave=False)
+    bar = tqdm(total=epochs, initial=start, desc='fit', disable=not progress or rank != 0, leave=False)
     for epoch in range(start, epochs):
         if hist.stopped_early: break
         model.train(); t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         torch.manual_seed(seed * 100_003 + epoch)      # dropout and augmentation draws
         order = epoch_order(labels if labels.ndim == 1 else labels.argmax(-1), sampler, g)
-        if acc is not None: order = order[acc.process_index::acc.num_processes]
+        order = shard_order(order, rank, world)   # several processes: each takes its share; batch_size is per process
         order = order.to(train.y.device if hasattr(train, 'y') else 'cpu')
         tot, seen, last_check = torch.zeros((), device=dev), 0, 0
         def check_finite(step):   # one host sync per window, not per step: the GPU keeps running ahead

@@ -223,3 +223,12 @@ def test_phantom_finding_is_learnable_at_default_strength():
     sp = split_dataset(phantom(600, 32, ratio=0.5, finding='pneumonia', seed=0), seed=0)
     row = run_experiment(sp, epochs=5, batch_size=32, lr=3e-3, seed=0).row
     assert row['roc_auc'] > 0.75
+
+def test_study_splits_make_only_the_training_split_rarer(pneumoniamnist):
+    from medimb.baseline import study_splits
+    whole = study_splits(str(pneumoniamnist), 28)
+    rare = study_splits(str(pneumoniamnist), 28, minority_fraction=0.16)
+    c = rare.train.counts
+    assert c['normal'] == whole.train.counts['normal'] and abs(c['pneumonia'] / (c['normal'] + c['pneumonia']) - 0.16) < 0.01
+    assert rare.val.counts == whole.val.counts and rare.test.counts == whole.test.counts   # held-out prevalence untouched
+    assert set(rare.train.fingerprint() for _ in range(2)) == {study_splits(str(pneumoniamnist), 28, minority_fraction=0.16).train.fingerprint()}

@@ -3,6 +3,7 @@ pixel-space balancers at the study's scale (5,216 images at 224 px): peak memory
 
     python bench/resampling_study.py --device cuda          # Kermany (hf-vision/chest-xray-pneumonia), ResNet18 at 224 px, 5 seeds
     python bench/resampling_study.py --device cuda --pretrained   # the same from ImageNet weights (in the torch hub cache offline)
+    python bench/resampling_study.py --device cpu --dataset pneumoniamnist.npz --size 28 --model small_cnn --minority-fraction 0.16
     python bench/resampling_study.py --device cpu --dataset phantom-pneumonia --model small_cnn --size 32 --n 400 \\
         --epochs 2 --seeds 0 1 --scale-methods smote        # a smoke run on CPU
 
@@ -65,7 +66,8 @@ def run_notebook(args, out: Path) -> dict:
     "Execute the notebook with papermill at the given settings; return the wall time."
     params = dict(dataset=args.dataset, size=args.size, n=args.n, model=args.model, pretrained=args.pretrained, epochs=args.epochs,
                   batch_size=args.batch_size, lr=args.lr, seeds=args.seeds, methods=args.methods, head_epochs=args.head_epochs,
-                  cam_method=args.cam_method, device=args.device, results_dir=str(out / 'results'))
+                  cam_method=args.cam_method, device=args.device, results_dir=str(out / 'results'),
+                  minority_fraction=args.minority_fraction)
     cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / '08_resampling.ipynb'), str(out / '08_resampling.ipynb'),
            '--cwd', str(ROOT / 'nbs'), '-k', 'python3', '--log-output']
     yaml = json.dumps(params)   # papermill takes a YAML (JSON is YAML) parameter document: lists and booleans keep their types
@@ -97,6 +99,8 @@ def main():
     p.add_argument('--model', default='resnet18')
     p.add_argument('--pretrained', action='store_true', help='ImageNet weights (they must be in the torch hub cache offline)')
     p.add_argument('--size', type=int, default=224)
+    p.add_argument('--minority-fraction', dest='minority_fraction', type=float, default=None,
+                   help='real data: subsample the training split so pneumonia is this fraction (validation and test untouched)')
     p.add_argument('--n', type=int, default=5216, help='phantom only: images')
     p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--batch-size', dest='batch_size', type=int, default=32)

@@ -231,4 +231,4 @@ def test_study_splits_make_only_the_training_split_rarer(pneumoniamnist):
     c = rare.train.counts
     assert c['normal'] == whole.train.counts['normal'] and abs(c['pneumonia'] / (c['normal'] + c['pneumonia']) - 0.16) < 0.01
     assert rare.val.counts == whole.val.counts and rare.test.counts == whole.test.counts   # held-out prevalence untouched
-    assert set(rare.train.fingerprint() for _ in range(2)) == {study_splits(str(pneumoniamnist), 28, minority_fraction=0.16).train.fingerprint()}
+    assert rare.train.fingerprint() == study_splits(str(pneumoniamnist), 28, minority_fraction=0.16).train.fingerprint()   # reproducible

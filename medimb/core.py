@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'set_seed', 'get_device', 'atomic_path', 'atomic_write', 'project_root', 'results_root', 'Results',
-           'as_list', 'Timer']
+__all__ = ['KEY_COLUMNS', 'set_seed', 'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError',
+           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'Results', 'as_list', 'Timer']
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -43,6 +43,22 @@ def get_device(device:str|None='auto' # 'auto', 'cuda', 'cuda:1', 'mps' or 'cpu'
     if dev.type == 'mps' and not torch.backends.mps.is_available():
         raise RuntimeError(f"device={device!r} was asked for but MPS is not available; pass device='auto' or 'cpu'.")
     return dev
+
+# %% ../nbs/00_core.ipynb #f44c7ce5
+class MedimbError(Exception):
+    "Base of medimb's own errors: the message names what is wrong and what to do."
+
+class DataError(MedimbError, ValueError):
+    "Input data medimb cannot use as it is: a file, array, folder or labels (the message names which)."
+
+class ConfigError(MedimbError, ValueError):
+    "An argument or parameter outside what it accepts (the message names it)."
+
+class CheckpointError(MedimbError, RuntimeError):
+    "A checkpoint that is unreadable, foreign, or made for another run (the message names the file)."
+
+class ResultsError(MedimbError, RuntimeError):
+    "A results table or folder that cannot be read or written (the message names it)."
 
 # %% ../nbs/00_core.ipynb #8aeb1f8c
 @contextlib.contextmanager

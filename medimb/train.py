@@ -4,7 +4,7 @@
 
 # %% ../nbs/00d_train.ipynb #4da72b8b
 from __future__ import annotations
-import math, time, copy, warnings
+import math, time, copy, json, hashlib, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -12,23 +12,28 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, set_seed
+from .core import get_device, atomic_path, set_seed, ConfigError, DataError, CheckpointError
 from .data import ImageSet, BatchAugment, phantom, split_dataset
 from .metrics import binary_metrics
 
 # %% auto #0
-__all__ = ['ImageBatches', 'as_batches', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights',
-           'fit']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches', 'resolve_precision',
+           'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights', 'model_state',
+           'architecture', 'plain', 'read_checkpoint', 'config_differences', 'GeneratorState', 'TrainLoop',
+           'make_accelerator', 'fit']
 
 # %% ../nbs/00d_train.ipynb #715513c2
 class ImageBatches:
     "An ImageSet held on `device` as uint8, served as float batches in [0, 1]."
     def __init__(self, ds:ImageSet, device='cpu', augment:nn.Module|None=None):
         if len(ds) == 0: raise ValueError("cannot train or predict on an empty ImageSet")
-        self.x, self.y = ds.tensors(device); self.augment, self.num_classes = augment, len(ds.classes)
+        self.x, self.y = ds.tensors(device); self.augment, self.num_classes, self.classes = augment, len(ds.classes), ds.classes
+        self._data = ds
     def __len__(self): return len(self.y)
     @property
     def labels(self)->np.ndarray: return self.y.cpu().numpy()
+    @property
+    def fingerprint(self)->str: return self._data.fingerprint()
     def batch(self, idx:torch.Tensor, train:bool=False):
         "Inputs (a tuple of model arguments) and targets for the rows `idx`."
         x = self.x[idx].float().div_(255)
@@ -44,6 +49,25 @@ def as_batches(data, device, augment=None):
         return data
     raise TypeError(f"expected an ImageSet or an object with .labels and .batch(idx, train); got {type(data).__name__}")
 
+# %% ../nbs/00d_train.ipynb #3025cd0a
+PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
+_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+def resolve_precision(precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
+                      device='cpu'          # the torch device training runs on
+                     )->str:
+    "The precision to train in: with 'auto', bf16 on GPUs that support it, fp16 (with a gradient scaler) on older GPUs, fp32 elsewhere."
+    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    dev = torch.device(device)
+    if precision == 'auto':
+        if dev.type != 'cuda': return 'fp32'
+        return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    if precision == 'fp16' and dev.type != 'cuda':
+        raise ConfigError(f"precision='fp16' needs a CUDA GPU (training runs on {dev}); use 'auto' or 'fp32'")
+    if precision == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"this GPU has no bf16 support (e.g. a T4); use precision='auto' (fp16 with a gradient scaler) or 'fp32'")
+    return precision
+
 # %% ../nbs/00d_train.ipynb #d163b259
 def _to_device(inputs, device, channels_last):
     return tuple(i.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if channels_last and i.ndim == 4 else i.to(device)
@@ -54,17 +78,18 @@ def predict(model:nn.Module,           # a classifier returning logits
             data,                      # ImageSet or batch source
             batch_size:int=512,        # images per forward pass
             device=None,               # default: where the model is
-            bf16:bool=True             # bf16 autocast on CUDA
+            bf16:bool=True             # reduced precision on CUDA: bf16, or fp16 on GPUs without bf16 (see `resolve_precision`)
            )->np.ndarray:
     "Class probabilities (N, num_classes) as float32."
     device = next(model.parameters()).device if device is None else get_device(device)
     data = as_batches(data, device); was_training = model.training; model.eval()
     cl = device.type == 'cuda'
+    prec = resolve_precision('auto', device) if bf16 else 'fp32'
     out = []
     try:
         for i in range(0, len(data), batch_size):
             inputs, _ = data.batch(torch.arange(i, min(i + batch_size, len(data)), device=data.y.device if hasattr(data, 'y') else 'cpu'), train=False)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == 'cuda'):
+            with torch.autocast(device.type, dtype=_DTYPES.get(prec, torch.bfloat16), enabled=prec in _DTYPES):
                 logits = model(*_to_device(inputs, device, cl))
             out.append(logits.float().softmax(-1).cpu())
     finally: model.train(was_training)
@@ -110,7 +135,7 @@ class History:
 
 # %% ../nbs/00d_train.ipynb #3e6f8c3f
 def evaluate(model, data, batch_size:int=512)->dict:
-    "Validation loss and, for two classes, ROC-AUC, balanced accuracy and recall."
+    "Validation loss, ROC-AUC (macro one-vs-rest for several classes), balanced accuracy and, for two classes, recall and specificity."
     probs = predict(model, data, batch_size)
     y = as_batches(data, 'cpu').labels if not hasattr(data, 'labels') else data.labels
     y = np.asarray(y)
@@ -124,6 +149,9 @@ def evaluate(model, data, batch_size:int=512)->dict:
         pred = probs.argmax(1)
         out.update(val_accuracy=float((pred == y).mean()),
                    val_balanced_accuracy=float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)])))
+        if probs.shape[1] > 2 and len(np.unique(y)) == probs.shape[1]:
+            from sklearn.metrics import roc_auc_score
+            out['val_roc_auc'] = float(roc_auc_score(y, probs / probs.sum(1, keepdims=True), multi_class='ovr', average='macro'))
     return out
 
 # %% ../nbs/00d_train.ipynb #6ea1f608
@@ -156,11 +184,290 @@ def class_weights(labels:np.ndarray, num_classes:int, class_weight)->torch.Tenso
     if w.shape != (num_classes,): raise ValueError(f"class_weight needs {num_classes} values; got {list(w.shape)}")
     return w
 
-# %% ../nbs/00d_train.ipynb #99bd3c6f
-def _state(model): return {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+# %% ../nbs/00d_train.ipynb #428baa16
+CHECKPOINT_FORMAT = 'medimb-loop-1'
 
-def _save_checkpoint(path, **state):
-    with atomic_path(path) as tmp: torch.save(state, tmp)
+def model_state(model:nn.Module)->dict:
+    "A CPU copy of `model`'s weights: tensors only, safe to store and to load with `weights_only=True`."
+    return {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
+
+def architecture(model:nn.Module)->dict:
+    "What identifies a model in a checkpoint: its class and a hash of every weight's name and shape."
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    return dict(cls=type(model).__name__, weights=hashlib.sha1(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16])
+
+def _plain_default(x):
+    if isinstance(x, (np.generic,)): return x.item()
+    if isinstance(x, (np.ndarray, torch.Tensor)): return x.tolist()
+    if isinstance(x, (Path, torch.device, torch.dtype)): return str(x)
+    if callable(x) and hasattr(x, '__qualname__'): return f'{getattr(x, "__module__", "")}.{x.__qualname__}'
+    return repr(x)
+
+def plain(x):
+    "`x` as plain data (dicts, lists, numbers, text): what a checkpoint may hold besides tensors, and how configurations are compared."
+    return json.loads(json.dumps(x, sort_keys=True, default=_plain_default))
+
+def read_checkpoint(path:str|Path # a checkpoint written by `TrainLoop.save`
+                   )->dict:
+    "Load a medimb checkpoint with `weights_only=True` (opening it runs no code); a CheckpointError naming the file otherwise."
+    path = Path(path)
+    todo = "delete it, pass resume=False to overwrite it, or choose another checkpoint path"
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} cannot be read as a medimb checkpoint ({type(e).__name__}: {str(e)[:300]}). It is damaged, "
+                              f"not a checkpoint, or holds objects that loading would have to run code for; {todo}.") from e
+    if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
+        got = ck.get('format') if isinstance(ck, dict) else type(ck).__name__
+        raise CheckpointError(f"{path} is not a medimb training checkpoint (format {got!r}, expected {CHECKPOINT_FORMAT!r}); {todo}.")
+    return ck
+
+def config_differences(saved:dict, current:dict)->list[str]:
+    "The settings in which two run configurations differ, as readable lines."
+    saved, current = plain(saved), plain(current)
+    return [f"{k}: checkpoint {saved.get(k, '(absent)')!r}, this run {current.get(k, '(absent)')!r}"
+            for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+
+class GeneratorState:
+    "A torch.Generator as something a checkpoint can hold (its state is a plain uint8 tensor)."
+    def __init__(self, generator:torch.Generator): self.generator = generator
+    def state_dict(self)->dict: return dict(state=self.generator.get_state())
+    def load_state_dict(self, state:dict): self.generator.set_state(state['state'])
+
+# %% ../nbs/00d_train.ipynb #5c32dfd4
+class TrainLoop:
+    "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress."
+    def __init__(self,
+                 step,                        # step(loop, i) -> a loss tensor, or a dict of loss tensors ('loss' first) and 'n' (images in the step)
+                 models:dict,                 # name -> nn.Module that is trained and checkpointed
+                 optimizers:dict,             # name -> torch optimizer (built on those models' parameters)
+                 steps_per_epoch:int,         # steps between epoch ends (logging, validation, checkpoints)
+                 schedules:dict|None=None,    # name -> f(update) multiplying that optimizer's learning rate
+                 device='auto',               # 'auto', 'cuda', 'cpu', ...
+                 precision:str='auto',        # 'auto' (bf16 / fp16 with a scaler / fp32), or one of them
+                 channels_last:bool=True,     # channels_last memory format on CUDA
+                 compile:bool=False,          # torch.compile the models for the steps (CUDA)
+                 max_grad_norm:float|None=None, # clip gradients to this norm
+                 checkpoint:str|Path|None=None, # file written atomically at epoch ends and resumed from
+                 resume:bool=True,            # continue from `checkpoint` when it exists (False: start afresh and overwrite it)
+                 checkpoint_every:int|None=None, # steps between checkpoints (default: every epoch end); the last step is always saved
+                 config:dict|None=None,       # plain data that identifies the run (data fingerprint, architecture, settings)
+                 state:dict|None=None,        # more objects to checkpoint: anything with state_dict/load_state_dict (EMA, generators)
+                 on_epoch_start=None,         # f(loop, epoch) before an epoch's first step
+                 on_epoch_end=None,           # f(loop, epoch, row) -> row: validation, early stopping (set `loop.stop`)
+                 after_epoch=None,            # f(loop, epoch, row) after the checkpoint is written
+                 check_every:int=25,          # CUDA: steps between finiteness checks (each makes the host wait for the GPU)
+                 accelerator=None,            # an accelerate.Accelerator (several GPUs)
+                 progress:bool=True, desc:str='train'):
+        if not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be a whole number >= 1; got {steps_per_epoch!r}")
+        self.step_fn, self.accelerator = step, accelerator
+        self.device = accelerator.device if accelerator is not None else get_device(device)
+        self.cuda = self.device.type == 'cuda'
+        self.precision = resolve_precision(precision, self.device)
+        self.channels_last = channels_last and self.cuda
+        self.raw = dict(models)
+        for m in self.raw.values():
+            m.to(self.device)
+            if self.channels_last: m.to(memory_format=torch.channels_last)
+        self.optimizers = dict(optimizers)
+        self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(self.optimizers[k], f) for k, f in (schedules or {}).items()}
+        use_scaler = self.precision == 'fp16' and accelerator is None
+        self.scalers = {k: torch.amp.GradScaler('cuda') for k in self.optimizers} if use_scaler else {}
+        self.models = {k: torch.compile(m) if compile else m for k, m in self.raw.items()}
+        if accelerator is not None:
+            for k in self.models: self.models[k], self.optimizers[k] = accelerator.prepare(self.models[k], self.optimizers[k])
+        self.params = {k: [p for g in o.param_groups for p in g['params']] for k, o in self.optimizers.items()}
+        self.steps_per_epoch, self.max_grad_norm, self.check_every = int(steps_per_epoch), max_grad_norm, int(check_every)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every, self.config = checkpoint_every, plain(config or {})
+        self.state = dict(state or {})
+        self.on_epoch_start, self.on_epoch_end, self.after_epoch = on_epoch_start, on_epoch_end, after_epoch
+        self.progress, self.desc = progress, desc
+        self.world, self.rank = (accelerator.num_processes, accelerator.process_index) if accelerator is not None else (1, 0)
+        self.is_main = self.rank == 0
+        self.step, self.history, self.extra, self.stop, self.resumed_from = 0, [], {}, False, None
+        if self.checkpoint is not None and resume and self.checkpoint.exists():
+            self.load(self.checkpoint); self.resumed_from = self.step
+
+    @property
+    def epoch(self)->int: return self.step // self.steps_per_epoch
+
+    def autocast(self):
+        "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."
+        on = self.precision in _DTYPES and self.accelerator is None
+        return torch.autocast(self.device.type, dtype=_DTYPES.get(self.precision, torch.bfloat16), enabled=on)
+
+    def to_device(self, inputs:tuple)->tuple:
+        "Model inputs on the training device (4-D images in channels_last on CUDA)."
+        return tuple(i.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                     if self.channels_last and i.ndim == 4 else i.to(self.device) for i in inputs)
+
+    def update(self, loss:torch.Tensor, name:str|None=None):
+        "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
+        if name is None:
+            if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
+            name = next(iter(self.optimizers))
+        opt, scaler = self.optimizers[name], self.scalers.get(name)
+        opt.zero_grad(set_to_none=True)
+        if self.accelerator is not None: self.accelerator.backward(loss)
+        elif scaler is not None: scaler.scale(loss).backward()
+        else: loss.backward()
+        if self.max_grad_norm:
+            if scaler is not None: scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self.params[name], self.max_grad_norm)
+        if scaler is not None: scaler.step(opt); scaler.update()
+        else: opt.step()
+        if name in self.schedulers: self.schedulers[name].step()
+
+    def lr(self, name:str|None=None)->float:
+        "The current learning rate of optimizer `name` (default: the first)."
+        return float(self.optimizers[name or next(iter(self.optimizers))].param_groups[0]['lr'])
+
+    def _check_losses(self, sums:dict, first:int):
+        "Raise when a loss summed since the last check is not finite (one host sync per check)."
+        for k, v in sums.items():
+            if not torch.isfinite(v):
+                lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
+                raise FloatingPointError(f"the {k} became {v.item()} in epoch {self.epoch}, between steps {first} and {self.step}: lower the "
+                                         f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
+
+    def _check_weights(self):
+        "Raise when a model's weights are no longer finite (an update can break them while its loss was still finite)."
+        for k, m in self.raw.items():
+            ps = [p.detach() for p in m.parameters() if p.is_floating_point()]
+            if ps and not torch.isfinite(torch.stack([p.float().sum() for p in ps])).all():
+                raise FloatingPointError(f"the weights of {k!r} became non-finite in epoch {self.epoch} (by step {self.step}) although its loss "
+                                         f"was finite: lower the learning rate or set max_grad_norm=1.0")
+
+    def run(self, total_steps:int # train until this many steps in all
+           )->TrainLoop:
+        "Take steps until `total_steps` (or until `stop` is set); call the epoch hooks, check for NaN, checkpoint."
+        from tqdm.auto import tqdm
+        total = int(total_steps)
+        if self.step >= total or self.stop: return self
+        for m in self.raw.values(): m.train()
+        bar = tqdm(total=total, initial=self.step, desc=self.desc, disable=not self.progress or not self.is_main, leave=False)
+        try:
+            started = False
+            while self.step < total and not self.stop:
+                if self.step % self.steps_per_epoch == 0 or not started:
+                    if self.on_epoch_start is not None: self.on_epoch_start(self, self.epoch)
+                    sums, seen, first, checked, t0, started = {}, 0, self.step, self.step, time.perf_counter(), True
+                out = self.step_fn(self, self.step)
+                out = out if isinstance(out, dict) else dict(loss=out)
+                n = int(out.get('n', 1))
+                for k, v in out.items():
+                    if k != 'n': sums[k] = sums.get(k, 0) + v.detach().float() * n
+                seen += n; self.step += 1
+                end = self.step % self.steps_per_epoch == 0 or self.step == total
+                if end or not self.cuda or self.step - checked >= self.check_every: self._check_losses(sums, checked); checked = self.step
+                if not end: continue
+                self._check_weights()
+                if self.cuda: torch.cuda.synchronize()
+                dt = time.perf_counter() - t0
+                row = dict(epoch=(self.step - 1) // self.steps_per_epoch, step=self.step,
+                           **{k: float(v.item() / max(seen, 1)) for k, v in sums.items()}, lr=self.lr(),
+                           images_per_second=seen / dt if dt > 0 else float('nan'))
+                if self.on_epoch_end is not None: row = self.on_epoch_end(self, row['epoch'], row) or row
+                row['seconds'] = time.perf_counter() - t0
+                self.history.append(plain(row))
+                due = self.checkpoint_every is None or self.step % self.checkpoint_every == 0 or self.step == total or self.stop
+                if self.checkpoint is not None and self.is_main and due: self.save(self.checkpoint)
+                bar.update(self.step - bar.n); bar.set_postfix({k: f'{v:.4f}' for k, v in row.items() if isinstance(v, float) and ('loss' in k or 'auc' in k)})
+                if self.after_epoch is not None: self.after_epoch(self, row['epoch'], row)
+        finally: bar.close()
+        return self
+
+    def unwrapped(self, name:str)->nn.Module: return self.raw[name]
+
+    def save(self, path:str|Path|None=None)->Path:
+        "Write the loop's whole state (tensors and plain data only) atomically to `path`."
+        path = Path(path or self.checkpoint)
+        ck = dict(format=CHECKPOINT_FORMAT, step=self.step, stop=self.stop, config=self.config,
+                  models={k: model_state(m) for k, m in self.raw.items()},
+                  optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
+                  schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
+                  scalers={k: s.state_dict() for k, s in self.scalers.items()},
+                  state={k: s.state_dict() for k, s in self.state.items()},
+                  history=plain(self.history), extra=self.extra)
+        with atomic_path(path) as tmp: torch.save(ck, tmp)
+        return path
+
+    def load(self, path:str|Path)->TrainLoop:
+        "Resume from `path`; a CheckpointError when it was written for another run (data, model or settings)."
+        ck = read_checkpoint(path)
+        diff = config_differences(ck.get('config', {}), self.config)
+        if diff:
+            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) +
+                                  "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
+        if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
+            raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
+        try:
+            for k, m in self.raw.items(): m.load_state_dict(ck['models'][k])
+        except RuntimeError as e: raise CheckpointError(f"{path} holds weights of another architecture ({str(e)[:300]}); pass resume=False or another path") from e
+        for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizers'][k])
+        for k, s in self.schedulers.items(): s.load_state_dict(ck['schedulers'][k])
+        for k, s in self.scalers.items():
+            if k in ck['scalers']: s.load_state_dict(ck['scalers'][k])
+        for k, s in self.state.items():
+            if k in ck['state']: s.load_state_dict(ck['state'][k])
+        self.step, self.stop, self.history, self.extra = int(ck['step']), bool(ck.get('stop', False)), list(ck['history']), dict(ck['extra'])
+        return self
+
+# %% ../nbs/00d_train.ipynb #e1b28857
+MONITORS = ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
+SCHEDULES = (None, 'cosine', 'constant')
+
+def _whole(name, value, low=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be a whole number >= {low}; got {value!r}")
+
+def _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patience, mixup, sampler, device, eval_batch_size):
+    "Refuse nonsense before any work is done."
+    _whole('epochs', epochs); _whole('batch_size', batch_size); _whole('eval_batch_size', eval_batch_size)
+    if patience is not None: _whole('patience', patience)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not np.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"lr must be a positive number; got {lr!r}")
+    if optimizer not in ('adamw', 'sgd'): raise ConfigError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
+    if schedule not in SCHEDULES: raise ConfigError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
+    if monitor not in MONITORS: raise ConfigError(f"monitor must be one of {MONITORS}; got {monitor!r}")
+    if isinstance(mixup, bool) or not isinstance(mixup, (int, float, np.number)) or not mixup >= 0:
+        raise ConfigError(f"mixup must be a number >= 0 (0 turns it off); got {mixup!r}")
+    if not (sampler in (None, 'random', 'balanced') or callable(sampler)):
+        raise ConfigError(f"sampler must be 'random', 'balanced' or a callable(labels, generator) -> indices; got {sampler!r}")
+    if str(device) != 'auto':
+        try: torch.device(device)
+        except (RuntimeError, TypeError) as e: raise ConfigError(f"device={device!r} is not a device torch knows ({e}); use 'auto', 'cpu' or 'cuda'") from e
+
+def _data_fingerprint(data)->str|None:
+    "A fingerprint of a batch source, to tell a checkpoint made on other data."
+    if isinstance(data, ImageBatches): return data.fingerprint
+    h = hashlib.sha1(np.ascontiguousarray(np.asarray(data.labels)).tobytes())
+    for k in ('x', 'xa', 'images'):
+        t = getattr(data, k, None)
+        if isinstance(t, torch.Tensor): h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+def _check_outputs(model, data, num_classes, classes):
+    "The model must give one output per class: try it on one image before training."
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad():
+            inputs, _ = data.batch(torch.arange(1, device=data.y.device if hasattr(data, 'y') else 'cpu'))
+            dev = next(model.parameters()).device
+            out = model(*(i.to(dev) for i in inputs))
+    finally: model.train(was)
+    if out.ndim != 2 or out.shape[1] < num_classes:
+        names = f" ({', '.join(map(str, classes))})" if classes else ''
+        raise ConfigError(f"the model gives outputs of shape {tuple(out.shape)} but the training data has {num_classes} classes{names}: "
+                          f"build it with num_classes={num_classes} (e.g. get_model(name, num_classes={num_classes}))")
+
+def make_accelerator(precision:str='auto', device='auto'):
+    "An HF Accelerate `Accelerator` whose mixed precision follows `resolve_precision` (several GPUs: `accelerate launch`)."
+    from accelerate import Accelerator
+    cpu = get_device(device).type == 'cpu'
+    prec = resolve_precision(precision, 'cpu' if cpu else 'cuda')
+    return Accelerator(mixed_precision={'bf16': 'bf16', 'fp16': 'fp16'}.get(prec, 'no'), cpu=cpu)
 
 def fit(model:nn.Module,            # a classifier returning logits (e.g. from `get_model`)
         train,                      # training ImageSet (or batch source)
@@ -170,129 +477,107 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         lr:float=1e-3,              # peak learning rate
         weight_decay:float=1e-4,    # AdamW weight decay
         optimizer:str='adamw',      # 'adamw' or 'sgd' (momentum 0.9)
-        schedule:str|None='cosine', # 'cosine' (with one warm-up epoch), or None for constant
+        schedule:str|None='cosine', # 'cosine' (with one warm-up epoch), or None / 'constant'
         class_weight=None,          # None, 'balanced' or per-class weights for the loss
         loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy
         augment:nn.Module|None=None,# e.g. BatchAugment(flip=0.5, rotate=10); applied to training batches only
         sampler='random',           # 'random', 'balanced' or callable(labels, generator) -> indices
         mixup:float=0.,             # Beta(mixup, mixup) mixing across the batch with soft labels; 0 = off
         device='auto',              # 'auto', 'cuda', 'cpu', ...
-        bf16:bool=True,             # bf16 autocast on CUDA
+        precision:str='auto',       # 'auto': bf16 where the GPU has it, fp16 with a scaler on older GPUs, fp32 on CPU
         channels_last:bool=True,    # channels_last memory format on CUDA
         compile:bool=False,         # torch.compile the model (CUDA)
         patience:int|None=None,     # stop after this many epochs without improvement of `monitor`
-        monitor:str='val_roc_auc',  # 'val_roc_auc', 'val_balanced_accuracy' (higher is better) or 'val_loss'
+        monitor:str='val_roc_auc',  # one of MONITORS; 'val_loss' is minimized, the others maximized
         restore_best:bool=True,     # load the best epoch's weights at the end (when there is validation data)
         checkpoint:str|Path|None=None, # file to save after each epoch and to resume from
-        resume:bool=True,           # continue from `checkpoint` when it exists
+        resume:bool=True,           # continue from `checkpoint` when it exists and was made by this run; False: start afresh
         max_grad_norm:float|None=None, # clip gradients to this norm
         seed:int=0,                 # seeds batch order, augmentation and mixup
         progress:bool=True,         # show a progress bar with live loss and validation metric
         accelerate:bool=False,      # use HF Accelerate (several GPUs: launch with `accelerate launch`)
-        on_epoch_end=None,          # callable(epoch, row) after each epoch
+        on_epoch_end=None,          # callable(epoch, row) after each epoch (after its checkpoint)
         eval_batch_size:int=512
        )->History:
-    "Train `model` in place; return its History (best weights restored when there is validation data)."
-    from tqdm.auto import tqdm
-    acc = None
-    if accelerate:
-        from accelerate import Accelerator
-        acc = Accelerator(mixed_precision='bf16' if bf16 and torch.cuda.is_available() else 'no', cpu=get_device(device).type == 'cpu')
-        dev = acc.device
-    else: dev = get_device(device)
-    cuda = dev.type == 'cuda'
+    "Train `model` in place on the one training loop; return its History (best weights restored when there is validation data)."
+    _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patience, mixup, sampler, device, eval_batch_size)
+    acc = make_accelerator(precision, device) if accelerate else None
+    dev = acc.device if acc is not None else get_device(device)
     train = as_batches(train, dev, augment)
     if augment is not None and hasattr(augment, 'train'): augment.train()
     labels = np.asarray(train.labels)
-    if len(train) == 0: raise ValueError("the training set is empty")
+    if len(train) == 0: raise DataError("the training set is empty")
     if labels.ndim == 1 and len(np.unique(labels)) < 2:
-        raise ValueError(f"the training set holds a single class ({np.unique(labels).tolist()}); a classifier needs examples of both. Check the split and the imbalance settings.")
+        raise DataError(f"the training set holds a single class ({np.unique(labels).tolist()}); a classifier needs examples of both. Check the split and the imbalance settings.")
     if val is not None: val = as_batches(val, dev)
-    num_classes = getattr(model, 'num_classes', None) or int(labels.max()) + 1
+    data_classes = labels.shape[1] if labels.ndim > 1 else max(getattr(train, 'num_classes', 0) or 0, int(labels.max()) + 1)
+    model.to(dev)
+    _check_outputs(model, train, data_classes, getattr(train, 'classes', None))
+    num_classes = getattr(model, 'num_classes', None) or data_classes
     weights = class_weights(labels, num_classes, class_weight)
     weights = weights.to(dev) if weights is not None else None
-    loss_fn = loss_fn or (lambda logits, t: F.cross_entropy(logits.float(), t, weight=weights))
-    model.to(dev)
-    if cuda and channels_last: model.to(memory_format=torch.channels_last)
+    user_loss, loss_fn = loss_fn, loss_fn or (lambda logits, t: F.cross_entropy(logits.float(), t, weight=weights))
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == 'adamw': opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    elif optimizer == 'sgd': opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-    else: raise ValueError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
-    world, rank = (acc.num_processes, acc.process_index) if acc is not None else (1, 0)
+    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if optimizer == 'adamw'
+           else torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True))
+    world = acc.num_processes if acc is not None else 1
     steps_per_epoch = max(1, math.ceil(math.ceil(len(train) / world) / batch_size)); total = epochs * steps_per_epoch
     def lr_at(step):
-        if schedule is None: return 1.0
+        if schedule in (None, 'constant'): return 1.0
         warm = min(steps_per_epoch, max(1, total // 10))
         if step < warm: return (step + 1) / warm
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    step_model = torch.compile(model) if compile else model
-    if acc is not None: step_model, opt = acc.prepare(step_model, opt)
-    hist, start, best_state, bad = History(monitor=monitor), 0, None, 0
-    higher = monitor != 'val_loss'
-    config = dict(epochs=epochs, batch_size=batch_size, lr=lr, n_train=len(train), seed=seed)
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        try: ck = torch.load(checkpoint, map_location='cpu', weights_only=False)
-        except Exception as e: raise RuntimeError(f"checkpoint {checkpoint} is unreadable ({e}); delete it to start afresh") from e
-        if ck['config'] != config:
-            warnings.warn(f"checkpoint {checkpoint} was made with {ck['config']}, this run uses {config}; resuming anyway")
-        (acc.unwrap_model(step_model) if acc else model).load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-        hist = ck['history']; best_state, bad, start = ck['best_state'], ck['bad_epochs'], ck['epoch'] + 1
-        hist.resumed_from = ck['epoch']
-    bar = tqdm(total=epochs, initial=start, desc='fit', disable=not progress or rank != 0, leave=False)
-    for epoch in range(start, epochs):
-        if hist.stopped_early: break
-        model.train(); t0 = time.perf_counter()
+    flat = labels if labels.ndim == 1 else labels.argmax(-1)
+    config = None
+    if checkpoint is not None:
+        config = dict(trainer='fit', data=_data_fingerprint(train), val=None if val is None else _data_fingerprint(val),
+                      architecture=architecture(model), epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      optimizer=optimizer, schedule=schedule, class_weight=class_weight, loss_fn=user_loss,
+                      augment=repr(augment), sampler=sampler, mixup=mixup, precision=resolve_precision(precision, dev),
+                      max_grad_norm=max_grad_norm, seed=seed, monitor=monitor, patience=patience, processes=world)
+    epoch_state = {}
+    def start(loop, epoch):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         torch.manual_seed(seed * 100_003 + epoch)      # dropout and augmentation draws
-        order = epoch_order(labels if labels.ndim == 1 else labels.argmax(-1), sampler, g)
-        order = shard_order(order, rank, world)   # several processes: each takes its share; batch_size is per process
-        order = order.to(train.y.device if hasattr(train, 'y') else 'cpu')
-        tot, seen, last_check = torch.zeros((), device=dev), 0, 0
-        def check_finite(step):   # one host sync per window, not per step: the GPU keeps running ahead
-            if not torch.isfinite(tot):
-                raise FloatingPointError(f"the loss became {tot.item()} at epoch {epoch}, between steps {last_check} and {step}: lower the "
-                                         f"learning rate (lr={lr}), check the inputs for NaN, or set max_grad_norm=1.0")
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            inputs, t = train.batch(idx, train=True)
-            inputs = _to_device(inputs, dev, cuda and channels_last); t = t.to(dev)
-            if mixup:
-                lam = float(np.random.default_rng(seed * 7919 + epoch * 1009 + b).beta(mixup, mixup))
-                perm = torch.randperm(len(t), generator=g).to(dev)
-                inputs = tuple(lam * i + (1 - lam) * i[perm] for i in inputs)
-                oh = F.one_hot(t, num_classes).float() if t.ndim == 1 else t
-                t = lam * oh + (1 - lam) * oh[perm]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16 and cuda and acc is None):
-                logits = step_model(*inputs)
-                loss = loss_fn(logits, t)
-            opt.zero_grad(set_to_none=True)
-            if acc is not None: acc.backward(loss)
-            else: loss.backward()
-            if max_grad_norm: torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-            opt.step(); sched.step()
-            tot += loss.detach().float() * len(idx); seen += len(idx)
-            step = b // batch_size
-            if step - last_check >= 25 or not cuda: check_finite(step); last_check = step
-        check_finite(len(order) // max(batch_size, 1))
-        if cuda: torch.cuda.synchronize()
-        train_seconds = time.perf_counter() - t0
-        row = dict(epoch=epoch, train_loss=tot.item() / max(seen, 1), lr=opt.param_groups[0]['lr'],
-                   images_per_second=seen / train_seconds if train_seconds > 0 else float('nan'))
-        if val is not None: row.update(evaluate(model, val, eval_batch_size))
-        row['seconds'] = time.perf_counter() - t0
-        hist.rows.append(row)
-        if val is not None and monitor in row:
-            score = row[monitor]
-            better = hist.best_score is None or (score > hist.best_score if higher else score < hist.best_score)
-            if better: hist.best_score, hist.best_epoch, best_state, bad = float(score), epoch, _state(model), 0
-            else: bad += 1
-            if patience is not None and bad >= patience: hist.stopped_early = True
-        if checkpoint is not None and (acc is None or acc.is_main_process):
-            _save_checkpoint(checkpoint, epoch=epoch, model=_state(model), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                             history=hist, best_state=best_state, bad_epochs=bad, config=config)
-        bar.update(1); bar.set_postfix({k: f'{row[k]:.3f}' for k in ('train_loss', monitor) if k in row})
-        if on_epoch_end is not None: on_epoch_end(epoch, row)
-    bar.close()
-    if restore_best and best_state is not None: model.load_state_dict(best_state)
+        order = shard_order(epoch_order(flat, sampler, g), loop.rank, loop.world)   # batch_size is per process
+        need = steps_per_epoch * batch_size
+        if len(order) > need or (callable(sampler) and len(order) < need):   # a callable's order: used for one epoch's steps
+            order = order.repeat(-(-need // len(order)))[:need] if len(order) < need else order[:need]
+        epoch_state.update(order=order.to(train.y.device if hasattr(train, 'y') else 'cpu'), generator=g)
+    def step(loop, i):
+        epoch, b = i // steps_per_epoch, (i % steps_per_epoch) * batch_size
+        idx = epoch_state['order'][b:b + batch_size]
+        inputs, t = train.batch(idx, train=True)
+        inputs, t = loop.to_device(inputs), t.to(loop.device)
+        if mixup:
+            lam = float(np.random.default_rng(seed * 7919 + epoch * 1009 + b).beta(mixup, mixup))
+            perm = torch.randperm(len(t), generator=epoch_state['generator']).to(loop.device)
+            inputs = tuple(lam * x + (1 - lam) * x[perm] for x in inputs)
+            oh = F.one_hot(t, num_classes).float() if t.ndim == 1 else t
+            t = lam * oh + (1 - lam) * oh[perm]
+        with loop.autocast(): loss = loss_fn(loop.models['model'](*inputs), t)
+        loop.update(loss)
+        return dict(loss=loss, n=len(idx))
+    higher = monitor != 'val_loss'
+    def end(loop, epoch, row):
+        x = loop.extra
+        out = dict(epoch=epoch, train_loss=row['loss'], lr=row['lr'], images_per_second=row['images_per_second'])
+        if val is not None: out.update(evaluate(model, val, eval_batch_size))
+        if val is not None and monitor in out:
+            score = out[monitor]
+            if score == score and (x.get('best_score') is None or (score > x['best_score'] if higher else score < x['best_score'])):
+                x.update(best_score=float(score), best_epoch=int(epoch), best_state=model_state(model), bad=0)
+            else: x['bad'] = x.get('bad', 0) + 1
+            if patience is not None and x['bad'] >= patience: x['stopped_early'] = loop.stop = True
+        return out
+    after = (lambda loop, epoch, row: on_epoch_end(epoch, row)) if on_epoch_end is not None else None
+    loop = TrainLoop(step, dict(model=model), dict(model=opt), steps_per_epoch, schedules=dict(model=lr_at), device=dev, precision=precision,
+                     channels_last=channels_last, compile=compile, max_grad_norm=max_grad_norm, checkpoint=checkpoint, resume=resume,
+                     config=config, on_epoch_start=start, on_epoch_end=end, after_epoch=after, accelerator=acc, progress=progress, desc='fit')
+    loop.run(total)
+    x = loop.extra
+    hist = History(rows=loop.history, best_epoch=x.get('best_epoch'), best_score=x.get('best_score'), monitor=monitor,
+                   resumed_from=None if loop.resumed_from is None else loop.resumed_from // steps_per_epoch - 1,
+                   stopped_early=bool(x.get('stopped_early', False)))
+    if restore_best and x.get('best_state') is not None: model.load_state_dict(x['best_state'])
     return hist

@@ -63,3 +63,110 @@ def test_accelerate_path_runs_on_cpu(easy):
     set_seed(0); m = get_model('small_cnn', widths=(8, 16))
     h = fit(m, easy.train, easy.val, epochs=1, batch_size=64, accelerate=True, device='cpu', progress=False)
     assert len(h.rows) == 1 and np.isfinite(h.rows[0]['train_loss'])
+
+# --- the one loop: checkpoints are what they claim, and safe; nonsense is refused before training ---
+from pathlib import Path
+from medimb.core import ConfigError, CheckpointError, DataError, MedimbError
+from medimb.train import TrainLoop, read_checkpoint, resolve_precision, CHECKPOINT_FORMAT, GeneratorState
+
+def _fit(data, ck, **kw):
+    set_seed(0); m = get_model('small_cnn', widths=(8, 16))
+    return m, fit(m, data.train, data.val, **{'epochs': 2, 'batch_size': 64, 'checkpoint': ck, 'progress': False, **kw})
+
+def test_checkpoint_from_other_data_of_the_same_size_is_refused(easy, tmp_path):
+    ck = tmp_path / 'run.pt'; _fit(easy, ck)
+    other = split_dataset(phantom(360, 32, ratio=0.5, finding='pneumonia', strength=3.0, seed=5))
+    assert len(other.train) == len(easy.train)
+    with pytest.raises(CheckpointError, match=r'(?s)run\.pt.*data: checkpoint'): _fit(other, ck)
+
+def test_checkpoint_from_other_settings_is_refused_and_resume_false_starts_afresh(easy, tmp_path):
+    ck = tmp_path / 'run.pt'; _fit(easy, ck)
+    with pytest.raises(CheckpointError, match='lr: checkpoint 0.001, this run 0.002'): _fit(easy, ck, lr=2e-3)
+    m, h = _fit(easy, ck, lr=2e-3, resume=False)
+    assert h.resumed_from is None and len(h.rows) == 2
+    m2, h2 = _fit(easy, ck, lr=2e-3)          # now it is this run's checkpoint: resumed, nothing left to do
+    assert h2.resumed_from == 1
+
+def test_checkpoint_of_another_architecture_is_refused(easy, tmp_path):
+    ck = tmp_path / 'run.pt'; _fit(easy, ck)
+    set_seed(0)
+    with pytest.raises(CheckpointError, match='architecture'):
+        fit(get_model('small_cnn', widths=(8, 32)), easy.train, easy.val, epochs=2, batch_size=64, checkpoint=ck, progress=False)
+
+def test_crafted_checkpoint_runs_no_code(easy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    class Payload:
+        def __reduce__(self): return (Path.touch, (tmp_path / 'ran',))
+    ck = tmp_path / 'sent.pt'; torch.save(dict(format=CHECKPOINT_FORMAT, config={}, model=Payload()), ck)
+    with pytest.raises(CheckpointError, match='sent.pt'): _fit(easy, ck)
+    assert not (tmp_path / 'ran').exists()
+
+@pytest.mark.parametrize('content', ['state_dict', 'text', 'list'])
+def test_foreign_files_are_refused_with_their_name(easy, tmp_path, content):
+    ck = tmp_path / 'foreign.pt'
+    if content == 'state_dict': torch.save(get_model('small_cnn').state_dict(), ck)
+    elif content == 'text': ck.write_text('not a checkpoint')
+    else: torch.save([1, 2, 3], ck)
+    with pytest.raises(CheckpointError, match='foreign.pt'): _fit(easy, ck)
+    with pytest.raises(CheckpointError, match='foreign.pt'): read_checkpoint(ck)
+
+def test_checkpoints_load_with_weights_only(easy, tmp_path):
+    ck = tmp_path / 'run.pt'; _fit(easy, ck, class_weight='balanced', mixup=0.2)
+    state = torch.load(ck, weights_only=True)
+    assert state['format'] == CHECKPOINT_FORMAT and state['config']['data'] == easy.train.fingerprint()
+    assert {'architecture', 'epochs', 'batch_size', 'lr', 'sampler', 'mixup', 'class_weight', 'seed', 'precision'} <= set(state['config'])
+
+BAD_FIT_ARGS = [
+    (dict(epochs=0), 'epochs must be'), (dict(epochs=-1), 'epochs must be'), (dict(epochs=2.5), 'epochs must be'),
+    (dict(epochs='3'), 'epochs must be'), (dict(epochs=True), 'epochs must be'), (dict(batch_size=0), 'batch_size must be'),
+    (dict(batch_size=8.0), 'batch_size must be'), (dict(lr=0), 'lr must be'), (dict(lr=float('nan')), 'lr must be'),
+    (dict(monitor='auc'), 'monitor must be'), (dict(schedule='step'), 'schedule must be'), (dict(optimizer='adam'), 'optimizer must be'),
+    (dict(sampler='weighted'), 'sampler must be'), (dict(device='gpu0'), 'not a device'), (dict(patience=0), 'patience must be'),
+    (dict(mixup=-0.1), 'mixup must be'), (dict(precision='half'), 'precision must be'), (dict(precision='fp16', device='cpu'), 'needs a CUDA GPU'),
+]
+
+@pytest.mark.parametrize('bad,msg', BAD_FIT_ARGS, ids=[str(b) for b, _ in BAD_FIT_ARGS])
+def test_fit_refuses_nonsense_before_training(easy, bad, msg):
+    m = get_model('small_cnn', widths=(8, 16)); before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(MedimbError, match=msg): fit(m, easy.train, easy.val, **{'epochs': 1, 'progress': False, **bad})
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())   # refused before any update
+
+def test_model_with_too_few_outputs_is_refused(easy):
+    with pytest.raises(ConfigError, match='num_classes=2'): fit(get_model('small_cnn', num_classes=1), easy.train, epochs=1, progress=False)
+
+def test_weights_that_break_on_the_last_step_without_validation_are_caught(easy):
+    # one step per epoch, no validation: the loss of that step is finite, the update makes the weights infinite
+    set_seed(0); m = get_model('small_cnn', widths=(8, 16))
+    with pytest.raises(FloatingPointError, match='weights'):
+        fit(m, easy.train, None, epochs=1, batch_size=len(easy.train), lr=1e6, optimizer='sgd', schedule=None, progress=False,
+            loss_fn=lambda logits, t: torch.nn.functional.cross_entropy(logits.float(), t) * 1e36)
+
+def test_loop_with_two_optimizers_and_state(tmp_path):
+    "A GAN-shaped trainer (two models, two optimizers, extra state) runs and resumes on the same loop."
+    def run(ck, stop=None):
+        torch.manual_seed(0); g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1); gen = torch.Generator().manual_seed(0)
+        def step(loop, i):
+            z = torch.randn(16, 2, generator=gen)
+            for _ in range(2):   # two critic updates per generator update
+                with loop.autocast(): dl = d(g(z).detach()).mean() - d(z + 1).mean()
+                loop.update(dl, 'critic')
+            with loop.autocast(): gl = -d(g(z)).mean()
+            loop.update(gl, 'generator')
+            return dict(loss=gl, critic_loss=dl, n=16)
+        def halt(loop, epoch, row):
+            if epoch == stop: raise KeyboardInterrupt
+        loop = TrainLoop(step, dict(generator=g, critic=d), dict(generator=torch.optim.Adam(g.parameters(), 1e-3), critic=torch.optim.Adam(d.parameters(), 1e-3)),
+                         steps_per_epoch=5, device='cpu', checkpoint=ck, state=dict(noise=GeneratorState(gen)), after_epoch=halt, progress=False)
+        try: loop.run(20)
+        except KeyboardInterrupt: return None
+        return loop, g
+    whole, g1 = run(tmp_path / 'a.pt')
+    assert [r['step'] for r in whole.history] == [5, 10, 15, 20] and 'critic_loss' in whole.history[0]
+    assert run(tmp_path / 'b.pt', stop=1) is None
+    resumed, g2 = run(tmp_path / 'b.pt')
+    assert resumed.resumed_from == 10 and torch.allclose(g1.weight, g2.weight)
+    with pytest.raises(ConfigError, match='several optimizers'): resumed.update(torch.zeros(()), None)
+
+def test_precision_follows_the_device():
+    assert resolve_precision('auto', 'cpu') == 'fp32'
+    with pytest.raises(ConfigError): resolve_precision('fp16', 'cpu')

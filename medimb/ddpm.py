@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import get_device, atomic_path, atomic_write, Timer
 from .data import ImageSet, phantom, plot_grid, cache_dir as data_cache_dir
-from .train import ImageBatches
+from .train import ImageBatches, TrainLoop, GeneratorState, architecture
 from .models import Classifier, PretrainedWeightsError, get_model, count_parameters, weights_path, load_pretrained_state
 from .experiment import OverSampler, SAMPLING_STRATEGY_DOC
 
@@ -240,10 +240,8 @@ def _null_label(model)->int|None:
         (model.num_classes + 1 if model.num_classes else None)
     return n - 1 if n else None
 
-def _cpu_state(model)->dict: return {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
-
 class DiffusionTrainer:
-    "Train a denoiser on the DDPM objective over uint8 images held on the device, with checkpoints that resume."
+    "Train a denoiser on the DDPM objective over uint8 images held on the device: the DDPM step function on medimb's one `TrainLoop`."
     def __init__(self, model:nn.Module,            # a denoiser from `build_denoiser`
                  train:ImageSet,                   # the images to learn (labels are used when `conditional`)
                  config:DDPMConfig|None=None,      # the settings (default: `ddpm_config('default')`)
@@ -251,39 +249,51 @@ class DiffusionTrainer:
                  device='auto',                    # 'auto', 'cuda', 'cpu', ...
                  seed:int=0,                       # seeds every random draw of training
                  checkpoint:str|Path|None=None,    # file written every `checkpoint_every` steps and resumed from
-                 resume:bool=True):                # continue from `checkpoint` when it exists
+                 resume:bool=True):                # continue from `checkpoint` when it exists (False: start afresh)
         if not isinstance(train, ImageSet): raise TypeError(f"train must be an ImageSet; got {type(train).__name__}")
         if len(train) == 0: raise ValueError("cannot train a diffusion model on an empty ImageSet")
-        self.config = config or ddpm_config('default')
-        c = self.config
-        self.device = dev = get_device(device)
-        self.cuda = dev.type == 'cuda'
+        self.config = c = config or ddpm_config('default')
+        dev = get_device(device)
         self.null_label = _null_label(model)
         self.conditional = (self.null_label is not None) if conditional is None else bool(conditional)
         if self.conditional and self.null_label is None: raise ValueError("conditional=True needs a denoiser with a class embedding (num_classes=...)")
         if self.conditional and len(train.classes) > self.null_label:
             raise ValueError(f"the denoiser knows {self.null_label} classes but the data has {len(train.classes)}; build it with num_classes={len(train.classes)}")
-        self.model = model.to(dev)
-        if self.cuda and c.channels_last: self.model.to(memory_format=torch.channels_last)
+        self.model, self.seed, self.fingerprint = model, int(seed), train.fingerprint()
         self.data = ImageBatches(train, dev)
-        self.fingerprint, self.seed = train.fingerprint(), int(seed)
         self.alphas_cumprod = make_scheduler(c).alphas_cumprod.to(dev, torch.float32)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=c.lr, weight_decay=c.weight_decay, **({'fused': True} if self.cuda else {}))
-        self.ema = EMA(self.model, c.ema_decay) if c.ema_decay else None
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, weight_decay=c.weight_decay,
+                                **({'fused': True} if dev.type == 'cuda' else {}))
+        self.ema = EMA(model.to(dev), c.ema_decay) if c.ema_decay else None
         self.generator = torch.Generator(dev).manual_seed(self.seed)
-        self.step, self.history, self.resumed_from = 0, [], None
-        self.step_model = torch.compile(self.model) if c.compile else self.model
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        if self.checkpoint is not None and resume and self.checkpoint.exists(): self.load(self.checkpoint); self.resumed_from = self.step
+        self.checkpoint, self.callback = (Path(checkpoint) if checkpoint is not None else None), None
+        state = dict(generator=GeneratorState(self.generator), **({'ema': self.ema} if self.ema is not None else {}))
+        run = dict(trainer='ddpm', settings=c.model_fields(), data=self.fingerprint, seed=self.seed, conditional=self.conditional,
+                   architecture=architecture(model))
+        self.loop = TrainLoop(self._loop_step, dict(denoiser=model), dict(denoiser=opt), steps_per_epoch=max(1, min(c.log_every, c.checkpoint_every)),
+                              schedules=dict(denoiser=self._lr_factor), device=dev, precision='auto' if c.bf16 else 'fp32',
+                              channels_last=c.channels_last, compile=c.compile, max_grad_norm=c.max_grad_norm, checkpoint=self.checkpoint,
+                              resume=resume, checkpoint_every=c.checkpoint_every, config=run, state=state, check_every=c.log_every,
+                              progress=False, desc='ddpm')
+        self.device, self.cuda = self.loop.device, self.loop.cuda
+        self.resumed_from = self.loop.resumed_from
+
+    @property
+    def step(self)->int: return self.loop.step
+    @property
+    def history(self)->list: return self.loop.history
+
+    def _lr_factor(self, step:int)->float:
+        c = self.config
+        return min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
 
     def lr_at(self, step:int)->float:
         "Learning rate at `step`: linear warm-up, then constant."
-        c = self.config
-        return c.lr * min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else c.lr
+        return self.config.lr * self._lr_factor(step)
 
     def _train_step(self)->torch.Tensor:
-        c, g, dev, B = self.config, self.generator, self.device, self.config.batch_size
+        "One update on a random batch: noise it to a random timestep and regress the noise."
+        loop, c, g, dev, B = self.loop, self.config, self.generator, self.device, self.config.batch_size
         idx = torch.randint(0, len(self.data), (B,), device=dev, generator=g)
         (x,), y = self.data.batch(idx)
         x = x.mul_(2).sub_(1)                                    # [0, 1] -> [-1, 1]
@@ -291,67 +301,39 @@ class DiffusionTrainer:
         noise = torch.randn(x.shape, device=dev, generator=g)
         t = torch.randint(0, c.timesteps, (B,), device=dev, generator=g)
         ab = self.alphas_cumprod[t].view(-1, 1, 1, 1)
-        xt = ab.sqrt() * x + (1 - ab).sqrt() * noise
-        if self.cuda and c.channels_last: xt = xt.contiguous(memory_format=torch.channels_last)
+        (xt,) = loop.to_device((ab.sqrt() * x + (1 - ab).sqrt() * noise,))
         labels = None
         if self.conditional:
             labels = y
             if c.class_dropout: labels = torch.where(torch.rand(B, device=dev, generator=g) < c.class_dropout, torch.full_like(y, self.null_label), y)
-        for group in self.opt.param_groups: group['lr'] = self.lr_at(self.step)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cuda and c.bf16):
-            pred = _denoise(self.step_model, xt, t, labels)
+        with loop.autocast(): pred = _denoise(loop.models['denoiser'], xt, t, labels)
         loss = F.mse_loss(pred.float(), noise)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.max_grad_norm: torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm, foreach=True)
-        self.opt.step()
+        loop.update(loss)
         if self.ema is not None: self.ema.update(self.model)
         return loss.detach()
+
+    def _loop_step(self, loop, i):
+        loss = self._train_step()
+        if self.callback is not None: self.callback(i + 1, self)
+        return dict(loss=loss, n=self.config.batch_size)
 
     def train(self, steps:int|None=None,   # train until this many steps in all (default: config.train_steps)
               progress:bool=False,         # show a progress bar
               callback=None                # callable(step, trainer) after every step (e.g. to stop early)
              )->DiffusionTrainer:
         "Train until `steps` optimizer steps have been taken; checkpoint on the way."
-        from tqdm.auto import tqdm
         c = self.config; total = c.train_steps if steps is None else int(steps)
-        if self.step >= total: return self
-        self.model.train()
-        window = max(1, min(c.log_every, c.checkpoint_every))
-        bar = tqdm(total=total, initial=self.step, desc='ddpm', disable=not progress, leave=False)
+        self.callback, self.loop.progress = callback, progress
         bench = torch.backends.cudnn.benchmark
         if self.cuda: torch.backends.cudnn.benchmark = True   # fixed shapes: let cuDNN pick the fastest convolutions
-        try: self._loop(total, window, callback, bar)
-        finally: torch.backends.cudnn.benchmark = bench; bar.close()
+        try: self.loop.run(total)
+        except FloatingPointError as e:
+            saved = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
+                     else "no checkpoint was written before it")
+            raise FloatingPointError(f"{e}. Lower lr (e.g. ddpm_config(..., lr={c.lr / 4:g})), keep gradient clipping on "
+                                     f"(max_grad_norm=1.0; now {c.max_grad_norm}), or try bf16=False; {saved}.") from None
+        finally: torch.backends.cudnn.benchmark = bench; self.callback = None
         return self
-
-    def _loop(self, total, window, callback, bar):
-        "Take steps until `total`, checking the losses (and checkpointing) once per window."
-        c = self.config
-        buf = torch.zeros(window, device=self.device); k = 0
-        t0 = time.perf_counter()
-        while self.step < total:
-            buf[k] = self._train_step(); k += 1; self.step += 1
-            if callback is not None: callback(self.step, self)
-            due = self.step == total or k == window or self.step % c.checkpoint_every == 0
-            if not due: continue
-            vals = buf[:k].float().cpu().numpy()   # the only host synchronisation: once per window
-            bad = np.flatnonzero(~np.isfinite(vals))
-            if len(bad):
-                at = self.step - k + int(bad[0]) + 1
-                saved = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
-                         else "no checkpoint was written before it")
-                raise FloatingPointError(
-                    f"the diffusion loss became {vals[bad[0]]} at step {at} (lr={self.lr_at(at - 1):g}, batch {c.batch_size}). "
-                    f"Lower lr (e.g. ddpm_config(..., lr={c.lr / 4:g})), keep gradient clipping on (max_grad_norm=1.0; now {c.max_grad_norm}), "
-                    f"or try bf16=False; {saved}.")
-            if self.cuda: torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            self.history.append(dict(step=self.step, loss=float(vals.mean()), lr=float(self.lr_at(self.step - 1)),
-                                     images_per_second=float(k * c.batch_size / dt) if dt > 0 else float('nan'), seconds=float(dt)))
-            bar.update(k); bar.set_postfix(loss=f'{vals.mean():.4f}')
-            if self.checkpoint is not None and (self.step % c.checkpoint_every == 0 or self.step == total): self.save(self.checkpoint)
-            k = 0; t0 = time.perf_counter()
 
     @property
     def frame(self)->pd.DataFrame:
@@ -364,25 +346,12 @@ class DiffusionTrainer:
         return float(np.median(r)) if r else float('nan')
 
     def save(self, path:str|Path|None=None)->Path:
-        "Write model, EMA, optimizer, generator, step and history to `path` atomically."
-        path = Path(path or self.checkpoint)
-        state = dict(format='medimb-ddpm-1', step=self.step, model=_cpu_state(self.model), optimizer=self.opt.state_dict(),
-                     ema=None if self.ema is None else self.ema.state_dict(), generator=self.generator.get_state(),
-                     history=self.history, config=self.config.model_fields(), fingerprint=self.fingerprint, seed=self.seed)
-        with atomic_path(path) as tmp: torch.save(state, tmp)
-        return path
+        "Write model, EMA, optimizer, generator, step and history to `path` atomically (tensors and plain data only)."
+        return self.loop.save(path or self.checkpoint)
 
     def load(self, path:str|Path)->DiffusionTrainer:
-        "Resume from a checkpoint written by `save` with the same data and settings."
-        try: ck = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e: raise RuntimeError(f"diffusion checkpoint {path} is unreadable ({type(e).__name__}: {e}); delete it to start afresh") from e
-        mine = json.loads(json.dumps(self.config.model_fields(), default=list))
-        if json.loads(json.dumps(ck.get('config'), default=list)) != mine or ck.get('fingerprint') != self.fingerprint or ck.get('seed') != self.seed:
-            raise ValueError(f"checkpoint {path} was written for other data, settings or seed; delete it or pass another checkpoint path")
-        self.model.load_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer'])
-        if self.ema is not None and ck['ema'] is not None: self.ema.load_state_dict(ck['ema'])
-        self.generator.set_state(ck['generator']); self.step, self.history = int(ck['step']), list(ck['history'])
-        return self
+        "Resume from a checkpoint written by `save` with the same data, settings and seed (a CheckpointError otherwise)."
+        self.loop.load(path); return self
 
     def sampling_model(self)->nn.Module:
         "A copy of the denoiser with the EMA weights (the raw weights without EMA), in eval mode."

@@ -328,7 +328,8 @@ class TrainLoop:
         for k, v in sums.items():
             if not torch.isfinite(v):
                 lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
-                raise FloatingPointError(f"the {k} became {v.item()} in epoch {self.epoch}, between steps {first} and {self.step}: lower the "
+                when = f"at step {self.step}" if self.step - first == 1 else f"between steps {first + 1} and {self.step}"
+                raise FloatingPointError(f"the {k} became {v.item()} {when} (epoch {(self.step - 1) // self.steps_per_epoch}): lower the "
                                          f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
 
     def _check_weights(self):

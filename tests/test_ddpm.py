@@ -7,6 +7,7 @@ import torch.nn as nn
 from scipy import linalg
 
 from medimb import ddpm as D
+from medimb.core import CheckpointError
 from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, EMA, ddpm_config, build_denoiser, unet_config, make_scheduler,
                          signal_kept, sample_images, sample_chunk, frechet_distance, image_frechet_distance, image_features,
                          nearest_neighbours, memorization, inception_extractor, StudyDenoiser)
@@ -95,7 +96,7 @@ def test_resume_continues_from_saved_step_and_matches_uninterrupted(tmp_path, fe
     assert again.step == 12 and [h['step'] for h in again.history] == [5, 10, 12]
     for a, b in zip(whole.model.parameters(), again.model.parameters()): torch.testing.assert_close(a, b)
     for a, b in zip(whole.ema.shadow, again.ema.shadow): torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match='other data, settings or seed'): trainer(few, cfg, seed=4, checkpoint=ck)
+    with pytest.raises(CheckpointError, match='seed: checkpoint 3, this run 4'): trainer(few, cfg, seed=4, checkpoint=ck)
 
 
 def test_balancer_resumes_an_interrupted_fit(tmp_path, splits, monkeypatch):

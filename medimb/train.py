@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import get_device, atomic_path, set_seed, ConfigError, DataError, CheckpointError
 from .data import ImageSet, BatchAugment, phantom, split_dataset
-from .metrics import binary_metrics
+from .metrics import binary_metrics, multiclass_metrics
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches', 'resolve_precision',
@@ -145,13 +145,13 @@ def evaluate(model, data, batch_size:int=512)->dict:
     if probs.shape[1] == 2 and len(np.unique(y)) == 2:
         m = binary_metrics(y, probs[:, 1])
         out.update(val_roc_auc=m['roc_auc'], val_balanced_accuracy=m['balanced_accuracy'], val_recall=m['recall'], val_specificity=m['specificity'])
+    elif probs.shape[1] > 2 and len(np.unique(y)) >= 2:
+        m = multiclass_metrics(y, probs / probs.sum(1, keepdims=True))
+        out.update(val_accuracy=m['accuracy'], val_balanced_accuracy=m['balanced_accuracy'], val_roc_auc=m['roc_auc'], val_recall=m['recall'])
     else:
         pred = probs.argmax(1)
         out.update(val_accuracy=float((pred == y).mean()),
                    val_balanced_accuracy=float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)])))
-        if probs.shape[1] > 2 and len(np.unique(y)) == probs.shape[1]:
-            from sklearn.metrics import roc_auc_score
-            out['val_roc_auc'] = float(roc_auc_score(y, probs / probs.sum(1, keepdims=True), multi_class='ovr', average='macro'))
     return out
 
 # %% ../nbs/00d_train.ipynb #6ea1f608

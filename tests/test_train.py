@@ -170,3 +170,15 @@ def test_loop_with_two_optimizers_and_state(tmp_path):
 def test_precision_follows_the_device():
     assert resolve_precision('auto', 'cpu') == 'fp32'
     with pytest.raises(ConfigError): resolve_precision('fp16', 'cpu')
+
+def test_three_classes_train_and_monitor_macro_roc_auc():
+    from medimb.data import ImageSet
+    from medimb.train import evaluate
+    rng = np.random.default_rng(0); y = np.arange(90) % 3
+    x = (rng.random((90, 1, 16, 16)) * 60).astype(np.uint8); x[y == 1, :, :8] += 120; x[y == 2, :, 8:] += 120
+    ds = ImageSet(x, y, ['covid', 'normal', 'pneumonia'])
+    set_seed(0); m = get_model('small_cnn', num_classes=3, widths=(8, 16))
+    h = fit(m, ds, ds, epochs=4, batch_size=32, lr=3e-3, progress=False)
+    assert h.best_epoch is not None and 'val_roc_auc' in h.rows[0] and h.best_score > 0.9
+    assert predict(m, ds).shape == (90, 3) and evaluate(m, ds)['val_accuracy'] > 0.6
+    with pytest.raises(ConfigError, match='num_classes=3'): fit(get_model('small_cnn'), ds, epochs=1, progress=False)

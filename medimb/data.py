@@ -14,13 +14,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import atomic_path
+from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES', 'NIH_REPO', 'ImageSet',
-           'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached', 'decode_image', 'decode_all',
-           'patient_from_filename', 'load_image_folder', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset',
-           'Splits', 'split_dataset', 'make_imbalanced', 'random_patch_mask', 'BatchAugment']
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES',
+           'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir',
+           'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename', 'MissingDataError',
+           'load_image_folder', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits',
+           'split_dataset', 'make_imbalanced', 'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -38,34 +39,34 @@ class ImageSet:
     def __post_init__(self):
         im = np.asarray(self.images)
         if im.ndim == 3: im = im[:, None]
-        if im.ndim != 4: raise ValueError(f"images must be (N, C, H, W) or (N, H, W); got shape {im.shape}")
+        if im.ndim != 4: raise DataError(f"images must be (N, C, H, W) or (N, H, W); got shape {im.shape}")
         if im.dtype != np.uint8:
             raise TypeError(f"images must be uint8 (0-255); got {im.dtype}. Scale floats in [0,1] with (x*255).round().astype(np.uint8).")
-        if im.shape[1] not in (1, 3): raise ValueError(f"images need 1 or 3 channels in axis 1; got shape {im.shape}")
+        if im.shape[1] not in (1, 3): raise DataError(f"images need 1 or 3 channels in axis 1; got shape {im.shape}")
         self.images = im
         n = len(im)
         self.classes = [str(c) for c in self.classes]
         lab = np.asarray(self.labels)
-        if lab.ndim != 1 or len(lab) != n: raise ValueError(f"labels must be 1-D with one label per image ({n}); got shape {lab.shape}")
+        if lab.ndim != 1 or len(lab) != n: raise DataError(f"labels must be 1-D with one label per image ({n}); got shape {lab.shape}")
         if n and not np.issubdtype(lab.dtype, np.integer):
             if np.all(np.mod(lab, 1) == 0): lab = lab.astype(np.int64)
             else: raise TypeError(f"labels must be integers; got {lab.dtype}")
         self.labels = lab.astype(np.int64)
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
-            raise ValueError(f"labels must lie in 0..{len(self.classes)-1} for classes {self.classes}; got {sorted(set(self.labels.tolist()))}")
+            raise DataError(f"labels must lie in 0..{len(self.classes)-1} for classes {self.classes}; got {sorted(set(self.labels.tolist()))}")
         for k in ('patient_ids', 'split'):
             v = getattr(self, k)
             if v is not None:
                 v = np.asarray(v).astype(str)
-                if len(v) != n: raise ValueError(f"{k} must have one entry per image ({n}); got {len(v)}")
+                if len(v) != n: raise DataError(f"{k} must have one entry per image ({n}); got {len(v)}")
                 setattr(self, k, v)
         if self.masks is not None:
             m = np.asarray(self.masks)
             if m.ndim == 3: m = m[:, None]
-            if m.shape != (n, 1, *im.shape[2:]): raise ValueError(f"masks must be (N, 1, H, W) = {(n, 1, *im.shape[2:])}; got {m.shape}")
+            if m.shape != (n, 1, *im.shape[2:]): raise DataError(f"masks must be (N, 1, H, W) = {(n, 1, *im.shape[2:])}; got {m.shape}")
             self.masks = m.astype(np.uint8, copy=False)
         self.synthetic = np.zeros(n, bool) if self.synthetic is None else np.asarray(self.synthetic, bool)
-        if len(self.synthetic) != n: raise ValueError(f"synthetic must have one flag per image ({n}); got {len(self.synthetic)}")
+        if len(self.synthetic) != n: raise DataError(f"synthetic must have one flag per image ({n}); got {len(self.synthetic)}")
 
     def __len__(self): return len(self.labels)
     @property
@@ -114,7 +115,7 @@ class ImageSet:
         images = np.asarray(images)
         if images.ndim == 3: images = images[:, None]
         if images.shape[1:] != self.images.shape[1:]:
-            raise ValueError(f"added images must have shape (N, {', '.join(map(str, self.images.shape[1:]))}); got {images.shape}")
+            raise DataError(f"added images must have shape (N, {', '.join(map(str, self.images.shape[1:]))}); got {images.shape}")
         other = ImageSet(images, np.broadcast_to(np.asarray(labels), (len(images),)).copy(), self.classes,
                          patient_ids=(None if self.patient_ids is None else
                                       (np.asarray(patient_ids) if patient_ids is not None else
@@ -135,7 +136,7 @@ class ImageSet:
         if channels == self.channels: return self
         if channels == 3: return replace(self, images=np.repeat(self.images, 3, axis=1))
         if channels == 1: return replace(self, images=self.images.mean(1, keepdims=True).round().astype(np.uint8))
-        raise ValueError(f"channels must be 1 or 3; got {channels}")
+        raise ConfigError(f"channels must be 1 or 3; got {channels}")
 
     def save(self, path:str|Path)->Path:
         "Save to one `.npz` file, atomically."
@@ -173,12 +174,12 @@ def resize_images(images:np.ndarray, # uint8 (N, C, H, W)
 def concat(*sets:ImageSet)->ImageSet:
     "Concatenate ImageSets with the same classes, channels and size."
     sets = [s for s in sets if s is not None]
-    if not sets: raise ValueError("concat needs at least one ImageSet")
+    if not sets: raise DataError("concat needs at least one ImageSet")
     first = sets[0]
     for s in sets[1:]:
-        if s.classes != first.classes: raise ValueError(f"cannot concatenate sets with classes {first.classes} and {s.classes}")
+        if s.classes != first.classes: raise DataError(f"cannot concatenate sets with classes {first.classes} and {s.classes}")
         if s.images.shape[1:] != first.images.shape[1:]:
-            raise ValueError(f"cannot concatenate images of shape {first.images.shape[1:]} and {s.images.shape[1:]}; resize first")
+            raise DataError(f"cannot concatenate images of shape {first.images.shape[1:]} and {s.images.shape[1:]}; resize first")
     def cat(k, fill):
         vals = [getattr(s, k) for s in sets]
         if all(v is None for v in vals): return None
@@ -244,13 +245,15 @@ def _draw(p:dict, size:int, finding:str|None, strength:float, rng:np.random.Gene
             opac = opac + torch.exp(-(((U - cx) / 0.12)**2 + ((V - cy) / 0.2)**2) / 2)
         opac = opac.clamp(0, 1) * (lungs > 0.5)
         img, masks = img + 0.05 * strength * opac, opac > 0.35
-    elif finding is not None: raise ValueError(f"finding must be one of {FINDINGS}; got {finding!r}")
+    elif finding is not None: raise ConfigError(f"finding must be one of {FINDINGS}; got {finding!r}")
     img = (img.clamp(0, 1) ** p['gamma']) * p['contrast'] + p['bright']
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
     img = img + (torch.rand(img.shape, generator=g) - 0.5) * (p['noise'] * 12 ** 0.5)  # uniform noise of std `noise`
     return img, masks, dict(lungs=lungs > 0.5, heart=heart > 0.5, abdomen=below > 0.5)
 
 # %% ../nbs/00a_data.ipynb #e349da53
+PHANTOM_TASKS = {'covid3': {'normal': 451, 'covid': 116, 'pneumonia': 450}}   # the GAN study's COVID set: 116 COVID, 451 normal, 450 pneumonia
+
 def _patients(n:int, rng, prefix:str)->np.ndarray:
     "Patient ids for `n` images: patients have 1 to 3 images."
     ids, i = [], 0
@@ -258,24 +261,64 @@ def _patients(n:int, rng, prefix:str)->np.ndarray:
         k = min(int(rng.choice([1, 1, 1, 2, 2, 3])), n - len(ids)); ids += [f'{prefix}{i:05d}'] * k; i += 1
     return np.array(ids)
 
-def phantom(n:int=200,            # number of images
+def _scale_counts(proportions:Sequence, # relative class sizes
+                  n:int                 # the total
+                 )->list:
+    "Whole counts in `proportions` that sum to exactly `n` (largest remainder)."
+    p = np.asarray(proportions, float); exact = p / p.sum() * n
+    out = np.floor(exact).astype(int)
+    out[np.argsort(-(exact - out), kind='stable')[:n - out.sum()]] += 1
+    return out.tolist()
+
+def _phantom_counts(n, ratio, counts, finding)->tuple:
+    "The class names and images per class of a phantom task, from `counts`, or `n` and `ratio`."
+    if finding in PHANTOM_TASKS: classes, default = list(PHANTOM_TASKS[finding]), list(PHANTOM_TASKS[finding].values())
+    elif finding in FINDINGS: classes, default = ['normal', finding], None
+    else: raise ConfigError(f"finding must be one of {FINDINGS} or a multi-class task {tuple(PHANTOM_TASKS)}; got {finding!r}")
+    if counts is not None:
+        if n is not None or ratio is not None: raise ConfigError("give counts= or n= and ratio=, not both")
+        if isinstance(counts, dict):
+            unknown = [k for k in counts if k not in classes]
+            if unknown: raise ConfigError(f"counts names unknown classes {unknown}; the classes of phantom {finding!r} are {classes}")
+            counts = [counts.get(c, 0) for c in classes]
+        counts = [int(c) for c in counts]
+        if len(counts) != len(classes) or min(counts) < 0:
+            raise ConfigError(f"counts needs one count >= 0 per class {classes}; got {counts}")
+        n = sum(counts)
+        if n < 1: raise ConfigError(f"counts must ask for at least one image; got {counts}")
+        return classes, counts
+    if n is None: n = 200 if default is None else sum(default)
+    if n < 1: raise ConfigError(f"n must be at least 1; got {n}")
+    if ratio is None:
+        if default is not None: return classes, _scale_counts(default, n)
+        ratio = 0.1
+    if not 0 <= ratio <= 1: raise ConfigError(f"ratio is the minority fraction and must lie in [0, 1]; got {ratio}")
+    n_min = int(round(n * ratio))
+    if default is None: return classes, [n - n_min, n_min]
+    rest = [c for i, c in enumerate(default) if i != 1]        # the minority is label 1; the others keep their proportions
+    others = _scale_counts(rest, n - n_min) if n > n_min else [0] * len(rest)
+    return classes, others[:1] + [n_min] + others[1:]
+
+def phantom(n:int|None=None,      # number of images (default 200; 'covid3': 1017, the GAN study's size)
             size:int=128,         # side in pixels
-            ratio:float=0.1,      # fraction in the minority (finding) class
-            finding:str='hernia', # 'pneumonia', 'hernia' or 'covid'
+            ratio:float|None=None,# fraction in the minority class, label 1 (default 0.1; 'covid3': 116 of 1017 COVID)
+            finding:str='hernia', # 'pneumonia', 'hernia' or 'covid'; or 'covid3': three classes normal, covid, pneumonia
             seed:int=0,           # random seed: the same seed gives the same images
             strength:float=1.0,   # contrast of the finding (1 = subtle but learnable)
             channels:int=1,       # 1 (grey) or 3 (grey repeated)
             batch:int=32,         # images drawn at a time (32 keeps tensors in cache: fastest)
-            return_anatomy:bool=False # also return bool maps (N,1,H,W) of 'lungs', 'heart' and 'abdomen'
+            return_anatomy:bool=False, # also return bool maps (N,1,H,W) of 'lungs', 'heart' and 'abdomen'
+            counts:dict|Sequence|None=None # images per class (name -> count, or a list in label order) instead of n and ratio
            )->ImageSet:
-    "Synthetic chest radiographs; minority images carry a known finding and its mask."
-    if n < 1: raise ValueError(f"n must be at least 1; got {n}")
-    if not 0 <= ratio <= 1: raise ValueError(f"ratio is the minority fraction and must lie in [0, 1]; got {ratio}")
-    if size < 16: raise ValueError(f"size must be at least 16 pixels; got {size}")
-    if finding not in FINDINGS: raise ValueError(f"finding must be one of {FINDINGS}; got {finding!r}")
+    "Synthetic chest radiographs; images of each disease class carry its finding and the finding's mask."
+    classes, counts = _phantom_counts(n, ratio, counts, finding)
+    if size < 16: raise ConfigError(f"size must be at least 16 pixels; got {size}")
+    n = sum(counts); K = len(classes)
+    class_findings = [None if c == 'normal' else c for c in classes]
     rng = np.random.default_rng(seed)
-    n_min = int(round(n * ratio)); labels = np.r_[np.zeros(n - n_min, np.int64), np.ones(n_min, np.int64)]
-    pids = np.r_[_patients(n - n_min, rng, 'N'), _patients(n_min, rng, 'D')]
+    labels = np.repeat(np.arange(K), counts).astype(np.int64)
+    prefixes = ['N', 'D'] if K == 2 else [c[0].upper() for c in classes]   # patient ids say the class: N00012, C00003
+    pids = np.concatenate([_patients(k, rng, p) for k, p in zip(counts, prefixes)])
     upids, inv = np.unique(pids, return_inverse=True)
     P = len(upids); f32 = lambda a: torch.from_numpy(a.astype(np.float32)[:, None, None])
     anat = dict(body_w=rng.normal(0.86, 0.04, P), lung_w=rng.normal(1.0, 0.05, P), lung_h=rng.normal(1.0, 0.05, P),
@@ -290,7 +333,7 @@ def phantom(n:int=200,            # number of images
     for i in range(0, n, batch):
         sl = slice(i, min(i + batch, n)); pi = {k: v[sl] for k, v in p.items()}
         rows = np.arange(sl.start, sl.stop)
-        for lab, f in ((0, None), (1, finding)):
+        for lab, f in enumerate(class_findings):
             sub = labels[sl] == lab
             if not sub.any(): continue
             img, m, anat = _draw({k: v[torch.from_numpy(sub)] for k, v in pi.items()}, size, f, strength, rng)
@@ -299,7 +342,7 @@ def phantom(n:int=200,            # number of images
             images[rows[sub], 0] = (img.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
             if f: masks[rows[sub], 0] = m.numpy()
     order = rng.permutation(n)
-    ds = ImageSet(images[order], labels[order], ['normal', finding], pids[order], masks[order], name=f'phantom-{finding}')
+    ds = ImageSet(images[order], labels[order], classes, pids[order], masks[order], name=f'phantom-{finding}')
     ds = ds if channels == 1 else ds.to_channels(channels)
     return (ds, {k: v[order] for k, v in anatomy.items()}) if return_anatomy else ds
 
@@ -346,22 +389,60 @@ def cached(key:str,   # a string that identifies the source and decoding options
     ds = build(); ds.save(path)
     return ds
 
+# %% ../nbs/00a_data.ipynb #a7e5c0d1
+def _pixel_problems(a:np.ndarray, where:str):
+    "Raise a DataError naming `where` when `a` cannot be pixel values: not numbers, not finite, or negative."
+    if a.dtype.kind not in 'uif':
+        raise DataError(f"{where} holds {a.dtype} values, not pixel numbers; images must be uint8, 16-bit integers or floats in [0, 1] or [0, 255]")
+    if a.size and a.dtype.kind == 'f' and not np.isfinite(a).all():
+        raise DataError(f"{where} has {int((~np.isfinite(a)).sum())} NaN or infinite pixel values; fix or drop those images")
+    if a.size and a.dtype.kind != 'u' and a.min() < 0:
+        raise DataError(f"{where} has negative pixel values (min {a.min()}); medimb reads 8-bit (0-255), 16-bit (0-65535) "
+                        f"or float [0, 1] images: rescale them into one of those ranges first")
+
+def to_uint8(a:np.ndarray,        # pixel values of any numeric type
+             where:str='images',  # what to name in errors (the file and the array)
+             bits:int|None=None   # 16: the values are 16-bit whatever their range (a 16-bit PNG)
+            )->np.ndarray:
+    "Pixels as uint8 by the rule above; a DataError naming `where` for values the rule does not cover."
+    a = np.asarray(a)
+    if a.dtype == np.uint8 and bits is None: return a
+    _pixel_problems(a, where)
+    if not a.size: return a.astype(np.uint8)
+    top = a.max()
+    whole = a.dtype.kind in 'ui' or bool(np.all(a == np.round(a)))
+    sixteen = lambda: (a.astype(np.float32) / 257).round().astype(np.uint8)   # 65535 / 255 = 257
+    if bits == 16:
+        if top > 65535 or not whole: raise DataError(f"{where} should hold 16-bit values but has {top}; expected whole numbers 0-65535")
+        return sixteen()
+    if a.dtype.kind in 'ui':
+        if top <= 255: return a.astype(np.uint8)
+        if top <= 65535: return sixteen()
+        raise DataError(f"{where} has values up to {top}, beyond 16 bits (65535); rescale them to 0-255 or 0-65535 first")
+    if top <= 1: return (a.astype(np.float32) * 255).round().astype(np.uint8)
+    if top <= 255: return a.astype(np.float32).round().astype(np.uint8)
+    if whole and top <= 65535: return sixteen()
+    raise DataError(f"{where} holds floats up to {top}: neither [0, 1], [0, 255] nor whole 16-bit values; rescale them to [0, 1] first")
+
 # %% ../nbs/00a_data.ipynb #2491f668
 def decode_image(src,             # a path, bytes, or PIL image
                  size:int|None,   # resize to size x size (None: keep)
                  channels:int=1,  # 1 grey or 3 RGB
                  where:str=''     # what to name in errors (file name, row number)
                 )->np.ndarray:
-    "One image as uint8 (C, H, W); a corrupt file raises ValueError naming it."
+    "One image as uint8 (C, H, W); 16-bit images are rescaled, not clipped; a corrupt file raises a DataError naming it."
     from PIL import Image, UnidentifiedImageError
     try:
         if isinstance(src, (bytes, bytearray)): img = Image.open(io.BytesIO(src))
         elif isinstance(src, (str, Path)): img = Image.open(src)
         else: img = src
         img.load()
+        if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255
+            bits = 16 if img.mode.startswith('I;16') or (img.mode == 'I' and img.format == 'PNG') else None
+            img = Image.fromarray(to_uint8(np.asarray(img), f"image {where or src}", bits))
         img = img.convert('L' if channels == 1 else 'RGB')
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"cannot decode image {where or src!s}: {e}. Remove or replace the corrupt file.") from e
+        raise DataError(f"cannot decode image {where or src!s}: {e}. Remove or replace the corrupt file.") from e
     if size is not None and img.size != (size, size): img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
     a = np.asarray(img, np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
@@ -371,10 +452,10 @@ def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|N
     names = names if names is not None else [str(s) if isinstance(s, (str, Path)) else f'row {i}' for i, s in enumerate(sources)]
     with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as ex:
         arrays = list(ex.map(lambda a: decode_image(a[0], size, channels, a[1]), zip(sources, names)))
-    if not arrays: raise ValueError("no images to decode")
+    if not arrays: raise DataError("no images to decode")
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(f"images have mixed sizes {sorted(shapes)[:4]}...; pass size=N to resize them all to N x N")
+        raise DataError(f"images have mixed sizes {sorted(shapes)[:4]}...; pass size=N to resize them all to N x N")
     return np.stack(arrays)
 
 # %% ../nbs/00a_data.ipynb #9e612972
@@ -389,37 +470,66 @@ def patient_from_filename(name:str)->str:
         if m: return m.group(1)
     return stem
 
+class MissingDataError(DataError, FileNotFoundError):
+    "A data file or folder that does not exist (a DataError, and a FileNotFoundError for older callers)."
+
 def _class_order(names):
     "Sort class names so a 'normal'/'no finding' class comes first (label 0)."
     neg = lambda c: 0 if c.lower() in ('normal', 'no finding', 'no_finding', 'negative', 'healthy') else 1
     return sorted(names, key=lambda c: (neg(c), c.lower()))
 
-def load_image_folder(root:str|Path,     # folder with one subfolder per class (optionally inside train/val/test)
-                      size:int|None=None,# resize to size x size; required when sizes differ
-                      channels:int=1,    # 1 grey or 3 RGB
-                      cache:bool=True    # cache the decoded set
-                     )->ImageSet:
-    "Load an image folder with one subfolder per class, keeping an official train/val/test split when present."
-    root = Path(root)
-    if not root.is_dir(): raise FileNotFoundError(f"image folder {root} does not exist")
+def _holds_images(folder:Path)->bool:
+    "Whether `folder` or any folder inside it holds an image file."
+    return any(f.suffix.lower() in IMAGE_EXTENSIONS for f in folder.rglob('*') if f.is_file())
+
+def _check_num_classes(name, classes, num_classes):
+    "A DataError, before any decoding, when a study that needs `num_classes` classes is given another number."
+    if num_classes is not None and len(classes) != num_classes:
+        raise DataError(f"dataset {str(name)!r} has {len(classes)} classes {list(classes)}, but {num_classes} were asked for "
+                        f"(num_classes={num_classes}: the method handles {num_classes}-class data). Pick a dataset with "
+                        f"{num_classes} classes, or a method that handles {len(classes)}.")
+
+def _scan_folder(root:Path)->tuple:
+    "The image files under `root`, their class (folder name, lower case) and official split, and the classes in label order."
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
     split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_NAMES]
     groups = [(SPLIT_NAMES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
-    files, cls_names, splits = [], [], []
+    if split_dirs:   # anything else beside train/val/test that holds images would be dropped: say so
+        stray = [d.name + '/' for d in subdirs if d not in split_dirs and _holds_images(d)]
+        stray += [f.name for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+        if stray: warnings.warn(f"{root}: {', '.join(stray)} beside the split folders {[d.name for d in split_dirs]} hold images "
+                                f"that are NOT loaded; move them into <split>/<class>/ or delete them")
+    files, cls_names, splits, spellings = [], [], [], {}
     for split, base in groups:
         for cdir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith('.')):
             fs = sorted(f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not fs: raise ValueError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove it or add images")
-            files += fs; cls_names += [cdir.name] * len(fs); splits += [split] * len(fs)
-    if not files: raise ValueError(f"no class subfolders with images under {root}; expected root/<class>/*.png")
+            if not fs: raise DataError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove it or add images")
+            spellings.setdefault(cdir.name.lower(), set()).add(str(cdir.relative_to(root)))
+            files += fs; cls_names += [cdir.name.lower()] * len(fs); splits += [split] * len(fs)
+    if not files: raise DataError(f"no class subfolders with images under {root}; expected root/<class>/*.png")
+    for c, dirs in spellings.items():
+        if len({Path(d).name for d in dirs}) > 1:
+            warnings.warn(f"{root}: class folders {sorted(dirs)} differ only in case; they are read as one class {c!r}")
     classes = _class_order(sorted(set(cls_names)))
-    if len(classes) < 2: raise ValueError(f"{root} has a single class {classes}; a classifier needs at least two class folders")
+    if len(classes) < 2: raise DataError(f"{root} has a single class {classes}; a classifier needs at least two class folders")
+    return files, cls_names, (np.array(splits) if split_dirs else None), classes
+
+def load_image_folder(root:str|Path,     # folder with one subfolder per class (optionally inside train/val/test)
+                      size:int|None=None,# resize to size x size; required when sizes differ
+                      channels:int=1,    # 1 grey or 3 RGB
+                      cache:bool=True,   # cache the decoded set
+                      num_classes:int|None=None # refuse, before decoding, a folder with another number of classes
+                     )->ImageSet:
+    "Load an image folder with one subfolder per class, keeping an official train/val/test split when present."
+    root = Path(root).expanduser()
+    if not root.is_dir(): raise MissingDataError(f"image folder {root} does not exist")
+    files, cls_names, splits, classes = _scan_folder(root)
+    _check_num_classes(root, classes, num_classes)
     key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]])
     def build():
         images = decode_all(files, size, channels, names=[str(f) for f in files])
-        return ImageSet(images, np.array([classes.index(c) for c in cls_names]), [c.lower() for c in classes],
-                        patient_ids=np.array([patient_from_filename(f.name) for f in files]),
-                        split=np.array(splits) if split_dirs else None, name=root.name)
+        return ImageSet(images, np.array([classes.index(c) for c in cls_names]), classes,
+                        patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits, name=root.name)
     return cached(key, build, cache)
 
 # %% ../nbs/00a_data.ipynb #547ff89e
@@ -432,45 +542,96 @@ def _medmnist_file(name:str, root, size:int|None)->Path:
     fname = f'{name}.npz' if size in (None, 28) else f'{name}_{size}.npz'
     path = root/fname
     if path.exists(): return path
-    if os.environ.get('MEDIMB_OFFLINE'): raise FileNotFoundError(f"{path} not found (offline). Download {fname} from MedMNIST (https://zenodo.org/records/10519652) and place it there.")
+    if os.environ.get('MEDIMB_OFFLINE'): raise MissingDataError(f"{path} not found (offline). Download {fname} from MedMNIST (https://zenodo.org/records/10519652) and place it there.")
     try:
         import medmnist
         info = medmnist.INFO[name]
         getattr(medmnist, info['python_class'])(split='train', download=True, root=str(root), **({} if size in (None, 28) else dict(size=size)))
     except Exception as e:
-        raise FileNotFoundError(f"MedMNIST file {path} is missing and could not be downloaded ({type(e).__name__}: {e}). "
+        raise MissingDataError(f"MedMNIST file {path} is missing and could not be downloaded ({type(e).__name__}: {e}). "
                                 f"Install `medmnist` and go online, or download {fname} (https://zenodo.org/records/10519652) into {root}.") from e
     return path
+
+MEDMNIST_SPLITS = ('train', 'val', 'test')
+
+def _read_npz(path:Path)->dict:
+    "The six arrays of a MedMNIST `.npz` file, read without pickle; a DataError names the file and the array."
+    try: z = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise DataError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); pass a MedMNIST .npz file") from e
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} holds a single .npy array, not a .npz archive; MedMNIST files hold {{train,val,test}}_{{images,labels}}")
+    with z:
+        missing = [f'{s}_{k}' for s in MEDMNIST_SPLITS for k in ('images', 'labels') if f'{s}_{k}' not in z.files]
+        if missing: raise DataError(f"{path} is not in the MedMNIST layout: missing arrays {missing}; found {z.files}")
+        out = {}
+        for k in (f'{s}_{a}' for s in MEDMNIST_SPLITS for a in ('images', 'labels')):
+            try: out[k] = z[k]
+            except ValueError as e:   # object arrays need pickle, which could run code
+                raise DataError(f"{path}: array {k!r} is an object array ({e}); images of mixed sizes or Python objects cannot be "
+                                f"read safely. Save one numeric array of equal-sized images (N, H, W) per key.") from e
+    return out
+
+def _medmnist_images(a:np.ndarray, where:str)->np.ndarray:
+    "Images as (N, C, H, W), still in their stored type; a DataError names `where` for an empty or misshapen array."
+    if not a.size: raise DataError(f"{where} is empty (shape {a.shape})")
+    _pixel_problems(a, where)
+    if a.ndim == 4 and a.shape[-1] in (1, 3) and a.shape[1] not in (1, 3): a = a.transpose(0, 3, 1, 2)
+    if a.ndim == 3: a = a[:, None]
+    if a.ndim != 4 or a.shape[1] not in (1, 3): raise DataError(f"{where} has shape {a.shape}; expected (N, H, W), (N, H, W, 3) or (N, C, H, W)")
+    return a
+
+def _medmnist_labels(y:np.ndarray, n:int, where:str)->np.ndarray:
+    "Labels as int64 (N, L); a DataError names `where` for labels that are not whole, non-negative numbers."
+    if y.dtype.kind not in 'uifb':
+        raise DataError(f"{where} holds {y.dtype} labels; labels must be whole numbers 0..K-1 (class names are not stored in the file)")
+    if not y.size: raise DataError(f"{where} is empty (shape {y.shape})")
+    if y.ndim == 1: y = y[:, None]
+    if y.ndim != 2 or len(y) != n: raise DataError(f"{where} has shape {y.shape}; expected one label row for each of the {n} images")
+    if y.dtype.kind == 'f':
+        bad = np.argwhere(~np.isfinite(y))
+        if len(bad): raise DataError(f"{where} has {len(bad)} NaN or infinite labels (first in row {bad[0][0]}); fix or drop those rows")
+        bad = np.argwhere(y != np.round(y))
+        if len(bad): raise DataError(f"{where} holds labels that are not whole numbers ({y[tuple(bad[0])]} in row {bad[0][0]}); labels are class indices 0..K-1")
+    if (y < 0).any(): raise DataError(f"{where} has negative labels ({y.min()}); labels are class indices 0..K-1")
+    return y.astype(np.int64)
 
 def load_medmnist(source:str|Path='pneumoniamnist', # a .npz path or a MedMNIST name ('pneumoniamnist', 'chestmnist')
                   finding:str|None=None,            # ChestMNIST only: the finding for 'finding vs no finding'
                   size:int|None=None,               # resize to size x size (None: keep the file's size)
                   root:str|Path|None=None,          # where named files live (default ~/.medmnist)
-                  channels:int=1                    # 1 grey or 3
+                  channels:int=1,                   # 1 grey or 3
+                  num_classes:int|None=None         # refuse a file with another number of classes
                  )->ImageSet:
-    "Load a MedMNIST `.npz` file with its official split."
-    path = Path(source)
+    "Load a MedMNIST `.npz` file with its official split, checking every array before any conversion."
+    path = Path(source).expanduser()
     if path.suffix != '.npz':
+        if path.suffix or len(path.parts) > 1: raise DataError(f"{source} is not a .npz file; pass a MedMNIST .npz path or a MedMNIST name")
         path = _medmnist_file(str(source).lower(), root, size)
-    if not path.exists(): raise FileNotFoundError(f"MedMNIST file {path} not found; pass the path of a MedMNIST .npz file")
+    if not path.exists(): raise MissingDataError(f"MedMNIST file {path} not found; pass the path of a MedMNIST .npz file")
     name = path.stem.split('_')[0].lower()
-    with np.load(path) as z:
-        missing = [f'{s}_{k}' for s in ('train', 'val', 'test') for k in ('images', 'labels') if f'{s}_{k}' not in z.files]
-        if missing: raise ValueError(f"{path} is not in the MedMNIST layout: missing arrays {missing}; found {z.files}")
-        parts = {s: (z[f'{s}_images'], z[f'{s}_labels']) for s in ('train', 'val', 'test')}
-    images = np.concatenate([p[0] for p in parts.values()]); labels = np.concatenate([p[1] for p in parts.values()])
-    split = np.concatenate([np.full(len(p[0]), s) for s, p in parts.items()])
-    if images.ndim == 4 and images.shape[-1] == 3: images = images.transpose(0, 3, 1, 2)
-    if labels.ndim == 1: labels = labels[:, None]
+    z = _read_npz(path)
+    parts = {s: _medmnist_images(z[f'{s}_images'], f'{path} array {s}_images') for s in MEDMNIST_SPLITS}
+    labels = np.concatenate([_medmnist_labels(z[f'{s}_labels'], len(parts[s]), f'{path} array {s}_labels') for s in MEDMNIST_SPLITS])
+    shapes = {f'{s}_images': parts[s].shape[1:] for s in MEDMNIST_SPLITS}
+    if len(set(shapes.values())) > 1: raise DataError(f"{path}: the splits' images differ in shape (C, H, W): {shapes}")
+    dtypes = {f'{s}_images': str(parts[s].dtype) for s in MEDMNIST_SPLITS}
+    if len(set(dtypes.values())) > 1: raise DataError(f"{path}: the splits' images differ in type {dtypes}, so no one pixel scale fits them all")
+    split = np.concatenate([np.full(len(parts[s]), s) for s in MEDMNIST_SPLITS])
     if labels.shape[1] > 1:   # multi-label (ChestMNIST)
-        if finding is None: raise ValueError(f"{path.name} is multi-label ({labels.shape[1]} findings); pass finding= one of {CHESTMNIST_FINDINGS}")
-        if finding not in CHESTMNIST_FINDINGS: raise ValueError(f"unknown finding {finding!r}; choose one of {CHESTMNIST_FINDINGS}")
+        if finding is None: raise DataError(f"{path.name} is multi-label ({labels.shape[1]} findings); pass finding= one of {CHESTMNIST_FINDINGS}")
+        if finding not in CHESTMNIST_FINDINGS: raise ConfigError(f"unknown finding {finding!r}; choose one of {CHESTMNIST_FINDINGS}")
+        if labels.max() > 1: raise DataError(f"{path} has multi-label values up to {labels.max()}; each finding is 0 or 1")
         j = CHESTMNIST_FINDINGS.index(finding)
         keep = (labels.sum(1) == 0) | (labels[:, j] == 1)
-        images, split, y, classes = images[keep], split[keep], labels[keep, j], ['no finding', finding]
+        y, classes = labels[keep, j], ['no finding', finding]
     else:
-        y = labels[:, 0]; classes = MEDMNIST_CLASSES.get(name, [f'class_{i}' for i in range(int(y.max()) + 1)])
-    ds = ImageSet(images.astype(np.uint8), y.astype(np.int64), classes, split=split, name=name)
+        keep, y = slice(None), labels[:, 0]
+        classes = MEDMNIST_CLASSES.get(name, [f'class_{i}' for i in range(int(y.max()) + 1)])
+        if y.max() >= len(classes): raise DataError(f"{path} has labels up to {y.max()}, but {name} has the classes {classes}")
+    _check_num_classes(path, classes, num_classes)
+    images = to_uint8(np.concatenate(list(parts.values()))[keep], f"{path} arrays {', '.join(shapes)}")
+    ds = ImageSet(images, y, classes, split=split[keep], name=name)
     if size is not None and size != ds.size: ds = ds.resize(size)
     return ds.to_channels(channels)
 
@@ -496,6 +657,7 @@ def load_hf(source,                      # dataset name on the Hub, or a dataset
             label_column:str|None=None,  # the class-label column (default: 'label' or 'labels')
             patient_column:str|None=None,# a column of patient ids (default: parsed from file names)
             cache:bool=True,             # cache the decoded set (named datasets only)
+            num_classes:int|None=None,   # refuse, before decoding, a dataset with another number of classes
             **load_kwargs                # passed to datasets.load_dataset
            )->ImageSet:
     "Load an image-classification dataset from Hugging Face `datasets`, keeping its official splits."
@@ -511,13 +673,16 @@ def load_hf(source,                      # dataset name on the Hub, or a dataset
     parts = dict(dd.items()) if isinstance(dd, hfd.DatasetDict) else {'': dd}
     first = next(iter(parts.values()))
     cols = _hf_columns(first)
-    if image_column not in cols: raise ValueError(f"image column {image_column!r} not in the dataset's columns {cols}; pass image_column=")
+    if image_column not in cols: raise DataError(f"image column {image_column!r} not in the dataset's columns {cols}; pass image_column=")
     if label_column is None:
         label_column = next((c for c in ('label', 'labels') if c in cols), None)
-        if label_column is None: raise ValueError(f"no 'label' column among {cols}; pass label_column=")
-    if label_column not in cols: raise ValueError(f"label column {label_column!r} not in the dataset's columns {cols}; pass label_column=")
+        if label_column is None: raise DataError(f"no 'label' column among {cols}; pass label_column=")
+    if label_column not in cols: raise DataError(f"label column {label_column!r} not in the dataset's columns {cols}; pass label_column=")
     feat = first.features[label_column]
     classes = list(feat.names) if isinstance(feat, hfd.ClassLabel) else None
+    if num_classes is not None:
+        found = classes or _class_order(sorted({str(l) for part in parts.values() for l in part[label_column]}))
+        _check_num_classes(name, found, num_classes)
     def build():
         imgs, labs, pids, splits = [], [], [], []
         for split, part in parts.items():
@@ -527,7 +692,7 @@ def load_hf(source,                      # dataset name on the Hub, or a dataset
             pids += list(map(str, part[patient_column])) if patient_column else [patient_from_filename(n) if not n.startswith('row ') else f'{split}-{n}' for n in names]
         cls = classes or _class_order(sorted({str(l) for l in labs}))
         y = np.array(labs) if classes else np.array([cls.index(str(l)) for l in labs])
-        if y.dtype == object or y.ndim != 1: raise ValueError(f"label column {label_column!r} must hold one class per row; it holds {type(labs[0]).__name__}. Pick another column or use load_nih_hernia for multi-label NIH.")
+        if y.dtype == object or y.ndim != 1: raise DataError(f"label column {label_column!r} must hold one class per row; it holds {type(labs[0]).__name__}. Pick another column or use load_nih_hernia for multi-label NIH.")
         has_split = any(s in ('train', 'val', 'test') for s in splits)
         return ImageSet(np.concatenate(imgs), y, [c.lower() for c in cls], np.array(pids), split=np.array(splits) if has_split else None,
                         name=str(name).split('/')[-1])
@@ -564,7 +729,7 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
     rows = []
     for split, part in parts.items():
         cols = part.column_names
-        if label_column not in cols: raise ValueError(f"label column {label_column!r} not in {cols}; pass label_column=")
+        if label_column not in cols: raise DataError(f"label column {label_column!r} not in {cols}; pass label_column=")
         feat = part.features[label_column]
         names = getattr(getattr(feat, 'feature', None), 'names', None)
         srcs, fnames = _hf_sources(part, image_column)
@@ -584,18 +749,18 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
                                    f"({type(e).__name__}: {e}); pass metadata= the path of Data_Entry_2017_v2020.csv") from e
         meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
         need = {'Image Index', 'Patient ID', 'View Position'}
-        if not need <= set(meta.columns): raise ValueError(f"NIH metadata needs columns {sorted(need)}; got {list(meta.columns)}")
+        if not need <= set(meta.columns): raise DataError(f"NIH metadata needs columns {sorted(need)}; got {list(meta.columns)}")
         df = df.drop(columns=[c for c in ('Patient ID', 'View Position') if c in df]).merge(
             meta[['Image Index', 'Patient ID', 'View Position']], left_on='file', right_on='Image Index', how='left')
         if df['Patient ID'].isna().any():
-            raise ValueError(f"{int(df['Patient ID'].isna().sum())} images have no row in the NIH metadata (e.g. {df.file[df['Patient ID'].isna()].iloc[0]})")
+            raise DataError(f"{int(df['Patient ID'].isna().sum())} images have no row in the NIH metadata (e.g. {df.file[df['Patient ID'].isna()].iloc[0]})")
     if view: df = df[df['View Position'].astype(str).str.upper() == view.upper()]
     is_h = df.findings.map(lambda f: 'Hernia' in f); is_n = df.findings.map(lambda f: f == ['No Finding'])
     df = df[is_h | is_n].assign(label=is_h.astype(int))
     if max_normal is not None and (df.label == 0).sum() > max_normal:
         neg = df[df.label == 0].sample(max_normal, random_state=seed)
         df = pd.concat([df[df.label == 1], neg]).sort_values('row')
-    if df.label.nunique() < 2: raise ValueError(f"after filtering (view={view}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
+    if df.label.nunique() < 2: raise DataError(f"after filtering (view={view}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
     def build():
         images = decode_all(list(df.src), size, 1, names=list(df.file))
         return ImageSet(images, df.label.values, ['no finding', 'hernia'], df['Patient ID'].astype(str).values,
@@ -604,26 +769,47 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
     return cached(key, build, cache and isinstance(source, str)).to_channels(1)
 
 # %% ../nbs/00a_data.ipynb #279ee528
-def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', a .npz path, a MedMNIST name, an image folder, or a Hub name
+_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv', '.dcm') + IMAGE_EXTENSIONS
+
+def _looks_like_a_path(name:str)->bool:
+    "A name that can only mean a local file or folder (Hub names are 'owner/name'): a suffix, several '/', a '\\', or a leading '.', '~' or '/'."
+    return name.startswith(('.', '~', '/')) or '\\' in name or name.count('/') > 1 or Path(name).suffix.lower() in _PATH_SUFFIXES
+
+def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, or a Hub name
                  size:int|None=None,        # side in pixels
                  channels:int=1,            # 1 grey or 3
-                 n:int=1200,                # phantom only: number of images
-                 ratio:float=0.16,          # phantom only: minority fraction
+                 n:int|None=None,           # phantom only: number of images (binary: 1200; 'phantom-covid3': 1017)
+                 ratio:float|None=None,     # phantom only: minority fraction (binary: 0.16; 'phantom-covid3': COVID's, 116/1017)
                  seed:int=0,                # phantom only: seed
-                 **kwargs                   # passed to the loader
+                 num_classes:int|None=None, # refuse, before any work, data with another number of classes
+                 **kwargs                   # passed to the loader (the phantom takes counts=)
                 )->ImageSet:
     "Load any dataset medimb knows by name or path."
     name = str(name)
     if name.startswith('phantom'):
-        finding = name.split('-', 1)[1] if '-' in name else 'hernia'
+        finding = 'hernia' if name == 'phantom' else name.removeprefix('phantom-')
+        if finding not in FINDINGS and finding not in PHANTOM_TASKS:
+            raise ConfigError(f"unknown phantom {name!r}; give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}")
+        _check_num_classes(name, list(PHANTOM_TASKS.get(finding, ['normal', finding])), num_classes)
+        if finding in FINDINGS and 'counts' not in kwargs:
+            n, ratio = 1200 if n is None else n, 0.16 if ratio is None else ratio
         return phantom(n, size or 128, ratio=ratio, finding=finding, seed=seed, channels=channels, **kwargs)
-    if name.endswith('.npz') or name.lower() in ('pneumoniamnist', 'chestmnist'):
-        return load_medmnist(name, size=size, channels=channels, **kwargs)
-    if Path(name).is_dir(): return load_image_folder(name, size=size, channels=channels, **kwargs)
-    if name == NIH_REPO: return load_nih_hernia(name, size=size or 128, **kwargs).to_channels(channels)
-    if '/' in name and not Path(name).exists(): return load_hf(name, size=size, channels=channels, **kwargs)
-    raise ValueError(f"unknown dataset {name!r}: give 'phantom-hernia'/'phantom-pneumonia'/'phantom-covid', a MedMNIST .npz path "
-                     f"or name, an image folder, or a Hugging Face dataset name")
+    local = dict(size=size, channels=channels, num_classes=num_classes, **kwargs)
+    path = Path(name).expanduser()
+    if name.lower() in ('pneumoniamnist', 'chestmnist'): return load_medmnist(name, **local)
+    if path.is_dir(): return load_image_folder(path, **local)
+    if path.is_file():
+        if path.suffix == '.npz': return load_medmnist(path, **local)
+        raise DataError(f"{name} is a file but not a MedMNIST .npz; give a .npz file or a folder with one subfolder of images per class")
+    if _looks_like_a_path(name):
+        raise MissingDataError(f"{name}: no such file or folder ({path.resolve()} does not exist). Check the path; "
+                               f"Hugging Face datasets are named 'owner/name'")
+    if name == NIH_REPO:
+        _check_num_classes(name, ['no finding', 'hernia'], num_classes)
+        return load_nih_hernia(name, size=size or 128, **kwargs).to_channels(channels)
+    if '/' in name: return load_hf(name, **local)
+    raise ConfigError(f"unknown dataset {name!r}: give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}, "
+                      f"a MedMNIST .npz path or name, an image folder, or a Hugging Face dataset name")
 
 # %% ../nbs/00a_data.ipynb #67e0fdf2
 class Splits(NamedTuple):
@@ -639,7 +825,7 @@ def _group_split(labels, groups, fracs, rng)->np.ndarray:
     "Assign each group (patient) to a part so that every class is split by `fracs` in images."
     part = np.full(len(labels), -1)
     ug, inv = np.unique(groups, return_inverse=True)
-    glabel = np.zeros(len(ug), np.int64); np.maximum.at(glabel, inv, labels)   # a patient with any finding counts as diseased
+    glabel = np.zeros(len(ug), np.int64); np.maximum.at(glabel, inv, labels)   # a patient is stratified by its highest label: with any finding, diseased
     gsize = np.bincount(inv, minlength=len(ug))
     for c in np.unique(glabel):
         gs = rng.permutation(np.where(glabel == c)[0]); total = gsize[gs].sum()
@@ -649,12 +835,16 @@ def _group_split(labels, groups, fracs, rng)->np.ndarray:
             part[inv == g] = k; cum += gsize[g]
     return part
 
-def _check_split(name, ds, classes):
-    if len(ds) == 0: raise ValueError(f"the {name} split is empty; use more images or larger fractions")
+def _check_split(name, ds, classes, needed):
+    "A DataError when split `name` is empty or lacks a class of `needed` (the labels the whole dataset holds)."
+    if len(ds) == 0: raise DataError(f"the {name} split is empty; use more images or larger fractions")
     present = set(ds.labels.tolist())
     if len(present) < 2:
-        raise ValueError(f"the {name} split holds a single class ({[classes[i] for i in present]}); it needs both classes. "
-                         f"Use more minority images, larger val/test fractions, or another seed.")
+        raise DataError(f"the {name} split holds a single class ({[classes[i] for i in present]}); it needs both classes. "
+                        f"Use more minority images, larger val/test fractions, or another seed.")
+    if needed - present:
+        raise DataError(f"the {name} split lacks the classes {[classes[i] for i in sorted(needed - present)]}; every split needs every "
+                        f"class for per-class metrics. Use more images of those classes, larger val/test fractions, or another seed.")
 
 def split_dataset(ds:ImageSet,          # the whole dataset
                   val:float=0.1,        # validation fraction (when the source has no validation split)
@@ -662,10 +852,10 @@ def split_dataset(ds:ImageSet,          # the whole dataset
                   seed:int=0,           # random seed of the split
                   official:bool=True    # keep the source's official split when it has one
                  )->Splits:
-    "Patient-aware stratified train/val/test split (the source's own split when it has one)."
-    if len(ds) == 0: raise ValueError("the dataset is empty")
-    if len(set(ds.labels.tolist())) < 2: raise ValueError(f"the dataset holds one class only ({ds.counts}); a classifier needs two")
-    if not (0 < val < 1 and 0 < test < 1 and val + test < 1): raise ValueError(f"val and test must be fractions with val + test < 1; got {val}, {test}")
+    "Patient-aware train/val/test split stratified by class, any number of classes (the source's own split when it has one)."
+    if len(ds) == 0: raise DataError("the dataset is empty")
+    if len(set(ds.labels.tolist())) < 2: raise DataError(f"the dataset holds one class only ({ds.counts}); a classifier needs two")
+    if not (0 < val < 1 and 0 < test < 1 and val + test < 1): raise ConfigError(f"val and test must be fractions with val + test < 1; got {val}, {test}")
     rng = np.random.default_rng(seed)
     groups = ds.patient_ids if ds.patient_ids is not None else np.arange(len(ds)).astype(str)
     if official and ds.split is not None and {'train', 'test'} <= set(ds.split):
@@ -682,32 +872,44 @@ def split_dataset(ds:ImageSet,          # the whole dataset
     else:
         part = _group_split(ds.labels, groups, [1 - val - test, val, test], rng)
         parts = dict(train=ds[part == 0], val=ds[part == 1], test=ds[part == 2])
-    for k, v in parts.items(): _check_split(k, v, ds.classes)
+    for k, v in parts.items(): _check_split(k, v, ds.classes, set(ds.labels.tolist()))
     return Splits(**parts)
 
 # %% ../nbs/00a_data.ipynb #6b9cee74
+def _class_index(ds:ImageSet, k, what:str='class')->int:
+    "The label of class `k`, given by name or label; a ConfigError for one the set does not have."
+    if isinstance(k, str):
+        if k not in ds.classes: raise ConfigError(f"unknown {what} {k!r}; classes are {ds.classes}")
+        return ds.classes.index(k)
+    if not 0 <= int(k) < len(ds.classes): raise ConfigError(f"unknown {what} label {k}; labels are 0..{len(ds.classes) - 1} for {ds.classes}")
+    return int(k)
+
 def make_imbalanced(ds:ImageSet,          # the set to subsample
-                    counts:dict|None=None,# class name or label -> images to keep
-                    ratio:float|None=None,# or: the minority class's fraction of the result (binary sets)
-                    minority:int=1,       # with ratio: the minority label
+                    counts:dict|None=None,# class name or label -> images to keep (classes not named keep all)
+                    ratio:float|None=None,# or: the fraction of the result that the `minority` class makes up
+                    minority:int|str=1,   # with ratio: the minority class, by label or name
                     seed:int=0            # random seed
                    )->ImageSet:
-    "Subsample classes to fixed counts or a minority fraction."
-    if (counts is None) == (ratio is None): raise ValueError("give exactly one of counts= or ratio=")
+    "Subsample classes to fixed counts, or one class to a fraction of the set while the others keep their proportions."
+    if (counts is None) == (ratio is None): raise ConfigError("give exactly one of counts= or ratio=")
     rng = np.random.default_rng(seed); have = ds.counts
     if ratio is not None:
-        if not 0 < ratio < 1: raise ValueError(f"ratio is the minority fraction and must lie in (0, 1); got {ratio}")
-        n_min, n_maj = have[ds.classes[minority]], len(ds) - have[ds.classes[minority]]
-        want_min = int(round(ratio / (1 - ratio) * n_maj))
-        counts = {minority: want_min} if want_min <= n_min else {i: int(round(n_min * (1 - ratio) / ratio)) for i in range(len(ds.classes)) if i != minority}
+        if not 0 < ratio < 1: raise ConfigError(f"ratio is the minority fraction and must lie in (0, 1); got {ratio}")
+        m = _class_index(ds, minority, 'minority class')
+        n_min = have[ds.classes[m]]; n_rest = len(ds) - n_min
+        if n_min == 0: raise DataError(f"the minority class {ds.classes[m]!r} has no images; nothing can make it {ratio:.0%} of the set")
+        want_min = int(round(ratio / (1 - ratio) * n_rest))
+        if want_min <= n_min: counts = {m: want_min}   # fewer minority images
+        else:                                          # fewer of every other class, in their own proportions
+            others = [i for i in range(len(ds.classes)) if i != m]
+            counts = dict(zip(others, _scale_counts([have[ds.classes[i]] for i in others], int(round(n_min * (1 - ratio) / ratio)))))
+            counts = {i: c for i, c in counts.items() if have[ds.classes[i]]}
     keep = np.ones(len(ds), bool)
     for k, n in counts.items():
-        if isinstance(k, str) and k not in ds.classes: raise ValueError(f"unknown class {k!r}; classes are {ds.classes}")
-        i = ds.classes.index(k) if isinstance(k, str) else int(k)
-        if not 0 <= i < len(ds.classes): raise ValueError(f"unknown label {k}; labels are 0..{len(ds.classes) - 1}")
+        i = _class_index(ds, k)
         idx = np.where(ds.labels == i)[0]
-        if n > len(idx): raise ValueError(f"class {ds.classes[i]!r} has {len(idx)} images; {n} were asked for")
-        if n < 1: raise ValueError(f"class {ds.classes[i]!r} would be empty (count {n}); keep at least one image")
+        if n > len(idx): raise ConfigError(f"class {ds.classes[i]!r} has {len(idx)} images; {n} were asked for")
+        if n < 1: raise ConfigError(f"class {ds.classes[i]!r} would be empty (count {n}); keep at least one image")
         keep[rng.choice(idx, len(idx) - n, replace=False)] = False
     return ds[keep]
 

@@ -1,8 +1,10 @@
 import json
 import numpy as np, pytest, torch
 from PIL import Image
+from medimb.core import DataError, ConfigError
 from medimb.data import (ImageSet, phantom, load_dataset, load_medmnist, load_image_folder, load_hf, load_nih_hernia,
-                         split_dataset, make_imbalanced, BatchAugment, random_patch_mask, patient_from_filename, concat, FINDINGS)
+                         split_dataset, make_imbalanced, BatchAugment, random_patch_mask, patient_from_filename, concat, FINDINGS,
+                         MissingDataError, plot_grid)
 
 # --- the phantom ---------------------------------------------------------------------------------------------
 def test_phantom_is_deterministic_by_seed():
@@ -56,12 +58,19 @@ def test_imageset_concat_and_save(tmp_path):
     assert ImageSet.load(b.save(tmp_path / 'x.npz')).fingerprint() == b.fingerprint()
 
 # --- loaders --------------------------------------------------------------------------------------------------
+# (normal, pneumonia) per split in the two PneumoniaMNIST files the tests meet: ../shared/data holds a class-balanced subset,
+# the GitHub workflow downloads the official MedMNIST file (MEDIMB_PNEUMONIAMNIST); both have every normal image
+PNEUMONIAMNIST_LAYOUTS = {'balanced subset in ../shared/data': dict(train=(1214, 1214), val=(135, 135), test=(234, 234)),
+                          'official MedMNIST v3 file': dict(train=(1214, 3494), val=(135, 389), test=(234, 390))}
+
 def test_medmnist_loader_on_real_data(pneumoniamnist):
     d = load_medmnist(pneumoniamnist)
     assert d.images.shape[1:] == (1, 28, 28) and d.classes == ['normal', 'pneumonia']
-    assert set(d.split) == {'train', 'val', 'test'} and d.counts == {'normal': 1583, 'pneumonia': 1583}
+    assert set(d.split) == {'train', 'val', 'test'}
     sp = split_dataset(d)              # the official split is kept
-    assert len(sp.train) == 2428 and len(sp.val) == 270 and len(sp.test) == 468
+    layout = {k: tuple(getattr(sp, k).counts.values()) for k in ('train', 'val', 'test')}
+    assert layout in PNEUMONIAMNIST_LAYOUTS.values(), f"unknown PneumoniaMNIST file {pneumoniamnist}: {layout}"
+    assert d.counts == {'normal': 1583, 'pneumonia': sum(v[1] for v in layout.values())}
     imb = make_imbalanced(sp.train, ratio=0.1)
     assert imb.counts['pneumonia'] == round(0.1 / 0.9 * 1214)
     assert load_medmnist(pneumoniamnist, size=64, channels=3).images.shape[1:] == (3, 64, 64)
@@ -232,3 +241,247 @@ def test_study_splits_make_only_the_training_split_rarer(pneumoniamnist):
     assert c['normal'] == whole.train.counts['normal'] and abs(c['pneumonia'] / (c['normal'] + c['pneumonia']) - 0.16) < 0.01
     assert rare.val.counts == whole.val.counts and rare.test.counts == whole.test.counts   # held-out prevalence untouched
     assert rare.train.fingerprint() == study_splits(str(pneumoniamnist), 28, minority_fraction=0.16).train.fingerprint()   # reproducible
+
+# --- the three-class phantom (the GAN study's COVID set) -----------------------------------------------------------
+def test_covid3_phantom_classes_and_counts():
+    d = phantom(size=16, finding='covid3')
+    assert d.classes == ['normal', 'covid', 'pneumonia'] and d.name == 'phantom-covid3'
+    assert d.counts == {'normal': 451, 'covid': 116, 'pneumonia': 450}                  # 116 : 451 : 450 by default
+    assert phantom(500, 16, finding='covid3').counts == {'normal': 222, 'covid': 57, 'pneumonia': 221}   # n scales it
+    assert phantom(300, 16, ratio=0.2, finding='covid3').counts == {'normal': 120, 'covid': 60, 'pneumonia': 120}
+    assert phantom(size=16, finding='covid3', counts=[5, 6, 7]).counts == {'normal': 5, 'covid': 6, 'pneumonia': 7}
+    assert phantom(size=16, finding='covid3', counts={'covid': 4, 'normal': 2}).counts == {'normal': 2, 'covid': 4, 'pneumonia': 0}
+    assert phantom(size=16, counts={'normal': 7, 'hernia': 3}).counts == {'normal': 7, 'hernia': 3}   # binary phantoms take counts too
+    a, b = phantom(60, 16, finding='covid3', seed=4), phantom(60, 16, finding='covid3', seed=4)
+    assert a.fingerprint() == b.fingerprint() != phantom(60, 16, finding='covid3', seed=5).fingerprint()
+    per = {p: set(d.labels[d.patient_ids == p]) for p in set(d.patient_ids)}
+    assert all(len(v) == 1 for v in per.values()) and len(per) < len(d)                  # patients: one class, 1-3 images
+    with pytest.raises(ConfigError, match='not both'): phantom(30, 16, finding='covid3', counts=[10, 10, 10])
+    with pytest.raises(ConfigError, match=r"unknown classes \['flu'\]"): phantom(size=16, finding='covid3', counts={'flu': 3})
+    with pytest.raises(ConfigError, match='one count >= 0 per class'): phantom(size=16, finding='covid3', counts=[3, 3])
+    with pytest.raises(ConfigError, match='ratio'): phantom(30, 16, ratio=1.5, finding='covid3')
+
+def test_covid3_findings_are_bilateral_peripheral_ground_glass_and_one_sided_consolidation():
+    d, anat = phantom(counts=[20, 40, 40], size=64, finding='covid3', seed=0, return_anatomy=True)
+    m = d.masks[:, 0].astype(bool); half = m.shape[-1] // 2
+    left, right = m[:, :, :half].any((1, 2)), m[:, :, half:].any((1, 2))
+    covid, pneu, normal = (d.labels == 1), (d.labels == 2), (d.labels == 0)
+    assert not m[normal].any() and m[covid | pneu].any((1, 2)).all()                   # a mask for every finding, none for normal
+    assert (m & ~anat['lungs'][:, 0]).sum() == 0                                      # all inside the lungs
+    assert (left & right)[covid].all() and (left ^ right)[pneu].all()                  # COVID both lungs, pneumonia one
+    cols = np.abs(np.arange(m.shape[-1]) + 0.5 - half) / half                           # 0 at the midline, 1 at the edge
+    outer = lambda rows: (m[rows] * cols).sum() / m[rows].sum()
+    assert outer(covid) > outer(pneu) + 0.05                                           # COVID lies towards the chest wall
+    img = d.images[:, 0].astype(float)
+    lift = lambda rows: np.mean([img[i][m[i]].mean() for i in np.where(rows)[0]])
+    assert lift(pneu) > lift(covid)                                                    # consolidation is denser than ground glass
+
+def test_covid3_is_not_a_global_intensity_shortcut():
+    "No class, and no pair of classes, is told apart by the image's mean brightness."
+    from sklearn.metrics import roc_auc_score
+    d = phantom(size=32, finding='covid3', counts=[300, 300, 300], seed=0)
+    mean = d.images.reshape(len(d), -1).mean(1)
+    for k in range(3):
+        auc = roc_auc_score(d.labels == k, mean); assert max(auc, 1 - auc) < 0.6, (d.classes[k], auc)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        pick = np.isin(d.labels, [a, b]); auc = roc_auc_score(d.labels[pick] == b, mean[pick])
+        assert max(auc, 1 - auc) < 0.6, (d.classes[a], d.classes[b], auc)
+
+def test_covid3_is_learnable_by_a_small_cnn():
+    "A small CNN trained on balanced three-class data tells every class from the others on held-out patients."
+    from sklearn.metrics import roc_auc_score
+    from medimb.models import get_model
+    from medimb.train import fit, predict
+    sp = split_dataset(phantom(size=32, finding='covid3', counts=[200, 200, 200], seed=0), seed=0)
+    torch.manual_seed(0); model = get_model('small_cnn', num_classes=3)
+    fit(model, sp.train, epochs=5, batch_size=32, lr=3e-3, seed=0, progress=False)
+    prob, y = predict(model, sp.test), sp.test.labels
+    one_vs_rest = [roc_auc_score(y == k, prob[:, k]) for k in range(3)]
+    assert np.mean(one_vs_rest) > 0.75 and min(one_vs_rest) > 0.65, one_vs_rest
+
+def test_three_classes_split_stratified_and_patient_aware():
+    d = phantom(size=16, finding='covid3', seed=1)
+    sp = split_dataset(d, seed=1)
+    tr, va, te = (set(s.patient_ids) for s in sp)
+    assert not (tr & va or tr & te or va & te) and sum(map(len, sp)) == len(d)
+    for s in sp:
+        for c, k in d.counts.items(): assert abs(s.counts[c] / len(s) - k / len(d)) < 0.04, (c, s.counts)
+    assert list(sp.describe().columns) == ['normal', 'covid', 'pneumonia']
+    with pytest.raises(DataError, match=r"split lacks the classes \['covid'\]"):
+        split_dataset(phantom(size=16, finding='covid3', counts=[100, 2, 100]), seed=0)
+
+def test_make_imbalanced_with_three_classes():
+    d = phantom(size=16, finding='covid3', seed=0)                                     # 451 normal, 116 covid, 450 pneumonia
+    few = make_imbalanced(d, ratio=0.05)                                              # the minority (label 1, covid) subsampled
+    assert few.counts == {'normal': 451, 'covid': 47, 'pneumonia': 450}
+    more = make_imbalanced(d, ratio=0.25)                                             # the others shrink, keeping 451 : 450
+    assert more.counts == {'normal': 174, 'covid': 116, 'pneumonia': 174} and abs(116 / len(more) - 0.25) < 0.005
+    assert make_imbalanced(d, ratio=0.2, minority='pneumonia').counts == {'normal': 451, 'covid': 116, 'pneumonia': 142}
+    assert make_imbalanced(d, ratio=0.2, minority=2).counts == make_imbalanced(d, ratio=0.2, minority='pneumonia').counts
+    assert make_imbalanced(d, counts={'covid': 10, 'pneumonia': 100}).counts == {'normal': 451, 'covid': 10, 'pneumonia': 100}
+    with pytest.raises(ConfigError, match="unknown minority class 'flu'"): make_imbalanced(d, ratio=0.1, minority='flu')
+    with pytest.raises(ConfigError, match='unknown minority class label 3'): make_imbalanced(d, ratio=0.1, minority=3)
+    with pytest.raises(DataError, match="'covid' has no images"): make_imbalanced(d[d.labels != 1], ratio=0.1)
+
+def test_three_class_imageset_counts_describe_and_plot():
+    d = phantom(30, 16, finding='covid3', seed=0)
+    assert d.counts == {'normal': 13, 'covid': 4, 'pneumonia': 13}
+    syn = d.add(d.images[:2], 2)
+    table = syn.describe().set_index('cls')
+    assert list(table.index) == ['normal', 'covid', 'pneumonia'] and table.loc['pneumonia', 'synthetic'] == 2
+    assert table.total.sum() == 32
+    fig = plot_grid(d[:6], masks=d.masks[:6]); assert len(fig.axes) == 6
+    assert sorted(a.get_title() for a in fig.axes) == sorted(d.classes[l] for l in d.labels[:6])
+
+def test_load_dataset_phantom_covid3():
+    assert load_dataset('phantom-covid3', size=16).counts == {'normal': 451, 'covid': 116, 'pneumonia': 450}
+    d = load_dataset('phantom-covid3', size=16, n=200, seed=3)
+    assert d.counts == {'normal': 89, 'covid': 23, 'pneumonia': 88} and d.size == 16
+    assert load_dataset('phantom-covid3', size=16, counts=[3, 2, 1]).counts == {'normal': 3, 'covid': 2, 'pneumonia': 1}
+    assert load_dataset('phantom-covid3', size=16, ratio=0.5, n=100).counts['covid'] == 50
+    assert load_dataset('phantom-covid3', size=16, channels=3).channels == 3
+    assert load_dataset('phantom-hernia', size=16).counts == {'normal': 1008, 'hernia': 192}   # the binary defaults stay
+    with pytest.raises(ConfigError, match="unknown phantom 'phantom-flu'"): load_dataset('phantom-flu')
+
+# --- data is never changed without a word (issue 15) ---------------------------------------------------------------
+def _medmnist_arrays(n=6, side=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return {f'{s}_{k}': (rng.integers(0, 256, (n, side, side)).astype(np.uint8) if k == 'images' else (np.arange(n) % 2)[:, None].astype(np.uint8))
+            for s in ('train', 'val', 'test') for k in ('images', 'labels')}
+
+def _npz(tmp_path, fname='data.npz', **change):
+    "A small MedMNIST-layout file with some arrays changed (None: left out)."
+    arrays = {**_medmnist_arrays(), **change}
+    np.savez(tmp_path / fname, **{k: v for k, v in arrays.items() if v is not None})
+    return tmp_path / fname
+
+def _ragged(*sides):
+    a = np.empty(len(sides), object)
+    for i, s in enumerate(sides): a[i] = np.zeros((s, s), np.uint8)
+    return a
+
+def _png16(path, values):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(values, np.uint16)).save(path)
+
+def _folder(tmp_path, classes=(('train', 'normal'), ('train', 'pneumonia'), ('test', 'normal'), ('test', 'pneumonia')), extra=()):
+    rng = np.random.default_rng(0)
+    for split, cls in classes:
+        (tmp_path / split / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(2): Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / split / cls / f'IM-{len(cls)}{i:03d}-0001.png')
+    for rel in extra:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / rel)
+    return tmp_path
+
+_F = np.random.default_rng(1).random((6, 8, 8))             # floats in [0, 1)
+_U16 = (np.random.default_rng(2).integers(0, 65536, (6, 8, 8))).astype(np.uint16)
+
+def _rescaled_16(d, first=6):
+    "The first images of `d` are `_U16` rescaled by 255/65535: not wrapped modulo 256, not clipped at 255."
+    assert np.array_equal(d.images[:first, 0], np.round(_U16[:first] / 257).astype(np.uint8)) and len(np.unique(d.images)) > 100
+
+def _one_class_warned(d, warned):
+    assert d.classes == ['normal', 'pneumonia'] and d.counts == {'normal': 4, 'pneumonia': 4}
+    assert any('differ only in case' in w for w in warned)
+
+BAD_INPUTS = {   # name: (make(tmp_path) -> a call that loads, expected: (DataError type, words the message must hold) or a check(result, warnings))
+    'float images in [0, 1] are rescaled': (lambda t: lambda: load_medmnist(_npz(t, **{f'{s}_images': _F for s in ('train', 'val', 'test')})),
+        lambda d, w: np.array_equal(d.images[:6, 0], np.round(_F * 255).astype(np.uint8)) and d.images.max() > 200 or pytest.fail('not rescaled')),
+    'float images in [0, 255] are rounded': (lambda t: lambda: load_medmnist(_npz(t, **{f'{s}_images': _F * 255 for s in ('train', 'val', 'test')})),
+        lambda d, w: np.array_equal(d.images[:6, 0], np.round(_F * 255).astype(np.uint8)) or pytest.fail('not rounded')),
+    'uint16 images are rescaled, not wrapped': (lambda t: lambda: load_medmnist(_npz(t, **{f'{s}_images': _U16 for s in ('train', 'val', 'test')})),
+        lambda d, w: _rescaled_16(d)),
+    'integers with negative values': (lambda t: lambda: load_medmnist(_npz(t, val_images=np.full((6, 8, 8), -3, np.int16))),
+        (DataError, ['data.npz', 'val_images', 'negative'])),
+    'NaN pixels': (lambda t: lambda: load_medmnist(_npz(t, test_images=np.where(_F > 0.9, np.nan, _F))), (DataError, ['data.npz', 'test_images', 'NaN'])),
+    'infinite pixels': (lambda t: lambda: load_medmnist(_npz(t, train_images=np.where(_F > 0.9, np.inf, _F))), (DataError, ['train_images', 'infinite'])),
+    'floats above 255 that are not 16-bit': (lambda t: lambda: load_medmnist(_npz(t, **{f'{s}_images': _F * 1000 for s in ('train', 'val', 'test')})),
+        (DataError, ['data.npz', 'train_images', 'neither [0, 1], [0, 255]'])),
+    'values beyond 16 bits': (lambda t: lambda: load_medmnist(_npz(t, **{f'{s}_images': np.full((6, 8, 8), 70000, np.int32) for s in ('train', 'val', 'test')})),
+        (DataError, ['data.npz', 'beyond 16 bits'])),
+    'float labels 0.4': (lambda t: lambda: load_medmnist(_npz(t, test_labels=np.array([0, 1, 0.4, 1, 0, 1]))), (DataError, ['data.npz', 'test_labels', '0.4', 'not whole'])),
+    'NaN labels': (lambda t: lambda: load_medmnist(_npz(t, train_labels=np.array([0, 1, np.nan, 1, 0, 1]))), (DataError, ['data.npz', 'train_labels', 'NaN'])),
+    'negative labels': (lambda t: lambda: load_medmnist(_npz(t, val_labels=np.array([0, 1, -1, 1, 0, 1]))), (DataError, ['val_labels', 'negative'])),
+    'string labels': (lambda t: lambda: load_medmnist(_npz(t, val_labels=np.array(['normal', 'pneumonia'] * 3))), (DataError, ['data.npz', 'val_labels', '<U9'])),
+    'object array': (lambda t: lambda: load_medmnist(_npz(t, train_images=_ragged(8, 8, 8, 8, 8, 8))), (DataError, ['data.npz', 'train_images', 'object array'])),
+    'mixed-size images list': (lambda t: lambda: load_medmnist(_npz(t, test_images=_ragged(8, 10, 8, 12, 8, 8))), (DataError, ['data.npz', 'test_images', 'mixed sizes'])),
+    'empty arrays': (lambda t: lambda: load_medmnist(_npz(t, val_images=np.zeros((0, 8, 8), np.uint8), val_labels=np.zeros((0, 1), np.uint8))),
+        (DataError, ['data.npz', 'val_images', 'empty'])),
+    'labels that do not match the images': (lambda t: lambda: load_medmnist(_npz(t, train_labels=np.zeros((5, 1), np.uint8))), (DataError, ['train_labels', 'for each of the 6 images'])),
+    'splits of different image sizes': (lambda t: lambda: load_medmnist(_npz(t, test_images=np.zeros((6, 10, 10), np.uint8))), (DataError, ['data.npz', 'test_images', '(1, 10, 10)'])),
+    'splits of different pixel types': (lambda t: lambda: load_medmnist(_npz(t, test_images=_F)), (DataError, ['data.npz', 'test_images', 'float64'])),
+    'missing keys': (lambda t: lambda: load_medmnist(_npz(t, val_labels=None)), (DataError, ['data.npz', "missing arrays ['val_labels']"])),
+    'pneumoniamnist with a third label': (lambda t: lambda: load_medmnist(_npz(t, 'pneumoniamnist.npz', test_labels=np.array([0, 1, 2, 0, 1, 2]))),
+        (DataError, ['pneumoniamnist.npz', 'labels up to 2'])),
+    'three classes where two are needed': (lambda t: lambda: load_dataset(str(_npz(t, test_labels=np.array([0, 1, 2, 0, 1, 2]))), num_classes=2),
+        (DataError, ['data.npz', "3 classes ['class_0', 'class_1', 'class_2']", 'num_classes=2'])),
+    'a text file named .npz': (lambda t: (t / 'notes.npz').write_text('not an archive') and (lambda: load_medmnist(t / 'notes.npz')),
+        (DataError, ['notes.npz', 'not a readable .npz'])),
+    'a .npy array named .npz': (lambda t: np.save(t / 'one.npy', np.zeros(3)) or (t / 'one.npy').rename(t / 'one.npz') and (lambda: load_medmnist(t / 'one.npz')),
+        (DataError, ['one.npz', 'single .npy array'])),
+    'a non-npz file given to load_dataset': (lambda t: (t / 'table.csv').write_text('a,b') and (lambda: load_dataset(str(t / 'table.csv'))),
+        (DataError, ['table.csv', 'not a MedMNIST .npz'])),
+    'a missing .npz path': (lambda t: lambda: load_dataset(str(t / 'gone.npz')), (DataError, ['gone.npz', 'no such file or folder'])),
+    'a missing folder path': (lambda t: lambda: load_dataset(str(t / 'scans' / 'chest_xray')), (DataError, ['chest_xray', 'no such file or folder'])),
+    'a corrupt PNG': (lambda t: (_folder(t) / 'train' / 'normal' / 'IM-9999-0001.png').write_bytes(b'\x89PNG broken') and (lambda: load_image_folder(t, cache=False)),
+        (DataError, ['IM-9999-0001.png', 'cannot decode'])),
+    '16-bit PNGs in a folder are rescaled, not clipped': (lambda t: [_png16(t / c / f'{c}{i}.png', _U16[i]) for c in ('normal', 'pneumonia') for i in range(3)] and (lambda: load_image_folder(t, cache=False)),
+        lambda d, w: [_rescaled_16(d[d.labels == k], 3) for k in (0, 1)]),
+    'class folders that differ in case': (lambda t: _folder(t, (('train', 'NORMAL'), ('train', 'Pneumonia'), ('test', 'normal'), ('test', 'pneumonia'))) and (lambda: load_image_folder(t, cache=False)),
+        _one_class_warned),
+    'a stray folder beside train/test': (lambda t: _folder(t, extra=['chest_xray/train/normal/a.png', 'loose.png']) and (lambda: load_image_folder(t, cache=False)),
+        lambda d, w: (len(d) == 8 and any('chest_xray/' in m and 'loose.png' in m and 'NOT loaded' in m for m in w)) or pytest.fail(f'no warning naming the stray images: {w}')),
+}
+
+@pytest.mark.parametrize('case', list(BAD_INPUTS))
+def test_loaders_on_bad_input(case, tmp_path):
+    "Every bad input is either a DataError naming the file and the array, or a documented, correct result."
+    import warnings
+    make, expected = BAD_INPUTS[case]
+    load = make(tmp_path)
+    if isinstance(expected, tuple):
+        kind, words = expected
+        with pytest.raises(kind) as e: load()
+        missing = [w for w in words if w not in str(e.value)]
+        assert not missing, f"{case}: the message lacks {missing}: {e.value}"
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always'); result = load()
+        expected(result, [str(w.message) for w in caught])
+
+def test_medmnist_uint8_files_are_read_unchanged(tmp_path):
+    arrays = _medmnist_arrays()
+    d = load_medmnist(_npz(tmp_path))
+    assert np.array_equal(d.images[:, 0], np.concatenate([arrays[f'{s}_images'] for s in ('train', 'val', 'test')]))
+    assert d.classes == ['class_0', 'class_1'] and d.labels.dtype == np.int64
+
+def test_decode_image_rescales_16_bit_png(tmp_path):
+    from medimb.data import decode_image
+    _png16(tmp_path / 'x.png', (np.arange(256) * 257).reshape(16, 16))
+    a = decode_image(tmp_path / 'x.png', None)
+    assert a.dtype == np.uint8 and np.array_equal(a[0].ravel(), np.arange(256))        # 256 grey levels kept (not 2)
+    assert decode_image(tmp_path / 'x.png', None, channels=3).shape == (3, 16, 16)
+
+def test_load_dataset_local_looking_paths_do_not_go_to_the_hub(monkeypatch):
+    import medimb.data as md
+    def no_hub(*a, **k): raise AssertionError('sent to the Hugging Face loader')
+    monkeypatch.setattr(md, 'load_hf', no_hub)
+    for name in ('./data/xray', '~/no/such/folder', '/no/such/folder', 'data/chest/xrays', 'chest.npz', 'data/scan.png', 'a\\b'):
+        with pytest.raises(MissingDataError, match='no such file or folder'): load_dataset(name)
+    with pytest.raises(FileNotFoundError): load_dataset('./missing')                    # still a FileNotFoundError for older callers
+    with pytest.raises(AssertionError, match='Hugging Face'): load_dataset('owner/name')  # a Hub name still goes to the Hub
+
+def test_load_dataset_num_classes_refuses_before_any_work(tmp_path, monkeypatch):
+    import medimb.data as md
+    def no_work(*a, **k): raise AssertionError('drew or decoded images before checking the classes')
+    monkeypatch.setattr(md, 'decode_all', no_work); monkeypatch.setattr(md, '_draw', no_work)
+    with pytest.raises(DataError, match=r"'phantom-covid3' has 3 classes \['normal', 'covid', 'pneumonia'\].*num_classes=2"):
+        load_dataset('phantom-covid3', num_classes=2)
+    _folder(tmp_path / 'f', (('train', 'normal'), ('train', 'covid'), ('train', 'pneumonia')))
+    with pytest.raises(DataError, match=r"has 3 classes \['normal', 'covid', 'pneumonia'\]"): load_dataset(str(tmp_path / 'f'), num_classes=2)
+    with pytest.raises(DataError, match='has 2 classes'): load_dataset('phantom-hernia', num_classes=3)
+    with pytest.raises(DataError, match='has 2 classes'): load_hf(_hf_dataset(), num_classes=3)
+    monkeypatch.undo()
+    assert load_dataset('phantom-covid3', size=16, n=30, num_classes=3).classes == ['normal', 'covid', 'pneumonia']

@@ -4,33 +4,40 @@
 
 # %% ../nbs/00f_cli.ipynb #f1a101e8
 from __future__ import annotations
-import os, re, ast, sys, time, argparse, datetime
+import os, re, ast, sys, json, time, argparse, datetime
 from pathlib import Path
 import pandas as pd
-from .core import project_root, results_root, atomic_write
+from .core import (project_root, results_root, atomic_write, read_results, results_lock, as_list, as_seeds,
+                         MedimbError, ConfigError, ResultsError)
 from .metrics import to_markdown
 
 # %% auto #0
-__all__ = ['ReproduceError', 'study_notebooks', 'select_notebooks', 'parse_value', 'notebook_parameters', 'write_report',
-           'reproduce', 'notebook_to_markdown', 'write_readme', 'main']
+__all__ = ['ReproduceError', 'study_notebooks', 'select_notebooks', 'parse_value', 'notebook_parameters', 'check_parameter',
+           'check_parameters', 'setting_labels', 'write_report', 'reproduce', 'notebook_to_markdown', 'write_readme',
+           'main']
 
 # %% ../nbs/00f_cli.ipynb #432832a7
-class ReproduceError(RuntimeError):
+class ReproduceError(MedimbError, RuntimeError):
     "A study notebook failed; the message names the notebook and the cell."
 
-def study_notebooks(nbs:str|Path)->list[Path]:
+def study_notebooks(nbs:str|Path # the notebook folder
+                   )->list[Path]:
     "The numbered study notebooks (01-99) in `nbs`, in order."
+    if not Path(nbs).is_dir(): raise ConfigError(f"notebook folder {nbs} does not exist; run from the medimb repository or pass --nbs")
     return sorted(p for p in Path(nbs).glob('[0-9][0-9]*_*.ipynb') if not p.name.startswith('00'))
 
-def select_notebooks(nbs:str|Path, names:list[str]|None=None)->list[Path]:
+def select_notebooks(nbs:str|Path,             # the notebook folder
+                     names:list[str]|None=None # numbers, stems or file names; empty: all
+                    )->list[Path]:
     "Study notebooks matching `names` (numbers, stems or file names); all of them when `names` is empty."
     allnbs = study_notebooks(nbs)
+    if not allnbs: raise ConfigError(f"notebook folder {nbs} holds no study notebook (NN_name.ipynb, NN from 01 to 99)")
     if not names: return allnbs
     out = []
     for n in names:
-        stem = Path(n).stem
+        stem = Path(str(n)).stem
         hits = [p for p in allnbs if p.stem == stem or p.stem.split('_')[0] == stem]
-        if not hits: raise ValueError(f"no study notebook matches {n!r}; available: {[p.stem for p in allnbs]}")
+        if not hits: raise ConfigError(f"no study notebook matches {n!r}; available: {[p.stem for p in allnbs]}")
         out += [h for h in hits if h not in out]
     return out
 
@@ -38,41 +45,133 @@ def select_notebooks(nbs:str|Path, names:list[str]|None=None)->list[Path]:
 def parse_value(text:str):
     "A command-line value as a Python literal when it is one, else the string."
     try: return ast.literal_eval(text)
-    except (ValueError, SyntaxError): return text
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return text
 
 def notebook_parameters(path:str|Path)->dict:
-    "The names and defaults of the `parameters` cell of a notebook."
+    "The names and defaults (their source text) of the `parameters` cell of a notebook."
     import papermill as pm
     return {k: v['default'] for k, v in pm.inspect_notebook(str(path)).items()}
 
+_KINDS = dict(int='int', float='float', str='str', bool='bool', list='list', tuple='tuple', dict='dict', none='none', nonetype='none', any='any')
+_ORDER = ['none', 'bool', 'int', 'float', 'list', 'tuple', 'dict', 'str', 'any']
+_DESCRIBE = dict(int='a whole number (int)', float='a number (float)', str='text (str)', bool='True or False', list='a list, e.g. [a, b]',
+                 tuple='a tuple', dict='a dict', none='None', any='anything')
+
+def _parameter_kinds(default:str, declared:str|None=None)->list[str]:
+    "The types a parameter accepts: its declared `# type:` (or annotation), else its default's type."
+    if declared and declared != 'None':
+        names = [n.lower() for n in re.findall(r'[A-Za-z_]+', declared)]
+        kinds = [_KINDS[n] for n in names if n in _KINDS] + (['none'] if 'optional' in names else [])
+        if kinds: return list(dict.fromkeys(kinds))
+    try: value = ast.literal_eval(default)
+    except (ValueError, SyntaxError, TypeError): return ['any']        # an expression, not a literal: not checked
+    if value is None: return ['any']
+    return [_KINDS.get(type(value).__name__.lower(), 'any')]
+
+def _as_kind(value, kind:str):
+    "`value` (command-line text or a Python value) as `kind`; TypeError when it is not one."
+    parsed = parse_value(value) if isinstance(value, str) else value
+    if kind == 'any': return parsed
+    if kind == 'none' and parsed is None: return None
+    if kind == 'bool':
+        if isinstance(parsed, bool): return parsed
+        if isinstance(value, str) and value.strip() in ('true', 'false'): return value.strip() == 'true'
+    if kind in ('int', 'float') and isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        if kind == 'float': return float(parsed)
+        if float(parsed).is_integer(): return int(parsed)
+    if kind == 'str' and isinstance(value, str): return parsed if isinstance(parsed, str) else value.strip()
+    if kind in ('list', 'tuple'):
+        if isinstance(parsed, (list, tuple)): return (list if kind == 'list' else tuple)(parsed)
+        if parsed is not None and not isinstance(parsed, dict):
+            items = as_list(value) if isinstance(value, str) else [parsed]
+            return items if kind == 'list' else tuple(items)
+    if kind == 'dict' and isinstance(parsed, dict): return parsed
+    raise TypeError(kind)
+
+def check_parameter(notebook:str,           # the notebook's name, for the message
+                    name:str,               # the parameter
+                    value,                  # its value: command-line text or a Python value
+                    default:str,            # the default's source text in the parameters cell
+                    declared:str|None=None  # a declared type ('int|str'), from an annotation or `# type:` comment
+                   ):
+    "`value` converted to the parameter's type, or a ConfigError naming the notebook, parameter, value and expected type."
+    if name == 'seeds':
+        try: return as_seeds(value)
+        except ConfigError as e: raise ConfigError(f"{notebook}: parameter 'seeds' (default {default}): {e}") from None
+    kinds = _parameter_kinds(default, declared)
+    for kind in sorted(kinds, key=_ORDER.index):    # None first, bool before int, int before float, text last
+        try: return _as_kind(value, kind)
+        except TypeError: pass
+    expected = ' or '.join(_DESCRIBE[k] for k in kinds)
+    raise ConfigError(f"{notebook}: parameter {name!r} expects {expected} (its default is {default}); got {value!r}")
+
+def check_parameters(path:str|Path,  # a notebook
+                     values:dict     # parameter name -> value; names the notebook does not declare are left out
+                    )->dict:
+    "The values of `values` that `path` declares, each checked and converted by `check_parameter`."
+    import papermill as pm
+    declared = pm.inspect_notebook(str(path))
+    return {k: check_parameter(Path(path).stem, k, v, declared[k]['default'], declared[k]['inferred_type_name'])
+            for k, v in values.items() if k in declared}
+
 # %% ../nbs/00f_cli.ipynb #b277e689
+def setting_labels(rows:pd.DataFrame,  # results rows with `setting` (and `params`)
+                   by:list[str]=['notebook', 'dataset', 'model', 'method'] # what one method's runs share
+                  )->pd.Series:
+    "A short name for each row's setting where its method has more than one ('' where it has one): the params that differ."
+    labels = pd.Series('', index=rows.index, dtype=object)
+    if 'setting' not in rows or not len(rows): return labels
+    by = [c for c in by if c in rows]
+    for _, g in (rows.groupby(by, sort=False, dropna=False) if by else [(None, rows)]):
+        settings = list(dict.fromkeys(g.setting))
+        if len(settings) < 2: continue
+        params = {}
+        for s in settings:
+            text = g.loc[g.setting == s, 'params'].iloc[0] if 'params' in g else '{}'
+            try: params[s] = json.loads(text) if isinstance(text, str) else {}
+            except ValueError: params[s] = {}
+            if not isinstance(params[s], dict): params[s] = {}
+        keys = sorted({k for p in params.values() for k in p})
+        differ = [k for k in keys if len({json.dumps(p.get(k, '-'), sort_keys=True) for p in params.values()}) > 1]
+        for s in settings:
+            text = ', '.join(f"{k}={json.dumps(params[s][k]) if k in params[s] else '-'}" for k in differ)
+            labels[g.index[g.setting == s]] = text or str(s)
+    return labels
+
 def write_report(results:str|Path|None=None, # the results folder (default: results_root())
                  notebooks:list[str]|None=None # notebook folders to include (default: all)
                 )->Path:
-    "Write `REPORT.md` in the results folder from every notebook's saved tables and figures."
+    "Write `REPORT.md` in the results folder from every notebook's committed tables, figures and rows."
     root = Path(results) if results is not None else results_root()
-    dirs = sorted(d for d in root.iterdir() if d.is_dir() and (notebooks is None or d.name in notebooks)) if root.exists() else []
-    out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
-    table = root/'results.csv'
-    if table.exists():
-        df = pd.read_csv(table)
-        keep = [c for c in ('balanced_accuracy', 'recall', 'specificity', 'f1', 'roc_auc') if c in df]
-        ov = df.groupby(['notebook', 'dataset', 'model', 'method'], sort=False)[keep].mean().round(3)
-        ov.insert(0, 'seeds', df.groupby(['notebook', 'dataset', 'model', 'method'], sort=False).size())
-        out += ["## Overview", "", "Mean test metrics over seeds for every run recorded in `results.csv` (threshold 0.5).", "",
-                to_markdown(ov.reset_index()), ""]
-    for d in dirs:
-        out += [f"## {d.name}", ""]
-        for f in sorted(d.glob('*findings.md')): out += [f.read_text().strip(), ""]
-        for f in sorted(d.glob('*.md')):
-            if f.name.endswith('findings.md'): continue
-            out += [f"### {f.stem}", "", f.read_text().strip(), ""]
-        for f in sorted(d.glob('*.png')): out += [f"### {f.stem}", "", f"![{d.name} {f.stem}]({d.name}/{f.name})", ""]
-    return atomic_write(root/'REPORT.md', '\n'.join(out))
+    if not root.is_dir():
+        raise ResultsError(f"results folder {root} does not exist; run the notebooks first (medimb reproduce) or pass the folder "
+                           f"that holds results.csv with --results")
+    with results_lock(root):                  # no commit swaps a folder while the report reads it
+        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and (notebooks is None or d.name in notebooks))
+        out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
+        df = read_results(root)
+        if len(df):
+            keep = [c for c in ('balanced_accuracy', 'recall', 'specificity', 'f1', 'roc_auc') if c in df]
+            df = df.assign(setting=setting_labels(df))
+            by = ['notebook', 'dataset', 'model', 'method', 'setting']
+            ov = df.groupby(by, sort=False, dropna=False)[keep].mean().round(3)
+            ov.insert(0, 'seeds', df.groupby(by, sort=False, dropna=False).size())
+            ov = ov.reset_index()
+            if not ov.setting.astype(bool).any(): ov = ov.drop(columns='setting')   # one setting per method: no column
+            out += ["## Overview", "", "Mean test metrics over seeds for every run recorded in `results.csv` (threshold 0.5).", "",
+                    to_markdown(ov), ""]
+        for d in dirs:
+            out += [f"## {d.name}", ""]
+            for f in sorted(d.glob('*findings.md')): out += [f.read_text().strip(), ""]
+            for f in sorted(d.glob('*.md')):
+                if f.name.endswith('findings.md'): continue
+                out += [f"### {f.stem}", "", f.read_text().strip(), ""]
+            for f in sorted(d.glob('*.png')): out += [f"### {f.stem}", "", f"![{d.name} {f.stem}]({d.name}/{f.name})", ""]
+        return atomic_write(root/'REPORT.md', '\n'.join(out))
 
 # %% ../nbs/00f_cli.ipynb #4019b61f
 def reproduce(notebooks:list[str]|None=None,  # which study notebooks (default: all)
-              parameters:dict|None=None,      # parameters for every notebook that declares them
+              parameters:dict|None=None,      # parameters for every notebook that declares them (text or Python values)
               nbs:str|Path|None=None,         # notebook folder (default: nbs/ at the project root)
               results:str|Path|None=None,     # results folder (default: results/ at the project root)
               runs:str|Path|None=None,        # where executed notebooks go (default: _runs/ beside results)
@@ -84,18 +183,18 @@ def reproduce(notebooks:list[str]|None=None,  # which study notebooks (default: 
     from papermill.exceptions import PapermillExecutionError
     root = project_root() or Path.cwd()
     nbs = Path(nbs) if nbs is not None else root/'nbs'
-    if not nbs.is_dir(): raise FileNotFoundError(f"notebook folder {nbs} not found; run from the medimb repository or pass --nbs")
+    paths = select_notebooks(nbs, notebooks); parameters = dict(parameters or {})   # every check before anything runs
+    declared = {p: notebook_parameters(p) for p in paths}
+    unused = set(parameters) - set().union(*[set(d) for d in declared.values()])
+    if unused: raise ConfigError(f"parameters {sorted(unused)} are declared by none of {[p.stem for p in paths]}")
+    checked = {p: check_parameters(p, parameters) for p in paths}
     results = Path(results).resolve() if results is not None else results_root().resolve()
     runs = Path(runs) if runs is not None else results.parent/'_runs'
     runs.mkdir(parents=True, exist_ok=True); results.mkdir(parents=True, exist_ok=True)
-    paths = select_notebooks(nbs, notebooks); parameters = dict(parameters or {})
-    declared = {p: notebook_parameters(p) for p in paths}
-    unused = set(parameters) - set().union(*[set(d) for d in declared.values()]) if paths else set(parameters)
-    if unused: raise ValueError(f"parameters {sorted(unused)} are declared by none of {[p.stem for p in paths]}")
     old = os.environ.get('MEDIMB_RESULTS'); os.environ['MEDIMB_RESULTS'] = str(results)   # the kernels inherit it
     try:
         for p in paths:
-            params = {k: v for k, v in parameters.items() if k in declared[p]}
+            params = checked[p]
             out = runs/p.name; t0 = time.perf_counter()
             log(f"running {p.name} {params or ''}")
             try:
@@ -103,7 +202,8 @@ def reproduce(notebooks:list[str]|None=None,  # which study notebooks (default: 
                                     progress_bar=False, execution_timeout=timeout)
             except PapermillExecutionError as e:
                 raise ReproduceError(f"notebook {p.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                                     f"{e.ename}: {e.evalue}. The executed notebook is {out}.") from None
+                                     f"{e.ename}: {e.evalue}. The executed notebook is {out}; the results committed before "
+                                     f"this run are kept.") from None
             log(f"  done in {time.perf_counter() - t0:.0f} s -> {out}")
     finally:
         if old is None: os.environ.pop('MEDIMB_RESULTS', None)
@@ -139,26 +239,29 @@ def main(argv:list[str]|None=None)->int:
     ap = argparse.ArgumentParser(prog='medimb', description='Reproduce the medimb studies.')
     sub = ap.add_subparsers(dest='command', required=True)
     r = sub.add_parser('reproduce', help='run study notebooks with papermill and write results/REPORT.md')
-    r.add_argument('-n', '--notebooks', nargs='*', default=None, help='notebooks by number or name (default: all study notebooks)')
-    r.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='a notebook parameter (repeatable)')
+    r.add_argument('-n', '--notebooks', nargs='*', action='extend', default=None,
+                   help='notebooks by number or name, repeatable: -n 01 03 or -n 01 -n 03 (default: all study notebooks)')
+    r.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
+                   help="a notebook parameter (repeatable), checked against the type of its default before anything runs; "
+                        "-p seeds N means N seeds (0 to N-1), -p seeds '[3, 7]' those seeds")
     r.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root)')
     r.add_argument('--results', default=None, help='results folder (default: results/ at the project root)')
     r.add_argument('--runs', default=None, help='folder for executed notebooks (default: _runs/)')
     r.add_argument('--kernel', default='python3'); r.add_argument('--timeout', type=int, default=None, help='seconds per cell')
-    rp = sub.add_parser('report', help='rebuild results/REPORT.md from saved results')
-    rp.add_argument('--results', default=None)
+    rp = sub.add_parser('report', help='rebuild results/REPORT.md from committed results')
+    rp.add_argument('--results', default=None, help='results folder (default: results/ at the project root); must exist')
     sub.add_parser('readme', help='write README.md from nbs/index.ipynb')
     ls = sub.add_parser('list', help='list the study notebooks and their parameters')
-    ls.add_argument('--nbs', default=None)
+    ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
     a = ap.parse_args(argv)
     try:
         if a.command == 'reproduce':
-            reproduce(a.notebooks, {k: parse_value(v) for k, v in a.parameter}, a.nbs, a.results, a.runs, a.kernel, a.timeout)
+            reproduce(a.notebooks, dict(a.parameter), a.nbs, a.results, a.runs, a.kernel, a.timeout)
         elif a.command == 'report': print(write_report(a.results))
         elif a.command == 'readme': print(write_readme())
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
-            for p in study_notebooks(nbs): print(p.stem, notebook_parameters(p))
-    except (ReproduceError, ValueError, FileNotFoundError) as e:
+            for p in select_notebooks(nbs): print(p.stem, notebook_parameters(p))
+    except (MedimbError, ValueError, FileNotFoundError) as e:
         print(f"medimb: error: {e}", file=sys.stderr); return 1
     return 0

@@ -4,14 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #aa536bc0
 from __future__ import annotations
-import os, io, json, time, random, tempfile, contextlib, datetime, configparser
+import os, io, re, csv, json, time, random, shutil, socket, hashlib, tempfile, threading, warnings, weakref, contextlib, datetime, configparser
 from pathlib import Path
 import numpy as np
 import pandas as pd
+try: import fcntl             # POSIX file locks; without them (Windows) one writer at a time is the user's job
+except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'set_seed', 'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError',
-           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'Results', 'as_list', 'Timer']
+__all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
+           'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'atomic_path',
+           'atomic_write', 'project_root', 'results_root', 'params_json', 'setting_hash', 'results_lock',
+           'read_results', 'Results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -99,31 +103,189 @@ def results_root()->Path:
     root = project_root()
     return (root or Path.cwd())/'results'
 
+# %% ../nbs/00_core.ipynb #c5680d35
+KEY_COLUMNS = ['notebook', 'dataset', 'method', 'setting', 'model', 'seed']
+SETTING_COLUMNS = KEY_COLUMNS[:-1]   # one setting of one method: a rerun replaces all its rows (every seed)
+TEXT_COLUMNS = SETTING_COLUMNS + ['params']   # always text in results.csv: a method named 'NA' stays 'NA'
+
+def _plain(obj):
+    "JSON-ready data: numpy scalars and arrays, tuples, sets and paths become numbers, lists and text."
+    if isinstance(obj, dict): return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)): return sorted((_plain(v) for v in obj), key=repr)
+    if isinstance(obj, np.ndarray): return _plain(obj.tolist())
+    if isinstance(obj, np.generic): return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
+    return str(obj)
+
+def params_json(params:dict|str|None=None # a method's parameters, or their JSON text
+               )->str:
+    "Canonical JSON text of a method's parameters (sorted keys, no spaces); '{}' for none."
+    if params is None or params is pd.NA or (isinstance(params, float) and np.isnan(params)): return '{}'
+    if isinstance(params, str):
+        if not params.strip(): return '{}'
+        try: params = json.loads(params)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"params {params[:80]!r} is not JSON text ({e}); pass a dict of the method's parameters") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"params must be a dict of the method's parameters (or its JSON text); got {type(params).__name__} {str(params)[:80]}")
+    return json.dumps(_plain(params), sort_keys=True, separators=(',', ':'))
+
+def setting_hash(params:dict|str|None=None # a method's parameters, or their JSON text
+                )->str:
+    "A short stable name (8 hex characters) for one setting of a method's parameters."
+    return hashlib.sha256(params_json(params).encode()).hexdigest()[:8]
+
+# %% ../nbs/00_core.ipynb #a0cc504c
+LOCK_TIMEOUT = 600.0   # seconds to wait for another writer of results.csv
+_lock_guard = threading.RLock()
+_held_locks = {}       # flock belongs to one open file, so nested use in one process reuses it
+
+@contextlib.contextmanager
+def results_lock(root:str|Path|None=None,  # results folder; default `results_root()`
+                 timeout:float=LOCK_TIMEOUT # seconds to wait for another process
+                ):
+    "Hold the results folder's lock (`.results.lock` beside `results.csv`): one process at a time changes it."
+    root = Path(root) if root is not None else results_root()
+    root.mkdir(parents=True, exist_ok=True)
+    path = str((root/'.results.lock').resolve())
+    with _lock_guard:                        # threads of one process take turns; flock orders processes
+        if path in _held_locks: yield Path(path); return
+        with open(path, 'a') as f:           # closing the file releases the lock, also when the process dies
+            deadline = time.monotonic() + timeout
+            while fcntl is not None:
+                try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ResultsError(f"another process has held {path} for over {timeout:.0f} s; wait for it to finish "
+                                           f"(the lock goes when that process ends)") from None
+                    time.sleep(0.05)
+            _held_locks[path] = f
+            try: yield Path(path)
+            finally: del _held_locks[path]
+
+_NUMBER = re.compile(r'[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf)', re.I)
+
+def _typed(values:pd.Series)->pd.Series:
+    "A column read as text, as numbers or True/False when every filled cell is one; an empty cell is NaN."
+    filled = values[values != '']
+    if not len(filled): return pd.Series(np.nan, index=values.index)
+    if filled.map(lambda v: bool(_NUMBER.fullmatch(v))).all(): return pd.to_numeric(values.where(values != '', np.nan))
+    if filled.isin(['True', 'False']).all():
+        out = values.map({'True': True, 'False': False, '': np.nan})
+        return out.astype(bool) if len(filled) == len(values) else out
+    return values.where(values != '', np.nan).astype(object)
+
+def _ordered(df:pd.DataFrame)->pd.DataFrame:
+    "Key columns first, then the metrics, then params and when it was recorded."
+    tail = [c for c in ('params', 'recorded') if c in df.columns]
+    return df[[c for c in KEY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in KEY_COLUMNS + tail] + tail]
+
+def _read_table(path:Path)->pd.DataFrame:
+    "Parse a results table, or raise ResultsError naming the file and what to do."
+    def refuse(why): return ResultsError(f"{path} cannot be read as a results table: {why}. medimb never deletes it: move it "
+                                         f"aside (mv {path} {path}.broken) and rerun the notebooks, or repair it by hand.")
+    try: text = path.read_bytes().decode('utf-8')
+    except UnicodeDecodeError: raise refuse('it is not UTF-8 text') from None
+    if not text.strip(): raise refuse('it is empty')
+    if not text.endswith('\n'): raise refuse('its last line is cut short (no newline at the end)')
+    try: records = [r for r in csv.reader(io.StringIO(text, newline='')) if r]
+    except csv.Error as e: raise refuse(f'it is not CSV ({e})') from None
+    header, body = records[0], records[1:]
+    missing = [c for c in KEY_COLUMNS if c not in header and c != 'setting']
+    if missing: raise refuse(f'its header {header[:8]} lacks the columns {missing}')
+    bad = [i + 1 for i, r in enumerate(body) if len(r) != len(header)]
+    if bad: raise refuse(f'record(s) {bad[:5]} have other than the {len(header)} fields of the header')
+    df = pd.DataFrame(body, columns=header, dtype=object)
+    if 'params' not in df: df['params'] = '{}'            # a table from before settings existed
+    df['params'] = df['params'].map(params_json)
+    if 'setting' not in df: df['setting'] = df['params'].map(setting_hash)
+    for c in df.columns:
+        if c not in TEXT_COLUMNS: df[c] = _typed(df[c])
+    return _ordered(df)
+
+def read_results(root:str|Path|None=None # results folder; default `results_root()`
+                )->pd.DataFrame:
+    "The committed `results.csv` (empty when there is none yet); names such as 'NA' and 'None' stay text."
+    path = (Path(root) if root is not None else results_root())/'results.csv'
+    if not path.exists(): return pd.DataFrame(columns=KEY_COLUMNS + ['params'])
+    return _read_table(path)
+
+def _write_table(path:Path, df:pd.DataFrame)->Path:
+    return atomic_write(path, _ordered(df).to_csv(index=False))
+
+def _setting_keys(df:pd.DataFrame)->pd.Series:
+    return df[SETTING_COLUMNS].astype(str).agg('\x1f'.join, axis=1)
+
+def _merge_rows(table:pd.DataFrame, new:pd.DataFrame)->pd.DataFrame:
+    "`table` with `new` in place of every row of the same (notebook, dataset, method, setting, model), all seeds."
+    if not len(new): return table
+    keep = table[~_setting_keys(table).isin(set(_setting_keys(new)))] if len(table) else table
+    return _ordered(pd.concat([keep, new], ignore_index=True) if len(keep) else new.reset_index(drop=True))
+
 # %% ../nbs/00_core.ipynb #241178ec
-KEY_COLUMNS = ['notebook', 'dataset', 'method', 'model', 'seed']
+STAGING = '.staging'         # folder under the results root for runs not yet committed
+STAGING_MAX_AGE = 24 * 3600  # seconds: another machine's uncommitted run older than this is removed
+
+def _discard_stage(stage:Path, notebook:str, state:dict):
+    "Remove an uncommitted run's staging folder; warn when it held something."
+    if not state['open']: return
+    state['open'] = False
+    if state['rows'] or any(f.is_file() for f in (stage/notebook).rglob('*')):
+        try: warnings.warn(f"Results({notebook!r}) was never committed: its files and {state['rows']} rows are discarded. "
+                           f"End the notebook with res.commit().", stacklevel=2)
+        except Exception: pass   # at interpreter exit warnings may be gone
+    shutil.rmtree(stage, ignore_errors=True)
+
+def _remove_stale_staging(root:Path, keep:Path):
+    "Remove staging folders whose process is gone (this machine) or untouched for STAGING_MAX_AGE (another machine)."
+    staging, host, now = root/STAGING, socket.gethostname(), time.time()
+    for d in (staging.iterdir() if staging.is_dir() else []):
+        if d == keep or not d.is_dir(): continue
+        try: owner = json.loads((d/'owner.json').read_text())
+        except (OSError, ValueError): owner = {}
+        if owner.get('host') == host and isinstance(owner.get('pid'), int):
+            try: os.kill(owner['pid'], 0); stale = False
+            except ProcessLookupError: stale = True
+            except PermissionError: stale = False     # alive, another user's
+        else:
+            try: newest = max([d.stat().st_mtime] + [f.stat().st_mtime for f in d.rglob('*')])
+            except OSError: continue
+            stale = now - newest > STAGING_MAX_AGE
+        if stale: shutil.rmtree(d, ignore_errors=True)
 
 class Results:
-    "Save a notebook's tables, figures and metric rows under `results/<notebook>/`."
+    "Save a notebook's tables, figures and metric rows aside; `commit()` swaps them into `results/<notebook>/` and `results.csv`."
     def __init__(self, notebook:str,          # the notebook's name, e.g. '01_baseline'
                  root:str|Path|None=None,     # results folder; default `results_root()`
-                 fresh:bool=True              # forget this notebook's earlier rows and files (a rerun regenerates them)
+                 fresh:bool=True              # at commit, replace the notebook's folder (True) or add to it (False)
                 ):
-        self.notebook, self.root = notebook, Path(root) if root is not None else results_root()
-        self.dir = self.root/notebook
-        if fresh: self.clear()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not isinstance(notebook, str) or not notebook.strip() or notebook.startswith('.') or Path(notebook).name != notebook:
+            raise ConfigError(f"notebook={notebook!r} must be a plain folder name such as '01_baseline'")
+        self.notebook, self.fresh = notebook, bool(fresh)
+        self.root = Path(root) if root is not None else results_root()
+        self.committed_dir = self.root/notebook
+        (self.root/STAGING).mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
+        self.stage = Path(tempfile.mkdtemp(prefix=f'{notebook}-{stamp}-', dir=self.root/STAGING))
+        atomic_write(self.stage/'owner.json', json.dumps(dict(notebook=notebook, host=socket.gethostname(), pid=os.getpid(),
+                                                             started=stamp, fresh=self.fresh)))
+        self.dir = self.stage/notebook; self.dir.mkdir()
+        self._rows = pd.DataFrame(columns=KEY_COLUMNS + ['params'])
+        self._state = dict(open=True, committed=False, rows=0)
+        self._finalizer = weakref.finalize(self, _discard_stage, self.stage, notebook, self._state)
 
-    def clear(self):
-        "Remove this notebook's files and its rows in `results.csv`, so no stale result outlives a rerun."
-        if self.dir.exists():
-            for f in self.dir.iterdir():
-                if f.is_file(): f.unlink()
-        if self.table_path.exists():
-            df = pd.read_csv(self.table_path)
-            atomic_write(self.table_path, df[df.notebook != self.notebook].to_csv(index=False))
+    @property
+    def table_path(self)->Path: return self.root/'results.csv'
+
+    def _check_open(self):
+        if not self._state['open']:
+            raise ResultsError(f"{self!r} is {'committed' if self._state['committed'] else 'discarded'} and takes no more "
+                               f"results; make a new Results({self.notebook!r}) for another run")
 
     def save_table(self, name:str, df:pd.DataFrame, caption:str='', floatfmt:str='.3f')->Path:
         "Write `df` as `name.csv` and `name.md` (with an optional caption)."
+        self._check_open()
         atomic_write(self.dir/f'{name}.csv', df.to_csv(index=False))
         from medimb.metrics import to_markdown   # metrics does not import core: no cycle
         md = (f'*{caption}*\n\n' if caption else '') + to_markdown(df, floatfmt) + '\n'
@@ -131,6 +293,7 @@ class Results:
 
     def save_figure(self, name:str, fig, dpi:int=110)->Path:
         "Write the matplotlib figure `fig` as `name.png` and close it."
+        self._check_open()
         import matplotlib.pyplot as plt
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
         plt.close(fig)
@@ -138,39 +301,102 @@ class Results:
 
     def save_markdown(self, name:str, text:str)->Path:
         "Write `text` as `name.md` (for findings written from the numbers)."
+        self._check_open()
         return atomic_write(self.dir/f'{name}.md', text.rstrip() + '\n')
 
     def save_json(self, name:str, obj)->Path:
         "Write `obj` as `name.json`."
+        self._check_open()
         return atomic_write(self.dir/f'{name}.json', json.dumps(obj, indent=2, default=str))
 
-    @property
-    def table_path(self)->Path: return self.root/'results.csv'
-
-    def add_rows(self, rows:list[dict]|pd.DataFrame)->pd.DataFrame:
-        "Append metric rows to the shared `results.csv` (replacing rows with the same key); return them."
+    def add_rows(self, rows:list[dict]|pd.DataFrame # metric rows with dataset, method, model, seed and optionally params or setting
+                )->pd.DataFrame:
+        "Stage metric rows for `results.csv`, each with its params (JSON) and setting; return them."
+        self._check_open()
         new = pd.DataFrame(rows).copy()
         if new.empty: return new
         new['notebook'] = self.notebook
-        for c in KEY_COLUMNS:
-            if c not in new.columns: raise ValueError(f"result rows need a {c!r} column; got {list(new.columns)}")
+        for c in ('dataset', 'method', 'model', 'seed'):
+            if c not in new.columns: raise ConfigError(f"result rows need a {c!r} column; got {list(new.columns)}")
+            gaps = [int(i) for i in np.flatnonzero(new[c].isna().to_numpy())]
+            if gaps: raise ConfigError(f"result rows need a {c!r} in every row; row(s) {gaps[:5]} have none")
+        new['params'] = [params_json(p) for p in new['params']] if 'params' in new else '{}'
+        given = new['setting'].tolist() if 'setting' in new else [None] * len(new)
+        new['setting'] = [str(s) if not (s is None or s is pd.NA or (isinstance(s, float) and np.isnan(s)) or s == '') else setting_hash(p)
+                          for s, p in zip(given, new['params'])]
+        for c in ('dataset', 'method', 'model'): new[c] = new[c].map(str)
         new['recorded'] = datetime.datetime.now().isoformat(timespec='seconds')
-        old = self.rows(all_notebooks=True)
-        if len(old):
-            key = lambda d: d[KEY_COLUMNS].astype(str).agg('\x1f'.join, axis=1)
-            old = old[~key(old).isin(set(key(new)))]
-        table = pd.concat([old, new], ignore_index=True) if len(old) else new
-        cols = KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]
-        atomic_write(self.table_path, table[cols].to_csv(index=False))
-        return new
+        new = _ordered(new)
+        seed_text = lambda d: d.seed.map(lambda s: str(int(s)) if isinstance(s, (float, np.floating)) and float(s).is_integer() else str(s))
+        key = lambda d: _setting_keys(d) + '\x1f' + seed_text(d)
+        new = new[~key(new).duplicated(keep='last')]
+        old = self._rows[~key(self._rows).isin(set(key(new)))] if len(self._rows) else self._rows
+        self._rows = _ordered(pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True))
+        self._state['rows'] = len(self._rows)
+        _write_table(self.stage/'rows.csv', self._rows)   # aside, for a look after a crash
+        return new.reset_index(drop=True)
 
-    def rows(self, all_notebooks:bool=False)->pd.DataFrame:
-        "The rows recorded so far (this notebook's only, unless `all_notebooks`)."
-        if not self.table_path.exists(): return pd.DataFrame(columns=KEY_COLUMNS)
-        df = pd.read_csv(self.table_path)
-        return df if all_notebooks else df[df.notebook == self.notebook].reset_index(drop=True)
+    def rows(self, all_notebooks:bool=False # results.csv with this run's rows merged in, instead of this run's rows
+            )->pd.DataFrame:
+        "The rows this run added; or the whole table as the commit makes it (`all_notebooks`)."
+        if not all_notebooks: return self._rows.copy()
+        table = read_results(self.root)
+        return _merge_rows(table, self._rows) if self._state['open'] else table
 
-    def __repr__(self): return f'Results({self.notebook!r}, dir={str(self.dir)!r})'
+    def clear(self):
+        "Forget the files and rows this run has staged so far; committed results are untouched."
+        self._check_open()
+        shutil.rmtree(self.dir); self.dir.mkdir()
+        self._rows = self._rows.iloc[:0]; self._state['rows'] = 0
+        (self.stage/'rows.csv').unlink(missing_ok=True)
+
+    def discard(self):
+        "Drop this run: remove its staging folder; committed results are untouched."
+        if self._state['open']:
+            self._state['open'] = False; self._finalizer.detach()
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+    def commit(self)->Path:
+        "Swap this run's files and rows in under the results lock; return the notebook's folder."
+        if self._state['committed']: return self.committed_dir
+        self._check_open()
+        target, previous = self.committed_dir, self.stage/'previous'
+        with results_lock(self.root):
+            if len(self._rows): merged = _merge_rows(read_results(self.root), self._rows)   # a broken results.csv stops here, before any change
+            if self.fresh:
+                if target.exists(): os.replace(target, previous)
+                try:
+                    os.replace(self.dir, target)
+                    if len(self._rows): _write_table(self.table_path, merged)
+                except BaseException:
+                    if not self.dir.exists() and target.exists(): os.replace(target, self.dir)
+                    if previous.exists(): os.replace(previous, target)
+                    raise
+            else:
+                if len(self._rows): _write_table(self.table_path, merged)
+                target.mkdir(exist_ok=True)
+                for f in sorted(p for p in self.dir.rglob('*') if p.is_file()):
+                    dest = target/f.relative_to(self.dir); dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(f, dest)
+            self._state.update(open=False, committed=True); self._finalizer.detach()
+            self.dir = target
+            shutil.rmtree(self.stage, ignore_errors=True)
+            _remove_stale_staging(self.root, keep=self.stage)
+            if (self.root/'REPORT.md').exists():
+                from medimb.cli import write_report   # the report is cli's; it reads what is committed now
+                try: write_report(self.root)
+                except MedimbError as e: warnings.warn(f"committed {self.notebook}, but REPORT.md was not rewritten: {e}", stacklevel=2)
+        return target
+
+    def __enter__(self): return self
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None: self.commit()
+        else: self.discard()
+        return False
+
+    def __repr__(self):
+        state = 'committed' if self._state['committed'] else 'staged' if self._state['open'] else 'discarded'
+        return f'Results({self.notebook!r}, dir={str(self.dir)!r}, {state})' 
 
 # %% ../nbs/00_core.ipynb #776528f7
 def as_list(value)->list:
@@ -182,6 +408,31 @@ def as_list(value)->list:
         except (ValueError, SyntaxError): value = [v.strip() for v in text.strip('[]').split(',') if v.strip()]
     if isinstance(value, (list, tuple)): return list(value)
     return [value]
+
+# %% ../nbs/00_core.ipynb #d73e6a78
+def as_seeds(value # n (seeds 0..n-1), or a list, tuple or text of whole-number seeds
+            )->list[int]:
+    "The seeds a run uses: a number n means [0, ..., n-1]; a list (or its text) is the seeds themselves."
+    import ast
+    how = "give a number of seeds n >= 1 (seeds 0..n-1, e.g. 3) or a list of whole-number seeds (e.g. [0, 1, 2])"
+    original = value
+    if isinstance(value, str):
+        text = value.strip()
+        try: value = ast.literal_eval(text)
+        except (ValueError, SyntaxError): value = [v.strip() for v in text.strip('[]').split(',') if v.strip()]
+    if isinstance(value, (bool, np.bool_)): raise ConfigError(f"seeds={original!r}: {how}")
+    if isinstance(value, (int, np.integer)):
+        if value < 1: raise ConfigError(f"seeds={original!r} asks for no seeds: {how}")
+        return list(range(int(value)))
+    if not isinstance(value, (list, tuple, np.ndarray)): raise ConfigError(f"seeds={original!r}: {how}")
+    seeds = []
+    for s in value:
+        if isinstance(s, str) and re.fullmatch(r'[+-]?\d+', s.strip()): s = int(s)
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)): raise ConfigError(f"seeds={original!r}: seed {s!r} is not a whole number; {how}")
+        seeds.append(int(s))
+    if not seeds: raise ConfigError(f"seeds={original!r} is empty: {how}")
+    if len(set(seeds)) < len(seeds): raise ConfigError(f"seeds={original!r} repeats a seed; each seed runs once")
+    return seeds
 
 # %% ../nbs/00_core.ipynb #a4225cfa
 class Timer:

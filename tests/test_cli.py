@@ -1,7 +1,10 @@
 import json, subprocess, sys
 from pathlib import Path
 import pandas as pd, pytest
-from medimb.cli import reproduce, write_report, select_notebooks, parse_value, main, notebook_to_markdown, ReproduceError
+import medimb.cli as cli
+from medimb.cli import (reproduce, write_report, select_notebooks, parse_value, main, notebook_to_markdown, ReproduceError,
+                        check_parameters, setting_labels)
+from medimb.core import Results, ConfigError, ResultsError, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +66,87 @@ def test_every_parameter_is_visible_to_papermill(nb):
     assert len(cells) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
     assigned = [t.id for node in ast.parse(''.join(cells[0]['source'])).body if isinstance(node, ast.Assign) for t in node.targets]
     assert sorted(pm.inspect_notebook(str(nb))) == sorted(assigned)
+
+def tiny_notebooks(folder, parameters='x = 1'):
+    "A folder of study notebooks that run in a blink."
+    folder.mkdir()
+    for name in ('01_a', '02_b'):
+        cells = [dict(id='p', cell_type='code', metadata={'tags': ['parameters']}, source=parameters, outputs=[], execution_count=None)]
+        nb = dict(cells=cells, metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}},
+                  nbformat=4, nbformat_minor=5)
+        (folder / f'{name}.ipynb').write_text(json.dumps(nb))
+    return folder
+
+@pytest.mark.parametrize('name,value,message', [('epochs', 'notanumber', 'whole number'), ('epochs', '2.5', 'whole number'),
+                                                ('seeds', '[]', 'empty'), ('seeds', '1.5', 'seeds'), ('lr', 'fast', 'a number'),
+                                                ('balanced_pairs', 'yes', 'True or False')])
+def test_parameter_values_are_checked_before_anything_runs(tmp_path, name, value, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        reproduce(['01', '02'], {name: value}, results=tmp_path / 'r', runs=tmp_path / 'runs', log=lambda *a: None)
+    assert name in str(e.value) and value in str(e.value) and ('01_baseline' in str(e.value) or '02_pairing' in str(e.value))
+    assert not (tmp_path / 'runs').exists() and not (tmp_path / 'r').exists()       # nothing ran, nothing was made
+    assert main(['reproduce', '-n', '01', '02', '--results', str(tmp_path / 'r'), '--runs', str(tmp_path / 'runs'), '-p', name, value]) == 1
+
+def test_parameter_values_are_converted_to_the_notebooks_types():
+    nb = ROOT / 'nbs' / '01_baseline.ipynb'
+    got = check_parameters(nb, dict(epochs='2', lr='1', seeds='3', model='18', minority_fraction='0.1', unknown_elsewhere=1))
+    assert got == dict(epochs=2, lr=1.0, seeds=[0, 1, 2], model='18', minority_fraction=0.1)
+    assert check_parameters(nb, dict(seeds='[4, 7]', epochs=3.0)) == dict(seeds=[4, 7], epochs=3)
+    got = check_parameters(ROOT / 'nbs' / '08_resampling.ipynb', dict(methods="['rus', 'ros']", pretrained='true'))
+    assert got == dict(methods=['rus', 'ros'], pretrained=True)
+    assert check_parameters(ROOT / 'nbs' / '08_resampling.ipynb', dict(methods='smote,rus'))['methods'] == ['smote', 'rus']
+
+def test_a_declared_type_widens_what_a_parameter_takes(tmp_path):
+    nbs = tiny_notebooks(tmp_path / 'nbs', "fill = 0  # type: int|str a grey level, 'mean' or 'noise'\nsize = 32")
+    assert check_parameters(nbs / '01_a.ipynb', dict(fill='mean', size='16')) == dict(fill='mean', size=16)
+    with pytest.raises(ConfigError, match='01_a'): check_parameters(nbs / '01_a.ipynb', dict(fill=2.5))
+
+def test_every_n_is_kept_and_an_unknown_notebook_names_what_exists(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(cli, 'reproduce', lambda notebooks, *a, **k: seen.append(notebooks))
+    assert main(['reproduce', '-n', '02', '-n', '01']) == 0 and main(['reproduce', '-n', '01', '02', '-n', '03']) == 0
+    assert seen == [['02', '01'], ['01', '02', '03']]
+    monkeypatch.undo()
+    assert main(['reproduce', '-n', '99', '-n', '01', '--results', str(tmp_path / 'r'), '--runs', str(tmp_path / 'runs')]) == 1
+    err = capsys.readouterr().err
+    assert "no study notebook matches '99'" in err and '01_baseline' in err and not (tmp_path / 'runs').exists()
+
+def test_missing_folders_are_errors(tmp_path, capsys):
+    assert main(['report', '--results', str(tmp_path / 'nothing')]) == 1
+    assert 'does not exist' in capsys.readouterr().err and not (tmp_path / 'nothing').exists()
+    assert main(['list', '--nbs', str(tmp_path / 'nothing')]) == 1 and 'does not exist' in capsys.readouterr().err
+    (tmp_path / 'empty').mkdir()
+    assert main(['list', '--nbs', str(tmp_path / 'empty')]) == 1 and 'no study notebook' in capsys.readouterr().err
+    with pytest.raises(ResultsError, match='does not exist'): write_report(tmp_path / 'nothing')
+    with pytest.raises(ConfigError, match='does not exist'):
+        reproduce(None, nbs=tmp_path / 'nothing', results=tmp_path / 'r', log=lambda *a: None)
+
+def test_report_shows_two_settings_of_one_method_apart(tmp_path):
+    for k, auc in ((3, 0.6), (5, 0.8)):
+        with Results('02_x', root=tmp_path) as res:
+            res.add_rows([dict(dataset='d', method='pairing', model='m', seed=s, roc_auc=auc, params=dict(k=k, tie='mean')) for s in range(2)])
+    with Results('01_x', root=tmp_path) as res: res.add_rows([dict(dataset='d', method='baseline', model='m', seed=0, roc_auc=0.7)])
+    text = write_report(tmp_path).read_text()
+    assert '| notebook | dataset | model | method | setting | seeds | roc_auc |' in text
+    assert '| 02_x | d | m | pairing | k=3 | 2 | 0.600 |' in text and '| 02_x | d | m | pairing | k=5 | 2 | 0.800 |' in text
+    assert '| 01_x | d | m | baseline |  | 1 | 0.700 |' in text
+    t = read_results(tmp_path)
+    assert setting_labels(t).tolist() == ['k=3', 'k=3', 'k=5', 'k=5', '']
+
+def test_report_never_points_at_files_that_are_gone(tmp_path):
+    import matplotlib.pyplot as plt
+    with Results('01_x', root=tmp_path) as res:
+        fig, ax = plt.subplots(); res.save_figure('roc', fig); res.save_markdown('findings', 'first')
+    assert '01_x/roc.png' in write_report(tmp_path).read_text()
+    res = Results('01_x', root=tmp_path); res.save_markdown('findings', 'second')
+    assert '01_x/roc.png' in write_report(tmp_path).read_text() and '.staging' not in write_report(tmp_path).read_text()
+    res.commit()                                       # the rerun made no figure: the commit rewrites REPORT.md without it
+    text = (tmp_path / 'REPORT.md').read_text()
+    assert '01_x/roc.png' not in text and 'second' in text
+
+def test_every_study_notebook_commits_its_results():
+    "A notebook that makes a Results and never commits it would lose its run: its last cell must be res.commit()."
+    for nb in select_notebooks(ROOT / 'nbs'):
+        cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        if any('Results(' in ''.join(c['source']) for c in cells):
+            assert ''.join(cells[-1]['source']).strip() == 'res.commit()', f"{nb.name}: end with a cell `res.commit()`"

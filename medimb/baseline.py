@@ -6,12 +6,13 @@
 from __future__ import annotations
 import numpy as np
 import pandas as pd
-from .core import Results
-from .data import ImageSet, load_dataset, split_dataset, make_imbalanced, plot_grid
+from dataclasses import dataclass, field
+from .core import Results, ConfigError, as_seeds
+from .data import ImageSet, Splits, load_dataset, split_dataset, make_imbalanced, plot_grid
 from .experiment import run_study, Study
 
 # %% auto #0
-__all__ = ['study_splits']
+__all__ = ['STUDY_PARAMETERS', 'study_splits', 'StudySetup', 'study_setup']
 
 # %% ../nbs/01_baseline.ipynb #63549a02
 def study_splits(dataset:str,           # 'phantom-<finding>', MedMNIST .npz or name, image folder, or Hub name
@@ -28,3 +29,52 @@ def study_splits(dataset:str,           # 'phantom-<finding>', MedMNIST .npz or 
     if minority_fraction is not None:
         sp = sp._replace(train=make_imbalanced(sp.train, ratio=minority_fraction, seed=seed))
     return sp
+
+# %% ../nbs/01_baseline.ipynb #f9a51fac
+STUDY_PARAMETERS = ('dataset', 'size', 'n', 'ratio', 'minority_fraction', 'model', 'epochs', 'batch_size', 'lr', 'seeds',
+                    'split_seed', 'device', 'results_dir')
+
+@dataclass
+class StudySetup:
+    "What a study notebook starts from: its results registry, splits and seeds, and the training arguments every method shares."
+    results: Results
+    splits: Splits
+    seeds: list
+    dataset: str
+    model: str
+    training: dict = field(default_factory=dict)   # epochs, batch_size, lr, device
+    @property
+    def classes(self)->tuple: return tuple(self.splits.train.classes)
+    def run_kwargs(self, **overrides)->dict:
+        "Arguments for `run_study`: seeds, model, dataset, results and the training settings (then `overrides`)."
+        return dict(seeds=self.seeds, model=self.model, dataset=self.dataset, results=self.results, **self.training, **overrides)
+
+def _positive(name, value, whole:bool):
+    ok = (isinstance(value, (int, np.integer)) if whole else isinstance(value, (int, float, np.number))) and not isinstance(value, bool)
+    if not ok or not value > 0:
+        raise ConfigError(f"parameter {name}={value!r}: expected a {'whole number' if whole else 'number'} > 0")
+
+def study_setup(notebook:str,                # the notebook's name, e.g. '03_masking' (its results folder)
+                params:dict,                 # the notebook's namespace (`globals()`): the shared parameters are read from it
+                num_classes:int|None=None,   # the method is defined for this many classes only (e.g. 2): refuse other data
+                show:bool=True,              # display the splits' class counts
+                **load_kwargs                # more arguments for `load_dataset` (e.g. strength=2.0 for a phantom)
+               )->StudySetup:
+    "Check the shared study parameters, load and split the data, and open the notebook's results registry."
+    missing = [k for k in STUDY_PARAMETERS if k not in params]
+    if missing: raise ConfigError(f"{notebook}: the parameters cell lacks {missing}; every study notebook defines {list(STUDY_PARAMETERS)}")
+    p = {k: params[k] for k in STUDY_PARAMETERS}
+    for k in ('size', 'n', 'epochs', 'batch_size'): _positive(k, p[k], whole=True)
+    _positive('lr', p['lr'], whole=False)
+    if p['ratio'] is not None and not (isinstance(p['ratio'], (int, float)) and 0 < p['ratio'] < 1):
+        raise ConfigError(f"parameter ratio={p['ratio']!r}: expected a fraction between 0 and 1")
+    if p['minority_fraction'] is not None and not (isinstance(p['minority_fraction'], (int, float)) and 0 < p['minority_fraction'] < 1):
+        raise ConfigError(f"parameter minority_fraction={p['minority_fraction']!r}: expected a fraction between 0 and 1, or None")
+    seeds = as_seeds(p['seeds'])
+    splits = study_splits(p['dataset'], p['size'], n=p['n'], ratio=p['ratio'], seed=p['split_seed'],
+                          minority_fraction=p['minority_fraction'], num_classes=num_classes, **load_kwargs)
+    if show:
+        from IPython.display import display
+        display(splits.describe())
+    return StudySetup(Results(notebook, root=p['results_dir']), splits, seeds, p['dataset'], p['model'],
+                      dict(epochs=p['epochs'], batch_size=p['batch_size'], lr=p['lr'], device=p['device']))

@@ -13,17 +13,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import get_device, atomic_path, atomic_write, Timer
-from .data import ImageSet, phantom, plot_grid, cache_dir as data_cache_dir
+from .data import ImageSet, phantom, plot_grid
 from .train import ImageBatches, TrainLoop, GeneratorState, architecture
-from .models import Classifier, PretrainedWeightsError, get_model, count_parameters, weights_path, load_pretrained_state
-from .experiment import OverSampler, SAMPLING_STRATEGY_DOC
+from .models import count_parameters
+from .experiment import SAMPLING_STRATEGY_DOC
+from .generative import GenerativeBalancer, EMA, derive_seed, to_uint8, cache_key
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
-           'unet_config', 'build_denoiser', 'EMA', 'DiffusionTrainer', 'derive_seed', 'to_uint8', 'sample_chunk',
-           'sample_images', 'DDPMBalancer', 'frechet_distance', 'image_features', 'inception_extractor',
-           'image_frechet_distance', 'nearest_neighbours', 'Memorization', 'memorization', 'plot_real_vs_generated',
-           'plot_nearest']
+           'unet_config', 'build_denoiser', 'DiffusionTrainer', 'sample_chunk', 'sample_images', 'DDPMBalancer']
 
 # %% ../nbs/05_ddpm.ipynb #ad2d63bf
 WIDTHS = {  # UNet channels per resolution level, highest resolution first; levels are trimmed to fit the image
@@ -206,29 +204,6 @@ def build_denoiser(config:DDPMConfig,        # the settings
     from diffusers import UNet2DModel
     return UNet2DModel(**unet_config(config, size, channels, num_classes))
 
-# %% ../nbs/05_ddpm.ipynb #f0359104
-class EMA:
-    "Exponential moving average of a model's parameters, with the usual decay warm-up."
-    def __init__(self, model:nn.Module, decay:float=0.9999):
-        self.decay, self.updates = float(decay), 0
-        self.shadow = [p.detach().float().clone() for p in model.parameters()]
-    @torch.no_grad()
-    def update(self, model:nn.Module):
-        "Move the average towards the model's current weights."
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        params = [p.detach().float() for p in model.parameters()]
-        torch._foreach_lerp_(self.shadow, params, 1 - d)
-    @torch.no_grad()
-    def copy_to(self, model:nn.Module)->nn.Module:
-        "Load the averaged weights into `model`; return it."
-        for s, p in zip(self.shadow, model.parameters()): p.copy_(s.to(p.dtype))
-        return model
-    def state_dict(self)->dict: return dict(decay=self.decay, updates=self.updates, shadow=[s.detach().cpu() for s in self.shadow])
-    def load_state_dict(self, state:dict):
-        self.decay, self.updates = float(state['decay']), int(state['updates'])
-        self.shadow = [s.to(o.device) for s, o in zip(state['shadow'], self.shadow)]
-
 # %% ../nbs/05_ddpm.ipynb #cea08a78
 def _denoise(model, x, t, labels=None):
     "The predicted noise from any medimb denoiser (diffusers UNet2DModel or StudyDenoiser)."
@@ -360,14 +335,6 @@ class DiffusionTrainer:
         return m.eval()
 
 # %% ../nbs/05_ddpm.ipynb #af6bf1b3
-def derive_seed(*parts)->int:
-    "A 63-bit seed from any JSON-able parts (seed, class, chunk...), stable across runs and machines."
-    return int(hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:15], 16)
-
-def to_uint8(x:torch.Tensor)->np.ndarray:
-    "Images in [-1, 1] as uint8 (N, C, H, W)."
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-
 @torch.no_grad()
 def sample_chunk(model:nn.Module,          # a denoiser (e.g. `DiffusionTrainer.sampling_model()`)
                  config:DDPMConfig,        # its settings (schedule, sampler, steps, guidance)
@@ -408,11 +375,9 @@ def sample_images(model:nn.Module, config:DDPMConfig,
     return np.concatenate(out) if out else np.zeros((0, *shape), np.uint8)
 
 # %% ../nbs/05_ddpm.ipynb #45e698a2
-_CACHE_VERSION = 1
+_CHECKPOINT_VERSION = 1   # part of every checkpoint name: bump when the training changes what a checkpoint holds
 
-def _key(*parts)->str: return hashlib.sha1(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:16]
-
-class DDPMBalancer(OverSampler):
+class DDPMBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split (`preset`: 'default', "
                "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword).\n\n" + SAMPLING_STRATEGY_DOC)
     name = 'ddpm'
@@ -425,36 +390,49 @@ class DDPMBalancer(OverSampler):
                  checkpoint_dir:str|Path|None=None,    # default: `cache_dir/checkpoints` (when cache=True)
                  progress:bool=True,                   # progress bars while training
                  **config):                            # DDPMConfig overrides, e.g. train_steps=5000, conditional=False
-        super().__init__(sampling_strategy, random_state)
-        self.preset, self.device, self.cache, self.cache_dir, self.checkpoint_dir, self.progress = preset, device, cache, cache_dir, checkpoint_dir, progress
-        self.config = ddpm_config(preset, **config)
-
-    def __repr__(self):
-        return f"DDPMBalancer(sampling_strategy={self.sampling_strategy!r}, random_state={self.random_state!r}, preset={self.preset!r})"
+        super().__init__(sampling_strategy, random_state, device=device, cache=cache, cache_dir=cache_dir, progress=progress)
+        self.preset, self.checkpoint_dir = preset, checkpoint_dir
+        ddpm_config(preset, **config)                  # unknown or bad settings fail here, before any work
+        self._config_keys = tuple(config)
+        for k, v in config.items(): setattr(self, k, v)   # each override is a parameter under its own name
 
     @property
-    def folder(self)->Path:
-        "Where samples are cached."
-        return Path(self.cache_dir) if self.cache_dir is not None else data_cache_dir()/'ddpm'
+    def config(self)->DDPMConfig:
+        "The settings: the preset with this balancer's overrides."
+        return ddpm_config(self.preset, **{k: getattr(self, k) for k in self._config_keys})
+
+    def get_params(self, deep:bool=True)->dict:
+        "The constructor parameters, the DDPMConfig overrides among them."
+        return {**super().get_params(deep=deep), **{k: getattr(self, k) for k in self._config_keys}}
+
+    def set_params(self, **params)->DDPMBalancer:
+        "Set parameters by name; any DDPMConfig field is one."
+        known = {f.name for f in fields(DDPMConfig)}
+        for k in [k for k in params if k in known]:
+            setattr(self, k, params.pop(k))
+            if k not in self._config_keys: self._config_keys += (k,)
+        if params: super().set_params(**params)
+        self.config   # check the new settings now
+        return self
+
+    @property
+    def chunk_size(self)->int: return self.config.sample_batch
+    def _key_params(self)->dict:
+        "What decides the images: the model and sampling settings (not the speed ones: bf16, compile, checkpoint cadence)."
+        c = self.config
+        return dict(model=c.model_fields(), sampling=c.sampling_fields())
 
     def _group(self, label:int):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.config.conditional else int(label)
 
     def _model_key(self, group)->str:
-        return _key('model', _CACHE_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
+        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
 
-    def _sample_key(self, label:int)->str:
-        return _key('samples', self._model_key(self._group(label)), self.config.sampling_fields(), int(label))
-
-    def _chunk_paths(self, label:int, n:int)->list:
-        b, d = self.config.sample_batch, self.folder/f'ddpm-{self._sample_key(label)}'
-        return [d/f'chunk-{i:05d}-{min(b, n - i * b)}.npy' for i in range(math.ceil(n / b))]
-
-    def _set_path(self, label:int, n:int)->Path: return self.folder/f'ddpm-{self._sample_key(label)}-n{n}.npz'
-
-    def _have_samples(self, label:int, n:int)->bool:
-        return self.cache and (self._set_path(label, n).exists() or all(p.exists() for p in self._chunk_paths(label, n)))
+    def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
+        super()._reset_fit_state(train, rng)
+        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}
+        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
 
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the model of `group` on its images."
@@ -477,188 +455,17 @@ class DDPMBalancer(OverSampler):
         model = trainer.sampling_model(); del trainer
         return model
 
-    def _fit(self, train:ImageSet, rng:np.random.Generator):
-        "Train the diffusion model(s) the requested classes need, unless their samples are cached."
-        self.seed_ = int(self.random_state) if self.random_state is not None else int(rng.integers(2**31))
-        self.fingerprint_, self.shape_, self.classes_ = train.fingerprint(), tuple(train.images.shape[1:]), list(train.classes)
-        self.models_, self.histories_, self.resumed_from_, self.from_cache_, self.cached_stats_ = {}, {}, {}, {}, {}
-        self.trained_steps_, self.train_seconds_, self.sample_seconds_, self.sampled_ = 0, 0., 0., 0
-        self.train_images_per_second_ = self.sample_images_per_second_ = float('nan')
-        for label, n in self.sampling_strategy_.items():
-            if n <= 0: continue
-            self.from_cache_[int(label)] = self._have_samples(int(label), int(n))
+    def _fit_generator(self, train:ImageSet, labels:list):
+        "Train (or load from a checkpoint) the diffusion model(s) that draw `labels`."
+        for label in labels:
             group = self._group(label)
-            if not self.from_cache_[int(label)] and group not in self.models_: self.models_[group] = self._train_model(train, group)
+            if group not in self.models_: self.models_[group] = self._train_model(train, group)
 
-    def _generate(self, train:ImageSet, label:int, n:int, rng:np.random.Generator)->np.ndarray:
-        "Draw `n` images of class `label` (from the cache when they were drawn before)."
-        path = self._set_path(label, n)
-        if self.cache and path.exists():
-            try:
-                got = ImageSet.load(path).images
-                if got.shape == (n, *self.shape_):
-                    if path.with_suffix('.json').exists(): self.cached_stats_[int(label)] = json.loads(path.with_suffix('.json').read_text())
-                    return got
-            except Exception as e: warnings.warn(f"ignoring unreadable sample cache {path} ({e}); sampling again")
-        model = self.models_.get(self._group(label))
-        chunks = []
-        for i, p in enumerate(self._chunk_paths(label, n)):
-            if self.cache and p.exists():
-                chunks.append(np.load(p)); continue
-            if model is None: model = self.models_[self._group(label)] = self._train_model(train, self._group(label))
-            b = int(p.stem.rsplit('-', 1)[1])
-            with Timer() as t: imgs = sample_chunk(model, self.config, b, self.shape_, label if self._group(label) is None else None,
-                                                   derive_seed(self.seed_, int(label), i), self.device)
-            self.sample_seconds_ += t.seconds; self.sampled_ += b
-            if self.cache:
-                with atomic_path(p) as tmp:
-                    with open(tmp, 'wb') as f: np.save(f, imgs)
-            chunks.append(imgs)
-        images = np.concatenate(chunks)
-        if self.sampled_: self.sample_images_per_second_ = self.sampled_ / self.sample_seconds_
-        if self.cache:
-            ImageSet(images, np.full(n, label), self.classes_, synthetic=np.ones(n, bool), name=f'ddpm-{self.classes_[label]}').save(path)
-            atomic_write(path.with_suffix('.json'), json.dumps(dict(device=str(get_device(self.device)), train_steps=self.config.train_steps,
-                         train_images_per_second=self.train_images_per_second_, sample_steps=self.config.sample_steps,
-                         sample_images_per_second=self.sample_images_per_second_)))
-        return images
-
-    def sample(self, label:int, n:int, seed:int=0)->np.ndarray:
-        "Draw `n` fresh images of class `label` from the fitted model (no cache)."
-        if not hasattr(self, 'models_'): raise ValueError("fit the balancer first (fit_resample)")
+    def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         group = self._group(label)
-        if group not in self.models_: raise ValueError(f"no model of class {label} is in memory (its samples came from the cache, or it was not needed)")
-        return sample_images(self.models_[group], self.config, n, self.shape_, label if group is None else None, derive_seed(seed, 'sample'), self.device)
+        return sample_chunk(self.models_[group], self.config, n, self.shape_, label if group is None else None, seed, self.device)
 
-# %% ../nbs/05_ddpm.ipynb #388f9c74
-def frechet_distance(a:np.ndarray,    # features (N, D) of one set
-                     b:np.ndarray,    # features (M, D) of the other
-                     eps:float=1e-6   # added to the diagonals when the product of covariances is singular
-                    )->float:
-    "Fréchet distance between Gaussians fitted to two sets of features."
-    from scipy import linalg
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]: raise ValueError(f"need two feature matrices (N, D) with the same D; got {a.shape} and {b.shape}")
-    if len(a) < 2 or len(b) < 2: raise ValueError(f"need at least 2 rows in each set to estimate a covariance; got {len(a)} and {len(b)}")
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    with warnings.catch_warnings():   # few samples for many features make the covariances singular: sqrtm warns, the fallback below handles it
-        warnings.simplefilter('ignore', linalg.LinAlgWarning)
-        covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        off = np.eye(len(s1)) * eps
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = covmean.real
-    return float(max(0., ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)))
-
-# %% ../nbs/05_ddpm.ipynb #30354f1c
-@torch.no_grad()
-def image_features(images,                  # ImageSet or uint8 (N, C, H, W)
-                   extractor,                # a medimb Classifier (its `.features`) or callable(float batch in [0, 1]) -> (N, D)
-                   batch_size:int=256,       # images per forward pass
-                   device=None               # default: where the extractor is
-                  )->np.ndarray:
-    "Features (N, D) of uint8 images, as float64."
-    images = images.images if isinstance(images, ImageSet) else np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4: raise TypeError(f"images must be uint8 (N, C, H, W); got {images.dtype} {images.shape}")
-    fn = extractor.features if isinstance(extractor, Classifier) else extractor
-    module = extractor if isinstance(extractor, nn.Module) else None
-    if device is None:
-        p = next(module.parameters(), None) if module is not None else None
-        dev = p.device if p is not None else torch.device('cpu')
-    else: dev = get_device(device)
-    was = module.training if module is not None else None
-    if module is not None: module.eval()
-    try:
-        out = [fn(torch.from_numpy(images[i:i + batch_size]).to(dev).float().div_(255)).float().flatten(1).cpu()
-               for i in range(0, len(images), batch_size)]
-    finally:
-        if module is not None: module.train(was)
-    return torch.cat(out).double().numpy()
-
-def inception_extractor(in_channels:int=1, device='auto')->Classifier:
-    "Torchvision's Inception-v3 with ImageNet weights as a feature extractor (2048 pooled features, 299 px); raises PretrainedWeightsError when the weights cannot be had."
-    from torchvision.models import Inception_V3_Weights
-    w = Inception_V3_Weights.IMAGENET1K_V1
-    if not weights_path(w).is_file(): load_pretrained_state(w, 'inception_v3')   # fetch into the hub cache, or fail before building the network
-    return get_model('inception_v3', num_classes=2, in_channels=in_channels, pretrained=True).to(get_device(device)).eval()
-
-def image_frechet_distance(real,        # ImageSet or uint8 images
-                           generated,   # ImageSet or uint8 images
-                           extractor,   # Classifier, callable, or 'inception'
-                           batch_size:int=256, device=None)->float:
-    "Fréchet distance between real and generated images in `extractor`'s feature space (FID with 'inception')."
-    if isinstance(extractor, str):
-        if extractor != 'inception': raise ValueError(f"extractor must be a Classifier, a callable or 'inception'; got {extractor!r}")
-        ch = (real.images if isinstance(real, ImageSet) else np.asarray(real)).shape[1]
-        extractor = inception_extractor(ch, device or 'auto')
-    return frechet_distance(image_features(real, extractor, batch_size, device), image_features(generated, extractor, batch_size, device))
-
-# %% ../nbs/05_ddpm.ipynb #199fa29f
-def _pixels(images, max_side:int|None)->torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(images.images if isinstance(images, ImageSet) else images)).float().div_(255)
-    if max_side and max(x.shape[-2:]) > max_side: x = F.adaptive_avg_pool2d(x, (min(max_side, x.shape[-2]), min(max_side, x.shape[-1])))
-    return x.flatten(1)
-
-@torch.no_grad()
-def nearest_neighbours(queries,                 # ImageSet or uint8 images (N, C, H, W)
-                       reference,               # ImageSet or uint8 images (M, C, H, W)
-                       exclude_self:bool=False, # queries are the reference: skip each image's match with itself
-                       max_side:int|None=64,    # average-pool larger images to this side first (None: full size)
-                       device='cpu', batch:int=1024)->tuple:
-    "For each query, the RMS pixel distance to its nearest reference image and that image's index."
-    q, r = _pixels(queries, max_side).to(device), _pixels(reference, max_side).to(device)
-    if q.shape[1] != r.shape[1]: raise ValueError(f"queries and reference differ in shape ({q.shape[1]} vs {r.shape[1]} values per image)")
-    if exclude_self and len(r) < 2: raise ValueError("exclude_self needs at least two reference images")
-    dists, idx = [], []
-    for i in range(0, len(q), batch):
-        d = torch.cdist(q[i:i + batch], r)
-        if exclude_self: d[torch.arange(len(d)), torch.arange(i, i + len(d))] = float('inf')
-        j = d.min(1).indices
-        idx.append(j.cpu()); dists.append((q[i:i + batch] - r[j]).norm(dim=1).cpu())   # exact distance to the match (cdist's fast path rounds)
-    return (torch.cat(dists) / math.sqrt(q.shape[1])).numpy(), torch.cat(idx).numpy()
-
-@dataclass
-class Memorization:
-    "Nearest-training-image distances of samples against those of training images among themselves."
-    sample_distance: np.ndarray   # each sample's distance to its nearest training image
-    nearest: np.ndarray           # that training image's index
-    train_distance: np.ndarray    # each training image's distance to its nearest other training image
-    @property
-    def ratio(self)->float: return float(np.median(self.sample_distance) / np.median(self.train_distance))
-    @property
-    def copy_fraction(self)->float:
-        "Fraction of samples closer to a training image than the closest 5% of training pairs."
-        return float((self.sample_distance < np.quantile(self.train_distance, 0.05)).mean())
-    def summary(self)->dict:
-        return dict(memorization_ratio=self.ratio, copy_fraction=self.copy_fraction,
-                    median_sample_to_train=float(np.median(self.sample_distance)), median_train_to_train=float(np.median(self.train_distance)))
-
-def memorization(samples, train, max_side:int|None=64, device='cpu')->Memorization:
-    "How close generated `samples` are to the `train` images they were learned from."
-    d, i = nearest_neighbours(samples, train, max_side=max_side, device=device)
-    dt, _ = nearest_neighbours(train, train, exclude_self=True, max_side=max_side, device=device)
-    return Memorization(d, i, dt)
-
-# %% ../nbs/05_ddpm.ipynb #3d8e658e
-def plot_real_vs_generated(real,            # ImageSet or uint8 images of the class
-                           generated,       # uint8 generated images
-                           n:int=8,         # images per row
-                           rows:int=2,      # rows of each
-                           title:str|None=None, seed:int=0):
-    "A grid: `rows` rows of random real images above `rows` rows of generated ones."
-    real = real.images if isinstance(real, ImageSet) else np.asarray(real); generated = np.asarray(generated)
-    r = np.random.default_rng(seed); k = n * rows
-    a = real[r.choice(len(real), min(k, len(real)), replace=False)]; b = generated[:k]
-    return plot_grid(np.concatenate([a, b]), titles=['real'] * len(a) + ['generated'] * len(b), ncols=n, suptitle=title)
-
-def plot_nearest(samples,                   # uint8 generated images
-                 train,                     # ImageSet or uint8 training images
-                 mem:Memorization,          # from `memorization(samples, train)`
-                 n:int=8):                  # pairs to show (the closest ones)
-    "The `n` samples closest to a training image (top) above that training image (bottom), with their distance."
-    train = train.images if isinstance(train, ImageSet) else np.asarray(train)
-    order = np.argsort(mem.sample_distance)[:n]
-    titles = [f'sample d={mem.sample_distance[i]:.3f}' for i in order] + [f'train #{mem.nearest[i]}' for i in order]
-    return plot_grid(np.concatenate([np.asarray(samples)[order], train[mem.nearest[order]]]), titles=titles, ncols=len(order),
-                     suptitle=f'closest samples and their nearest training image (memorization ratio {mem.ratio:.2f})')
+    def _cache_stats(self, label:int)->dict:
+        c = self.config
+        return {**super()._cache_stats(label), 'train_steps': c.train_steps, 'train_images_per_second': self.train_images_per_second_,
+                'sample_steps': c.sample_steps}

@@ -10,10 +10,11 @@ import torch
 from .data import ImageSet
 from .experiment import SAMPLING_STRATEGY_DOC
 from .train import embed
+from .generative import nearest_neighbours
 from .masking import MinorityCopies, COPIES_DOC, balanced_draw
 
 # %% auto #0
-__all__ = ['interpolate_images', 'PixelInterpolation', 'nearest_distance', 'mixup_images', 'interpolation_geometry']
+__all__ = ['interpolate_images', 'PixelInterpolation', 'mixup_images', 'interpolation_geometry']
 
 # %% ../nbs/04_interpolation.ipynb #c4ec3398
 def interpolate_images(first:np.ndarray,  # uint8 (N, C, H, W): I1
@@ -69,20 +70,6 @@ f : float or (lo, hi), default=0.9
                 f"random_state={self.random_state!r})")
 
 # %% ../nbs/04_interpolation.ipynb #c19613f0
-def nearest_distance(query:np.ndarray,     # (N, ...) points (flattened to vectors)
-                     reference:np.ndarray, # (M, ...) points
-                     exclude_self:bool=False # query is reference: skip each point's own zero distance
-                    )->np.ndarray:
-    "Euclidean distance from each query point to its nearest reference point."
-    q = torch.as_tensor(np.asarray(query, np.float32).reshape(len(query), -1))
-    r = torch.as_tensor(np.asarray(reference, np.float32).reshape(len(reference), -1))
-    if q.shape[1] != r.shape[1]: raise ValueError(f"query and reference must have the same dimension; got {q.shape[1]} and {r.shape[1]}")
-    d = torch.cdist(q, r)
-    if exclude_self:
-        if len(q) != len(r): raise ValueError("exclude_self needs query and reference to be the same points")
-        d.fill_diagonal_(float('inf'))
-    return d.min(1).values.numpy()
-
 def mixup_images(train:ImageSet,  # the training split
                  n:int,           # images to make
                  alpha:float=0.4, # Beta(alpha, alpha) for the weight λ of the first image
@@ -103,7 +90,8 @@ def interpolation_geometry(model:torch.nn.Module,  # a trained classifier (for f
     if len(real) < 2: raise ValueError(f"need at least 2 real images of class {minority} in train; got {len(real)}")
     px = lambda im: np.asarray(im, np.float32).reshape(len(im), -1) / 255
     real_px, real_ft = px(real.images), embed(model, real.images)
-    base = dict(pixel_nn=nearest_distance(real_px, real_px, True).mean(), feature_nn=nearest_distance(real_ft, real_ft, True).mean())
+    nearest = lambda q, r, **kw: nearest_neighbours(q, r, **kw)[0]   # each point's distance to its nearest reference point
+    base = dict(pixel_nn=nearest(real_px, real_px, exclude_self=True).mean(), feature_nn=nearest(real_ft, real_ft, exclude_self=True).mean())
     centre_px, centre_ft = real_px.mean(0), real_ft.mean(0)
     base.update(pixel_spread=np.linalg.norm(real_px - centre_px, axis=1).mean(), feature_spread=np.linalg.norm(real_ft - centre_ft, axis=1).mean())
     rows = [dict(images='real minority', n=len(real), pixel_nn=1.0, feature_nn=1.0, pixel_spread=1.0, feature_spread=1.0,
@@ -114,8 +102,8 @@ def interpolation_geometry(model:torch.nn.Module,  # a trained classifier (for f
         if len(images) == 0: continue
         ip, ft = px(images), embed(model, images)
         rows.append(dict(images=name, n=len(images),
-                         pixel_nn=float(nearest_distance(ip, real_px).mean() / base['pixel_nn']),
-                         feature_nn=float(nearest_distance(ft, real_ft).mean() / base['feature_nn']),
+                         pixel_nn=float(nearest(ip, real_px).mean() / base['pixel_nn']),
+                         feature_nn=float(nearest(ft, real_ft).mean() / base['feature_nn']),
                          pixel_spread=float(np.linalg.norm(ip - centre_px, axis=1).mean() / base['pixel_spread']),
                          feature_spread=float(np.linalg.norm(ft - centre_ft, axis=1).mean() / base['feature_spread']),
                          finding_area=float(np.asarray(masks).reshape(len(images), -1).sum(1).mean()) if masks is not None else np.nan,

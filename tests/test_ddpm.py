@@ -1,19 +1,17 @@
-"Tests for medimb.ddpm: the balancer check, training (overfit, resume, NaN), sampling, caching and the quality measures."
+"Tests for medimb.ddpm: the balancer check, training (overfit, resume, NaN), sampling, caching and the settings (the quality measures and EMA are tested in test_generative)."
 import json
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from scipy import linalg
 
 from medimb import ddpm as D
 from medimb.core import CheckpointError
-from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, EMA, ddpm_config, build_denoiser, unet_config, make_scheduler,
-                         signal_kept, sample_images, sample_chunk, frechet_distance, image_frechet_distance, image_features,
-                         nearest_neighbours, memorization, inception_extractor, StudyDenoiser)
+from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, ddpm_config, build_denoiser, unet_config, make_scheduler,
+                         signal_kept, sample_images, sample_chunk, StudyDenoiser)
+from medimb.generative import GenerativeBalancer
 from medimb.data import phantom, split_dataset, ImageSet
 from medimb.experiment import check_balancer
-from medimb.models import get_model, PretrainedWeightsError
 
 
 @pytest.fixture(autouse=True)
@@ -127,16 +125,6 @@ def test_nan_loss_raises_naming_the_step(tmp_path, few):
     assert torch.load(tmp_path / 'ck.pt', weights_only=True)['step'] == 5   # the last good state is kept, none after the NaN
 
 
-def test_ema_matches_hand_computation():
-    lin = nn.Linear(3, 1, bias=False); e = EMA(lin, decay=0.9)
-    w0 = lin.weight.detach().clone()
-    with torch.no_grad(): lin.weight.add_(1.)
-    e.update(lin); e.update(lin)
-    d1, d2 = min(0.9, 2 / 11), min(0.9, 3 / 12)
-    s1 = d1 * w0 + (1 - d1) * (w0 + 1); s2 = d2 * s1 + (1 - d2) * (w0 + 1)
-    torch.testing.assert_close(e.shadow[0], s2)
-
-
 # ---------------------------------------------------------------- sampling
 def test_generation_is_reproducible_by_seed(few):
     cfg = ddpm_config('tiny', batch_size=8, sample_batch=4)
@@ -204,47 +192,6 @@ def test_cache_key_changes_with_data_and_settings(tmp_path, splits):
     assert b3.trained_steps_ == 4
 
 
-# ---------------------------------------------------------------- quality
-def test_frechet_distance_against_formula():
-    r = np.random.default_rng(0)
-    a, b = r.normal(size=(400, 5)), r.normal(2, 3, size=(300, 5)) @ r.normal(size=(5, 5))
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    want = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
-    assert frechet_distance(a, b) == pytest.approx(want, rel=1e-6)
-    x = r.normal(size=(1000, 1)); y = r.normal(1, 2, size=(1000, 1))   # 1-D: (m1 - m2)² + (s1 - s2)²
-    assert frechet_distance(x, y) == pytest.approx((x.mean() - y.mean()) ** 2 + (x.std(ddof=1) - y.std(ddof=1)) ** 2, rel=1e-6)
-    with pytest.raises(ValueError, match='same D'): frechet_distance(a, b[:, :2])
-
-
-def test_frechet_distance_of_images_zero_for_itself_and_grows_with_noise():
-    real = phantom(100, 32, ratio=0.2, seed=1)
-    torch.manual_seed(0); ext = get_model('small_cnn', widths=(8, 16)).eval()
-    noisy = lambda s: np.clip(real.images + np.random.default_rng(0).normal(0, s, real.images.shape), 0, 255).astype(np.uint8)
-    fd = [image_frechet_distance(real, noisy(s) if s else real.images, ext) for s in (0, 8, 30, 80)]
-    assert fd[0] == pytest.approx(0, abs=1e-6)
-    assert fd[0] < fd[1] < fd[2] < fd[3], fd
-    np.testing.assert_allclose(image_features(real, ext), image_features(real.images, lambda x: ext.features(x)), rtol=1e-6)
-
-
-def test_inception_raises_when_weights_are_unavailable(monkeypatch, tmp_path):
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    monkeypatch.setenv('MEDIMB_OFFLINE', '1')
-    with pytest.raises(PretrainedWeightsError, match='inception'): inception_extractor()
-    with pytest.raises(PretrainedWeightsError): image_frechet_distance(phantom(4, 32), phantom(4, 32), 'inception')
-
-
-def test_memorization_detects_copies():
-    ds = phantom(80, 32, ratio=0.2, seed=2)
-    train, heldout = ds.images[:50], ds.images[50:]
-    copies = memorization(train[:10], train)
-    assert copies.ratio == 0 and copies.copy_fraction == 1 and (copies.nearest == np.arange(10)).all()
-    new = memorization(heldout, train)
-    assert new.ratio > 0.5 and new.copy_fraction < 0.5
-    d, i = nearest_neighbours(heldout[:3], train)
-    brute = np.sqrt(((heldout[:3, None].astype(float) - train[None].astype(float)) ** 2).mean((2, 3, 4))) / 255
-    np.testing.assert_allclose(d, brute.min(1), rtol=1e-5); np.testing.assert_array_equal(i, brute.argmin(1))
-
-
 # ---------------------------------------------------------------- configuration
 def test_unet_config_is_diffusers_example_at_128():
     cfg = unet_config(ddpm_config('default'), 128, 1, num_classes=2)
@@ -269,3 +216,31 @@ def test_bad_settings_raise_clear_errors():
     with pytest.raises(ValueError, match='lr must be'): ddpm_config('tiny', lr=float('nan'))
     with pytest.raises(ValueError, match='class_dropout'): ddpm_config('tiny', guidance_scale=3.)
     with pytest.raises(ValueError, match='cannot exceed'): ddpm_config('study', sample_steps=20)
+
+
+# ---------------------------------------------------------------- on the generative base
+def test_ddpm_is_a_generative_balancer_whose_sample_is_what_it_added(splits):
+    b = tiny(cache=False, random_state=0)
+    assert isinstance(b, GenerativeBalancer)
+    out = b.fit_resample(splits.train)
+    added = out.images[out.synthetic]
+    np.testing.assert_array_equal(b.sample(1, len(added), seed=b.seed_), added)   # chunk i of class 1: derive_seed(seed_, 1, i)
+
+
+def test_parameters_are_read_and_set_the_scikit_learn_way():
+    b = tiny(lr=5e-4, conditional=False)
+    p = b.get_params(deep=False)
+    assert p['preset'] == 'tiny' and p['lr'] == 5e-4 and p['conditional'] is False and p['train_steps'] == 4
+    again = DDPMBalancer(**p)
+    assert again.config == b.config and again.get_params(deep=False) == p
+    b.set_params(sample_steps=3, random_state=7)                  # a DDPMConfig field not given before, and a base parameter
+    assert b.config.sample_steps == 3 and b.random_state == 7 and b.get_params(deep=False)['sample_steps'] == 3
+    with pytest.raises(ValueError, match='sampler must be'): b.set_params(sampler='euler')
+    with pytest.raises(ValueError, match='Invalid parameter|invalid parameter'): b.set_params(colour='red')
+    assert 'lr=0.0005' in repr(b) and "preset='tiny'" in repr(b)
+
+
+def test_speed_settings_are_not_in_the_sample_key(splits):
+    a, b, c = tiny(random_state=0), tiny(random_state=0, bf16=False, checkpoint_every=2), tiny(random_state=0, lr=5e-4)
+    for x in (a, b, c): x._reset_fit_state(splits.train, np.random.default_rng(0))
+    assert a._sample_key(1) == b._sample_key(1) != c._sample_key(1)

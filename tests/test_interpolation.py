@@ -5,8 +5,7 @@ import torch
 
 from medimb.data import phantom, split_dataset
 from medimb.experiment import check_balancer
-from medimb.interpolation import (PixelInterpolation, interpolate_images, nearest_distance, mixup_images, embed,
-                                  interpolation_geometry)
+from medimb.interpolation import PixelInterpolation, interpolate_images, mixup_images, embed, interpolation_geometry
 from medimb.models import get_model
 
 
@@ -80,15 +79,6 @@ def test_needs_two_minority_images(splits):
         PixelInterpolation(copies=1).fit_resample(one)
 
 
-def test_nearest_distance_matches_brute_force():
-    rng = np.random.default_rng(0)
-    q, r = rng.normal(size=(7, 3)), rng.normal(size=(9, 3))
-    brute = np.sqrt(((q[:, None] - r[None]) ** 2).sum(-1)).min(1)
-    np.testing.assert_allclose(nearest_distance(q, r), brute, rtol=1e-5)
-    d = np.sqrt(((r[:, None] - r[None]) ** 2).sum(-1)); np.fill_diagonal(d, np.inf)
-    np.testing.assert_allclose(nearest_distance(r, r, exclude_self=True), d.min(1), rtol=1e-5)
-
-
 def test_mixup_images_and_geometry(splits):
     tr = splits.train
     im, lam, a, b = mixup_images(tr, 30, 0.4, seed=0)
@@ -105,3 +95,17 @@ def test_mixup_images_and_geometry(splits):
     assert g.loc['f=0.9', 'pixel_nn'] < 1          # 90% of a real image: nearer to it than real images are to each other
     assert g.loc['f=0.9', 'finding_area'] > g.loc['real minority', 'finding_area']
     assert np.isnan(g.loc['mixup', 'finding_area'])
+
+
+def test_geometry_distances_match_brute_force(splits):
+    tr = splits.train
+    torch.manual_seed(0)
+    net = get_model('small_cnn', widths=(8, 16)).eval()
+    p = PixelInterpolation(copies=1, f=0.9, random_state=0); out = p.fit_resample(tr)
+    new = out.images[len(tr):]
+    g = interpolation_geometry(net, tr, {'new': (new, None)}).set_index('images')
+    px = lambda im: im.reshape(len(im), -1).astype(np.float64) / 255
+    real, gen = px(tr.images[tr.labels == 1]), px(new)
+    d_real = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1)); np.fill_diagonal(d_real, np.inf)
+    d_new = np.sqrt(((gen[:, None] - real[None]) ** 2).sum(-1))
+    assert g.loc['new', 'pixel_nn'] == pytest.approx(d_new.min(1).mean() / d_real.min(1).mean(), rel=1e-5)

@@ -17,7 +17,7 @@ from .data import ImageSet, phantom, plot_grid
 from .train import ImageBatches, TrainLoop, GeneratorState, architecture
 from .models import count_parameters
 from .experiment import SAMPLING_STRATEGY_DOC
-from .generative import GenerativeBalancer, EMA, derive_seed, to_uint8, cache_key
+from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, cache_key
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
@@ -361,7 +361,7 @@ def sample_chunk(model:nn.Module,          # a denoiser (e.g. `DiffusionTrainer.
             eps = _denoise(model, xin, torch.full((len(xin),), int(t), device=dev, dtype=torch.long), y).float()
         if guide: cond, uncond = eps.chunk(2); eps = uncond + config.guidance_scale * (cond - uncond)
         x = sched.step(eps, t, x, generator=g).prev_sample
-    return to_uint8(x)
+    return signed_to_uint8(x)
 
 def sample_images(model:nn.Module, config:DDPMConfig,
                   n:int,                 # images to draw

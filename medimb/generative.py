@@ -18,7 +18,7 @@ from .models import Classifier, PretrainedWeightsError, get_model, weights_path,
 from .experiment import OverSampler, SAMPLING_STRATEGY_DOC
 
 # %% auto #0
-__all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'to_uint8', 'EMA', 'SampleCache', 'GenerativeBalancer',
+__all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'signed_to_uint8', 'EMA', 'SampleCache', 'GenerativeBalancer',
            'nearest_neighbours', 'pixel_vectors', 'Memorization', 'memorization', 'FeatureFunction',
            'inception_extractor', 'feature_extractor', 'extractor_name', 'image_features', 'frechet_distance',
            'image_frechet_distance', 'precision_recall', 'plot_real_vs_generated', 'plot_nearest', 'plot_embedding',
@@ -33,7 +33,7 @@ def cache_key(*parts)->str:
     "A 16-hex-digit name for a cache entry from any JSON-able parts (dict keys sorted)."
     return hashlib.sha1(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:16]
 
-def to_uint8(x:torch.Tensor # images in [-1, 1], (N, C, H, W)
+def signed_to_uint8(x:torch.Tensor # images in [-1, 1], (N, C, H, W)
             )->np.ndarray:
     "Images in [-1, 1] as uint8 (N, C, H, W)."
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()

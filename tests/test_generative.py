@@ -8,7 +8,7 @@ import torch.nn as nn
 from scipy import linalg
 
 from medimb import generative as G
-from medimb.generative import (GenerativeBalancer, EMA, derive_seed, cache_key, to_uint8, nearest_neighbours, pixel_vectors,
+from medimb.generative import (GenerativeBalancer, EMA, derive_seed, cache_key, signed_to_uint8, nearest_neighbours, pixel_vectors,
                                memorization, frechet_distance, image_features, image_frechet_distance, feature_extractor,
                                extractor_name, FeatureFunction, inception_extractor, precision_recall, plot_embedding,
                                plot_real_vs_generated, plot_nearest, quality_report, QUALITY_COLUMNS)
@@ -63,7 +63,7 @@ def test_derive_seed_is_pinned_and_cache_key_ignores_dict_order():
     assert derive_seed(0, 1, 0) == 127993626878835284      # every cached and published sample depends on this value
     assert derive_seed(0, 1, 2) != derive_seed(0, 2, 1) and 0 <= derive_seed('x', None) < 2**63
     assert cache_key(dict(a=1, b=[2, 3])) == cache_key(dict(b=[2, 3], a=1)) != cache_key(dict(a=1, b=[3, 2]))
-    assert to_uint8(torch.tensor([-2., -1., 0., 1.]).view(1, 1, 2, 2)).ravel().tolist() == [0, 0, 128, 255]
+    assert signed_to_uint8(torch.tensor([-2., -1., 0., 1.]).view(1, 1, 2, 2)).ravel().tolist() == [0, 0, 128, 255]
 
 
 def test_ema_matches_hand_computation_and_state_loads_without_pickle(tmp_path):

@@ -16,8 +16,8 @@ from .core import set_seed, Results, Timer, as_list, MedimbError, ConfigError
 from .data import ImageSet, Splits, BatchAugment, phantom, split_dataset
 from .models import get_model, MODELS
 from .train import fit, predict, History
-from .metrics import (binary_metrics, youden_threshold, summarize, compare_to_baseline, plot_roc, plot_confusion,
-                            plot_history, delong_test)
+from .metrics import (binary_metrics, classification_metrics, youden_threshold, summarize, compare_to_baseline, plot_roc,
+                            plot_confusion, plot_history, delong_test, confusion_counts, _class_names)
 from .balancer import SAMPLING_STRATEGY_DOC, Balancer, OverSampler, NoBalancer, check_balancer, balanced_draw, readable
 _all_ = ['SAMPLING_STRATEGY_DOC', 'Balancer', 'OverSampler', 'NoBalancer', 'check_balancer', 'balanced_draw', 'readable']
 
@@ -244,6 +244,7 @@ def score_row(test_labels, test_scores,  # the untouched test split's labels, an
               **fields                   # dataset, method, model, seed and anything else to put first
              )->tuple:
     "`(row, threshold)`: binary, test metrics at 0.5 and at the Youden threshold chosen on validation; K > 2, at the argmax (threshold None)."
+    if classes is not None and len(classes) == 2: classes = None   # binary rows keep binary_metrics' keys
     s = np.asarray(test_scores)
     k = s.shape[1] if s.ndim == 2 else 2
     if k == 2:
@@ -252,7 +253,6 @@ def score_row(test_labels, test_scores,  # the untouched test split's labels, an
         thr = youden_threshold(val_labels, vs)
         m, my = binary_metrics(test_labels, ts, 0.5), binary_metrics(test_labels, ts, thr)
         return {**fields, **m, **{f'{key}_youden': my[key] for key in YOUDEN_KEYS}, 'threshold_youden': thr}, thr
-    from medimb.metrics import classification_metrics
     return {**fields, **classification_metrics(test_labels, s, classes=classes)}, None
 
 def _fresh_balancer(balancer, seed:int):
@@ -340,33 +340,70 @@ class Study:
     baseline: str = 'baseline'
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=['method', 'seed', 'reason']))
     methods: dict = field(default_factory=dict)  # name -> Method
-    def summary(self, metrics=SUMMARY_METRICS)->pd.DataFrame:
-        "Mean ± 95% CI over seeds per method."
+    classes: tuple|None = None                   # the class names, in label order (None: from the runs, or binary)
+
+    @property
+    def class_names(self)->list:
+        "The class names: given, else as many indices as the runs have classes."
+        if self.classes is not None: return [str(c) for c in self.classes]
+        k = next((r.test_probs.shape[1] for r in self.runs.values() if r.test_probs is not None), 2)
+        return [str(i) for i in range(k)]
+
+    @property
+    def multiclass(self)->bool: return len(self.class_names) > 2
+
+    def _per_class(self, metric:str)->list:
+        "The row columns of a per-class metric (K > 2), in label order."
+        return [f'{metric}_{n}' for n in _class_names(self.class_names, len(self.class_names))]
+
+    def _minority(self)->int:
+        "The class with the fewest test images."
+        labels = next(iter(self.runs.values())).test_labels
+        return int(np.argmin(np.bincount(labels, minlength=len(self.class_names))))
+
+    def summary(self, metrics=None)->pd.DataFrame:
+        "Mean ± 95% CI over seeds per method (K > 2: macro averages, then the recall of each class)."
+        if metrics is None:   # K > 2: macro recall is balanced accuracy; the recall of each class says more
+            metrics = ([m for m in SUMMARY_METRICS if m != 'recall'] + ['kappa'] + self._per_class('recall')) if self.multiclass else SUMMARY_METRICS
         cols = [m for m in metrics if m in self.rows]
         s = summarize(self.rows, by='method', metrics=cols)
         return s[['method', 'n'] + cols]
+
     def counts(self)->pd.DataFrame:
-        "Mean confusion-matrix counts per method (the study's TP/TN/FP/FN table)."
-        return self.rows.groupby('method', sort=False)[['tp', 'tn', 'fp', 'fn']].mean().round(1).reset_index()
-    def compare(self, metrics=('balanced_accuracy', 'recall', 'f1', 'roc_auc'))->pd.DataFrame:
-        "Paired tests of every method against the baseline over seeds."
+        "Mean confusion-matrix counts per method: TP/TN/FP/FN (binary), or the mean K x K matrix, one row per (method, true class)."
+        if not self.multiclass: return self.rows.groupby('method', sort=False)[['tp', 'tn', 'fp', 'fn']].mean().round(1).reset_index()
+        names, out = self.class_names, []
+        for m in dict.fromkeys(k for k, _ in self.runs):
+            mats = [confusion_counts(r.test_labels, r.test_predictions, len(names)) for (k, _), r in self.runs.items() if k == m]
+            mean = np.mean(mats, 0).round(1)
+            out += [dict(method=m, true=names[i], **{f'predicted {n}': mean[i, j] for j, n in enumerate(names)}) for i in range(len(names))]
+        return pd.DataFrame(out)
+    def compare(self, metrics=None)->pd.DataFrame:
+        "Paired tests of every method against the baseline over seeds (default: balanced accuracy, recall, F1, ROC-AUC; K > 2: recall per class)."
         if self.baseline not in set(self.rows.method): return pd.DataFrame()
+        if metrics is None:
+            metrics = ('balanced_accuracy', 'f1', 'roc_auc', *self._per_class('recall')) if self.multiclass else ('balanced_accuracy', 'recall', 'f1', 'roc_auc')
         return compare_to_baseline(self.rows, baseline=self.baseline, metrics=metrics)
     def delong(self, seed=None)->pd.DataFrame:
         "DeLong's test of each method's test ROC-AUC against the baseline's, for one seed."
         seed = self.rows.seed.min() if seed is None else seed
         base = self.runs.get((self.baseline, seed))
-        if base is None: return pd.DataFrame()
+        if base is None or self.multiclass: return pd.DataFrame()   # DeLong's test compares binary ROC-AUCs
         out = [dict(method=m, **delong_test(base.test_labels, r.test_scores, base.test_scores))
                for (m, s), r in self.runs.items() if s == seed and m != self.baseline]
         return pd.DataFrame(out)
-    def plot_roc(self, seed=None):
+    def plot_roc(self, seed=None, per_class:bool=False):
+        "ROC curves of every method for one seed (K > 2: macro one-vs-rest, or one curve per class)."
         seed = self.rows.seed.min() if seed is None else seed
-        return plot_roc({m: (r.test_labels, r.test_scores) for (m, s), r in self.runs.items() if s == seed})
-    def plot_confusions(self, seed=None, classes=('normal', 'disease')):
+        return plot_roc({m: (r.test_labels, r.test_scores) for (m, s), r in self.runs.items() if s == seed},
+                        classes=self.class_names if self.multiclass else None, per_class=per_class)
+    def plot_confusions(self, seed=None, classes=None):
+        "Confusion matrix of every method for one seed (classes: the names; default the study's)."
         seed = self.rows.seed.min() if seed is None else seed
+        classes = classes if classes is not None else (self.class_names if self.classes is not None or self.multiclass else ('normal', 'disease'))
         runs = [(m, r) for (m, s), r in self.runs.items() if s == seed]
-        fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3), squeeze=False)
+        side = 3.2 + 1.1 * (len(classes) - 2)
+        fig, axes = plt.subplots(1, len(runs), figsize=(side * len(runs), side - 0.2), squeeze=False)
         for ax, (m, r) in zip(axes.flat, runs):
             plot_confusion(r.test_labels, r.test_predictions, classes=classes, ax=ax, title=m)
         fig.tight_layout(); return fig
@@ -375,30 +412,39 @@ class Study:
         return plot_history({m: r.history.frame for (m, s), r in self.runs.items() if s == seed and len(r.history.rows)}, metrics=metrics)
     def findings(self, metric:str='balanced_accuracy', alpha:float=0.05)->str:
         "A paragraph of findings written from the numbers (no hard-coded claims)."
-        s = summarize(self.rows, by='method', metrics=[metric, 'recall', 'roc_auc'])
+        # the second number of each line: the recall of the positive class (binary), of the rarest test class (K > 2)
+        if self.multiclass:
+            rare = self._minority(); recall, recall_text = self._per_class('recall')[rare], f"recall of {self.class_names[rare]}"
+        else: recall, recall_text = 'recall', 'recall'
+        s = summarize(self.rows, by='method', metrics=[metric, recall, 'roc_auc'])
         best = s.loc[s[f'{metric}_mean'].idxmax()]
         n = int(s.n.max())
         seeds = lambda k: f"{k} seed{'s' if k != 1 else ''}"
         lines = [f"Over {seeds(n)}, the best {metric.replace('_', ' ')} on the test split is {best[metric]} ({best.method})."]
-        cmp = self.compare(metrics=(metric, 'recall'))
+        if self.multiclass:
+            lines[0] += (f" {len(self.class_names)} classes ({', '.join(self.class_names)}): {metric.replace('_', ' ')} and ROC-AUC are "
+                         f"macro averages over the classes (ROC-AUC one-vs-rest); the rarest test class is {self.class_names[rare]}.")
+        cmp = self.compare(metrics=(metric, recall))
         if len(cmp):
             for _, r in cmp[cmp.metric == metric].iterrows():
                 if r.n < 2 or r.p != r.p: test = f"not tested ({seeds(int(r.n))}: a paired test needs at least two)"
                 else: test = f"{'significantly' if r.p < alpha else 'not significantly'} (paired t-test p = {r.p:.3g}, {seeds(int(r.n))})"
                 diff = (f"{abs(r.mean_diff):.3f} {'higher' if r.mean_diff > 0 else 'lower'} than the baseline, {test}" if r.mean_diff != 0
                         else f"the same as the baseline ({seeds(int(r.n))})")
-                lines.append(f"- {r.method}: {metric.replace('_', ' ')} {diff}; recall "
-                             f"{float(cmp[(cmp.method == r.method) & (cmp.metric == 'recall')].mean_diff.iloc[0]):+.3f}.")
+                lines.append(f"- {r.method}: {metric.replace('_', ' ')} {diff}; {recall_text} "
+                             f"{float(cmp[(cmp.method == r.method) & (cmp.metric == recall)].mean_diff.iloc[0]):+.3f}.")
         if len(self.skipped):
             lines.append(f"- Skipped (could not run on these data): " + '; '.join(f"{r.method} (seed {r.seed})" for r in self.skipped.itertuples()) + '.')
         if n < 3: lines.append(f"With {seeds(n)} the intervals are wide or undefined: run more seeds (`medimb reproduce -n NN -p seeds '[0,1,2,3,4]'`, "
                                f"or papermill's `-y 'seeds: [0, 1, 2, 3, 4]'`) before drawing conclusions.")
         return '\n'.join(lines)
-    def save(self, results:Results, prefix:str='', classes=('normal', 'disease')):
+    def save(self, results:Results, prefix:str='', classes=None):
         "Save the summary, counts, comparisons and figures through `results`."
         p = f'{prefix}_' if prefix else ''
-        results.save_table(f'{p}summary', self.summary(), caption='Test metrics, mean ± 95% CI over seeds')
-        results.save_table(f'{p}counts', self.counts(), caption='Mean confusion-matrix counts on the test split')
+        results.save_table(f'{p}summary', self.summary(), caption='Test metrics, mean ± 95% CI over seeds'
+                           + (' (macro averages over the classes, then the recall of each class)' if self.multiclass else ''))
+        results.save_table(f'{p}counts', self.counts(), caption='Mean confusion-matrix counts on the test split'
+                           + (' (rows: true class; columns: predicted class)' if self.multiclass else ''))
         cmp = self.compare()
         if len(cmp): results.save_table(f'{p}vs_baseline', cmp, caption='Paired tests against the baseline over seeds')
         dl = self.delong()
@@ -440,4 +486,4 @@ def run_study(splits:Splits,              # one split shared by every method
             except MethodSkipped as e:   # a method undefined on these data is reported, not fatal
                 warnings.warn(f"{name}, seed {seed}: skipped: {e}"); skipped.append(dict(method=name, seed=seed, reason=str(e))); continue
             rows.append(r.row); r.train = None; runs[(name, seed)] = r
-    return Study(pd.DataFrame(rows), runs, baseline, pd.DataFrame(skipped, columns=['method', 'seed', 'reason']), specs)
+    return Study(pd.DataFrame(rows), runs, baseline, pd.DataFrame(skipped, columns=['method', 'seed', 'reason']), specs, tuple(splits.test.classes))

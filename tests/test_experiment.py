@@ -245,3 +245,92 @@ def test_study_takes_a_list_of_methods_and_rows_carry_params(toy):
     assert st.rows.set_index('method').params['mixup-0.2']['fit'] == {'mixup': 0.2}
     assert set(st.runs) == {('baseline', 0), ('mixup-0.2', 0), ('nm', 0)}
     assert all(isinstance(r, ExperimentResult) and r.train is None for r in st.runs.values())
+
+
+# ---------------------------------------------------------------- three classes
+from medimb.data import ImageSet
+from medimb.metrics import classification_metrics, confusion_counts
+
+
+def three_classes(n=300, size=16, seed=0):
+    "Normal and COVID-like images of one phantom, pneumonia-like images of another, labelled 0, 1, 2 (COVID the rarest)."
+    a = phantom(n, size, ratio=0.2, finding='covid', strength=3, seed=seed)
+    b = phantom(n * 2 // 3, size, ratio=0.6, finding='pneumonia', strength=3, seed=seed + 1); pb = b.labels == 1
+    return ImageSet(np.concatenate([a.images, b.images[pb]]), np.r_[a.labels, np.full(pb.sum(), 2)], ['normal', 'covid', 'pneumonia'],
+                    patient_ids=np.r_[[f'a{p}' for p in a.patient_ids], [f'b{p}' for p in b.patient_ids[pb]]],
+                    masks=np.concatenate([a.masks, b.masks[pb]]))
+
+
+@pytest.fixture(scope='module')
+def sp3():
+    return split_dataset(three_classes(), seed=0)
+
+
+@pytest.fixture(scope='module')
+def study3(sp3):
+    return run_study(sp3, ['baseline', 'class-weights', 'ros'], seeds=(0, 1), epochs=2, batch_size=32, lr=3e-3, device='cpu',
+                     model_kwargs=dict(widths=(8, 16)))
+
+
+def test_three_class_experiment_row(sp3):
+    fp = sp3.test.fingerprint()
+    r = run_experiment(sp3, 'baseline', **RUN)
+    assert r.test_probs.shape == (len(sp3.test), 3) and r.test_scores.shape == (len(sp3.test), 3) and r.threshold is None
+    np.testing.assert_array_equal(r.test_predictions, r.test_probs.argmax(1))
+    want = classification_metrics(sp3.test.labels, r.test_probs, classes=sp3.test.classes)
+    for k, v in want.items(): assert r.row[k] == pytest.approx(v, nan_ok=True), k
+    assert {'recall_covid', 'precision_pneumonia', 'roc_auc_normal', 'kappa'} <= set(r.row) and 'threshold_youden' not in r.row
+    assert sp3.test.fingerprint() == fp
+
+
+def test_three_class_study_tables(study3, sp3, tmp_path):
+    st = study3
+    assert st.multiclass and st.class_names == ['normal', 'covid', 'pneumonia']
+    s = st.summary()
+    assert list(s.method) == ['baseline', 'class-weights', 'ros']
+    assert {'balanced_accuracy', 'roc_auc', 'kappa', 'recall_normal', 'recall_covid', 'recall_pneumonia'} <= set(s.columns)
+    assert 'specificity' not in s.columns and 'recall' not in s.columns   # macro recall is balanced accuracy
+    c = st.counts()
+    assert list(c.columns) == ['method', 'true', 'predicted normal', 'predicted covid', 'predicted pneumonia'] and len(c) == 9
+    mats = [confusion_counts(r.test_labels, r.test_probs.argmax(1), 3) for (m, _), r in st.runs.items() if m == 'ros']
+    np.testing.assert_allclose(c[c.method == 'ros'].iloc[:, 2:].to_numpy(), np.mean(mats, 0).round(1))
+    assert (c.groupby('method').sum(numeric_only=True).sum(axis=1) == len(sp3.test)).all()   # every test image once per run
+    cmp = st.compare()
+    assert set(cmp.method) == {'class-weights', 'ros'} and {'recall_covid', 'balanced_accuracy'} <= set(cmp.metric)
+    assert st.delong().empty
+    assert (st.rows.query("method == 'ros'").n_synthetic > 0).all()
+
+
+def test_three_class_findings_come_from_the_numbers(study3):
+    text = study3.findings()
+    assert 'recall of covid' in text and '3 classes' in text     # covid is the rarest test class
+    cmp = study3.compare(metrics=('balanced_accuracy', 'recall_covid'))
+    d = float(cmp[(cmp.method == 'ros') & (cmp.metric == 'recall_covid')].mean_diff.iloc[0])
+    assert f"recall of covid {d:+.3f}" in text
+
+
+def test_three_class_plots_and_save(study3, tmp_path):
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig = study3.plot_roc()
+    assert any('macro AUC' in t.get_text() for t in fig.axes[0].get_legend().get_texts()); plt.close(fig)
+    fig = study3.plot_confusions()
+    assert [a.get_title() for a in fig.axes if a.get_title()] == ['baseline', 'class-weights', 'ros']
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ['normal', 'covid', 'pneumonia']; plt.close(fig)
+    study3.save(Results('three', root=tmp_path))
+    for f in ('summary.md', 'counts.md', 'vs_baseline.md', 'roc.png', 'confusion.png', 'findings.md'):
+        assert (tmp_path / 'three' / f).exists(), f
+    assert not (tmp_path / 'three' / 'delong.md').exists()
+
+
+@pytest.mark.parametrize('make', [lambda: Shifted(), lambda: get_method('ros').balancer, lambda: get_method('smote').balancer,
+                                  lambda: get_method('masking', patch_size=4).balancer])
+def test_balancers_on_three_classes(make, sp3):
+    rep = check_balancer(make(), splits=sp3)
+    after = rep['default']['after']
+    assert after['covid'] >= sp3.train.counts['covid'] and after['pneumonia'] >= sp3.train.counts['pneumonia']
+
+
+def test_binary_rows_keep_their_keys(toy):
+    r = run_experiment(toy, 'baseline', **RUN)
+    assert {'tp', 'tn', 'fp', 'fn', 'specificity', 'threshold_youden', 'balanced_accuracy_youden'} <= set(r.row)
+    assert not any(k.startswith('recall_') for k in r.row) and r.threshold == r.row['threshold_youden']

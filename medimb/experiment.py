@@ -6,7 +6,6 @@
 from __future__ import annotations
 import copy, inspect, importlib, warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
@@ -75,7 +74,7 @@ class Trained:
     extras: dict = field(default_factory=dict)  # kept on the ExperimentResult (votes, reference set, ...)
 
 class Trainer(BaseEstimator):
-    "Base of a method's own train-and-predict step; subclasses implement `train_predict(train, splits, options) -> Trained`."
+    "Base of a method's own train-and-predict step; subclasses implement `train_predict(train, splits, options) -> Trained`, keeping no state on the trainer."
     _execution_params = ()   # parameters that change how the work runs, not its result
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained: raise NotImplementedError
 
@@ -109,8 +108,9 @@ class Method:
         if not isinstance(self.fit_kwargs, dict): raise ConfigError(f"method {self.name!r}: fit_kwargs must be a dict; got {type(self.fit_kwargs).__name__}")
         if bad := [k for k in self.fit_kwargs if k in _RUN_LEVEL]:
             raise ConfigError(f"method {self.name!r}: {bad} are set per run (run_experiment / run_study arguments), not in a method's fit_kwargs")
-        if bad := [k for k in self.fit_kwargs if k not in inspect.signature(fit).parameters]:
-            raise ConfigError(f"method {self.name!r}: fit() has no option {bad}; its options are {list(inspect.signature(fit).parameters)[3:]}")
+        options = inspect.signature(fit).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in options.values()) and (bad := [k for k in self.fit_kwargs if k not in options]):
+            raise ConfigError(f"method {self.name!r}: fit() has no option {bad}; its options are {list(options)[3:]}")
         if self.trainer is not None and not hasattr(self.trainer, 'train_predict'):
             raise ConfigError(f"method {self.name!r}: trainer must have train_predict(train, splits, options); got {type(self.trainer).__name__}")
 
@@ -310,7 +310,7 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
     with Timer() as tb: train = bal.fit_resample(splits.train)
     options = RunOptions(int(seed), m.model if m.model is not None else model, {**(model_kwargs or {}), **(m.model_kwargs or {})},
                          epochs, batch_size, lr, device, {**(fit_kwargs or {}), **m.fit_kwargs}, dict(fit_kwargs or {}), progress, keep_model)
-    step = train_classifier if m.trainer is None else clone(m.trainer).train_predict
+    step = train_classifier if m.trainer is None else m.trainer.train_predict   # a trainer keeps no state between runs
     with Timer() as tt: out = step(train, splits, options)
     assert (splits.val.fingerprint(), splits.test.fingerprint()) == fp, "validation or test data changed during the experiment"
     k = len(splits.test.classes)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_resampling.ipynb #b55382ed
 from __future__ import annotations
-import copy, hashlib, inspect, json, tracemalloc, warnings
+import hashlib, inspect, json, tracemalloc, warnings
 from collections import OrderedDict
 from dataclasses import replace
 from typing import NamedTuple

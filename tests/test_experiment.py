@@ -150,7 +150,7 @@ def test_every_method_form_runs(toy):
 def test_bad_methods_are_refused_before_any_work(toy, monkeypatch):
     import medimb.experiment as E
     calls = []
-    monkeypatch.setattr(E, 'fit', lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(E, 'train_classifier', lambda *a, **k: calls.append(1))
     with pytest.raises(ConfigError, match='unknown method'): run_study(toy, ['baseline', 'smite'], seeds=(0,))
     with pytest.raises(ConfigError, match='is a model'): run_experiment(toy, 'small_cnn')
     with pytest.raises(ConfigError, match='unexpected arguments'): run_study(toy, ['baseline'], k=3)

@@ -304,6 +304,19 @@ def test_feature_samplers_and_synthetic_flags():
     with pytest.raises(ValueError, match='unknown'): feature_sampler('nearmiss')
 
 
+def test_feature_methods_share_one_embedding_per_seed(kermany_like, monkeypatch):
+    "Eight feature methods on the same encoder embed the splits once per seed: the encoders are neither copied nor re-run."
+    from medimb import resampling as R
+    calls, real = [], R.embed_splits
+    monkeypatch.setattr(R, 'embed_splits', lambda *a, **k: calls.append(1) or real(*a, **k))
+    R._EMBEDDINGS.clear()
+    torch.manual_seed(0); encoders = {s: get_model('small_cnn', widths=(8, 16)) for s in (0, 1)}
+    st = run_study(kermany_like, [get_method(f'features:{n}', encoder=encoders, epochs=2) for n in ('baseline', 'ros', 'smote')],
+                   seeds=(0, 1), device='cpu')
+    assert len(calls) == 2 and len(st.rows) == 6
+    assert list(st.rows.method.unique()) == ['features:baseline', 'features:ros', 'features:smote']
+
+
 def test_a_sampler_that_cannot_run_is_skipped_not_fatal():
     fs = FeatureSplits(blobs(60, 40.0, 0), blobs(30, 40.0, 1), blobs(30, 40.0, 2))
     with pytest.raises(SamplerError, match='ADASYN'):

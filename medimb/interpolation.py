@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import torch
 from .data import ImageSet
-from .experiment import SAMPLING_STRATEGY_DOC
+from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
+from .experiment import Method, register_method
 from .train import embed
 from .generative import nearest_neighbours
-from .masking import MinorityCopies, COPIES_DOC, balanced_draw
+from .masking import MinorityCopies, COPIES_DOC
 
 # %% auto #0
-__all__ = ['interpolate_images', 'PixelInterpolation', 'mixup_images', 'interpolation_geometry']
+__all__ = ['interpolate_images', 'PixelInterpolation', 'interpolation_method', 'mixup_images', 'interpolation_geometry']
 
 # %% ../nbs/04_interpolation.ipynb #c4ec3398
 def interpolate_images(first:np.ndarray,  # uint8 (N, C, H, W): I1
@@ -65,9 +66,14 @@ f : float or (lo, hi), default=0.9
         self.fractions_ = np.concatenate(self._fractions) if self._fractions else np.zeros(0)
         return out
 
-    def __repr__(self):
-        return (f"PixelInterpolation(copies={self.copies!r}, sampling_strategy={self.sampling_strategy!r}, f={self.f!r}, "
-                f"random_state={self.random_state!r})")
+# %% ../nbs/04_interpolation.ipynb #d0a2b4c6
+@register_method('interpolation')
+def interpolation_method(copies:float|None=2,       # new images per minority image (None: use sampling_strategy)
+                         f=0.9,                     # weight of the first image, or a range (lo, hi)
+                         sampling_strategy='auto'   # as in imbalanced-learn, when copies is None
+                        )->Method:
+    "f·I1 + (1 − f)·I2 of random pairs of minority images (the hernia study: f = 0.9, 2 copies)."
+    return Method('interpolation', PixelInterpolation(sampling_strategy, copies=copies, f=f))
 
 # %% ../nbs/04_interpolation.ipynb #c19613f0
 def mixup_images(train:ImageSet,  # the training split

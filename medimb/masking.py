@@ -8,22 +8,12 @@ import numpy as np
 import pandas as pd
 import torch
 from .data import ImageSet, random_patch_mask
-from .experiment import OverSampler, SAMPLING_STRATEGY_DOC
+from .balancer import OverSampler, SAMPLING_STRATEGY_DOC, balanced_draw
+from .experiment import Method, register_method
 
 # %% auto #0
-__all__ = ['COPIES_DOC', 'balanced_draw', 'MinorityCopies', 'erase_patches', 'PatchMasking', 'patch_sensitivity']
-
-# %% ../nbs/03_masking.ipynb #2972182d
-def balanced_draw(idx:np.ndarray,         # candidate indices
-                  n:int,                  # how many to draw
-                  rng:np.random.Generator # random generator
-                 )->np.ndarray:
-    "`n` entries of `idx` in random order, each used ⌊n/len(idx)⌋ or ⌈n/len(idx)⌉ times."
-    idx = np.asarray(idx)
-    if n <= 0: return idx[:0]
-    if len(idx) == 0: raise ValueError(f"cannot draw {n} items from an empty set of candidates")
-    reps = -(-n // len(idx))
-    return np.concatenate([rng.permutation(idx) for _ in range(reps)])[:n]
+__all__ = ['COPIES_DOC', 'MinorityCopies', 'erase_patches', 'PatchMasking', 'masking_method', 'duplication_method',
+           'patch_sensitivity']
 
 # %% ../nbs/03_masking.ipynb #aeac3997
 COPIES_DOC = """copies : float or None, default=None
@@ -122,9 +112,23 @@ fill : int, 'mean' or 'noise', default=0
         self.patch_masks_ = np.concatenate(self._patches) if self._patches else np.zeros((0, 1, *train.images.shape[2:]), bool)
         return out
 
-    def __repr__(self):
-        return (f"PatchMasking(copies={self.copies!r}, sampling_strategy={self.sampling_strategy!r}, patch_size={self.patch_size}, "
-                f"patch_count={self.patch_count}, fill={self.fill!r}, random_state={self.random_state!r})")
+# %% ../nbs/03_masking.ipynb #b6d8f0a2
+@register_method('masking')
+def masking_method(copies:float|None=2,       # masked copies per minority image (None: use sampling_strategy)
+                   patch_size:int=16,         # side of each erased square in pixels
+                   patch_count:int=1,         # squares per copy
+                   fill=0,                    # grey level, 'mean' or 'noise'
+                   sampling_strategy='auto'   # as in imbalanced-learn, when copies is None
+                  )->Method:
+    "Copies of minority images with random square patches erased (the hernia study: 2 copies, 16×16)."
+    return Method('masking', PatchMasking(sampling_strategy, copies=copies, patch_size=patch_size, patch_count=patch_count, fill=fill))
+
+@register_method('duplication')
+def duplication_method(copies:float|None=2,       # plain copies per minority image (None: use sampling_strategy)
+                       sampling_strategy='auto'   # as in imbalanced-learn, when copies is None
+                      )->Method:
+    "Plain copies of minority images (masking with nothing erased): the control for masking and interpolation."
+    return Method('duplication', PatchMasking(sampling_strategy, copies=copies, patch_count=0))
 
 # %% ../nbs/03_masking.ipynb #bdd94866
 def patch_sensitivity(model:torch.nn.Module, # a trained classifier

@@ -9,16 +9,17 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from .core import set_seed, get_device, Results, Timer
+from .core import get_device, Timer, ConfigError
 from .data import ImageSet, Splits, plot_grid
 from .models import Classifier, get_model
 from .train import fit
-from .metrics import binary_metrics, youden_threshold
-from .experiment import ExperimentResult, Study, YOUDEN_KEYS, run_study, score_row
+from .metrics import binary_metrics
+from .balancer import balanced_draw
+from .experiment import Method, Trainer, Trained, RunOptions, register_method
 
 # %% auto #0
 __all__ = ['COMBINE', 'Pairs', 'make_pairs', 'PairBatches', 'PairNet', 'pair_model', 'split_reference', 'VoteResult',
-           'vote_scores', 'vote_predict', 'run_pairing', 'pairing_study', 'plot_votes']
+           'vote_scores', 'vote_predict', 'PairingTrainer', 'pairing_method', 'plot_votes']
 
 # %% ../nbs/02_pairing.ipynb #006528b0
 @dataclass
@@ -38,11 +39,6 @@ class Pairs:
 def _partners(anchor_pos:np.ndarray, m:int, rng)->np.ndarray:
     "For positions in a class of size m, a uniformly random *other* position."
     return (anchor_pos + rng.integers(1, m, len(anchor_pos))) % m
-
-def _cycle(idx, n, rng):
-    "`n` entries of `idx` in balanced random passes."
-    if n <= 0: return np.asarray(idx)[:0]
-    return np.concatenate([rng.permutation(idx) for _ in range(-(-n // len(idx)))])[:n]
 
 def make_pairs(labels:np.ndarray,             # class label of every image (binary)
                strategy:str='study',          # 'study' or 'balanced'
@@ -65,15 +61,15 @@ def make_pairs(labels:np.ndarray,             # class label of every image (bina
     def same_pairs(idx, anchors_pos):
         return idx[anchors_pos], idx[_partners(anchors_pos, len(idx), rng)]
     if strategy == 'study':
-        d1 = np.repeat(neg, different_per_negative); d2 = _cycle(pos, len(d1), rng)
+        d1 = np.repeat(neg, different_per_negative); d2 = balanced_draw(pos, len(d1), rng)
         s = [same_pairs(c, np.tile(np.arange(len(c)), same_per_image)) for c in (neg, pos)]
     elif strategy == 'balanced':
         if n_pairs is None: n_pairs = len(neg) * different_per_negative + len(y) * same_per_image
         if isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer)) or n_pairs < 4:
             raise ValueError(f"n_pairs must be an integer >= 4 for the balanced strategy; got {n_pairs!r}")
         n_diff = n_pairs // 2; n_nn = (n_pairs - n_diff) // 2; n_pp = n_pairs - n_diff - n_nn
-        d1, d2 = _cycle(neg, n_diff, rng), _cycle(pos, n_diff, rng)
-        s = [same_pairs(c, _cycle(np.arange(len(c)), k, rng)) for c, k in ((neg, n_nn), (pos, n_pp))]
+        d1, d2 = balanced_draw(neg, n_diff, rng), balanced_draw(pos, n_diff, rng)
+        s = [same_pairs(c, balanced_draw(np.arange(len(c)), k, rng)) for c, k in ((neg, n_nn), (pos, n_pp))]
     else: raise ValueError(f"strategy must be 'study' or 'balanced'; got {strategy!r}")
     swap = rng.random(len(d1)) < 0.5
     d1, d2 = np.where(swap, d2, d1), np.where(swap, d1, d2)
@@ -251,78 +247,62 @@ def vote_predict(model:PairNet,          # a trained PairNet
     return VoteResult(**v, p_same_positive=pp, p_same_negative=pn, positive_refs=pr, negative_refs=nr)
 
 # %% ../nbs/02_pairing.ipynb #2a77862b
-def run_pairing(splits:Splits,            # train/val/test; the reference set comes out of train
-                seed:int=0,               # seeds the model, pairs, references and training
-                model='small_cnn',        # encoder: a `get_model` name (the study: 'lenet') or a callable returning a PairNet
-                strategy:str='study',     # pair construction: 'study' or 'balanced'
-                n_pairs:int|None=None,    # 'balanced': training pairs (default: as many as 'study')
-                same_per_image:int=1,     # 'study': same pairs per image
-                different_per_negative:int=1, # 'study': different pairs per negative
-                k:int|None=5,             # references of each class per voted image
-                reference_size:int=10,    # reference images per class held out from training
-                tie:str='mean', tie_class:int=1, # tie rule of the vote (see `vote_scores`)
-                combine=('absdiff', 'product'), hidden:int|None=64, # the pair head
-                method:str='pairing',     # name in the results table
-                dataset:str='phantom',    # name in the results table
-                epochs:int=5, batch_size:int=64, lr:float=1e-3, device='auto',
-                model_kwargs:dict|None=None, # passed to get_model
-                fit_kwargs:dict|None=None,   # passed to fit; `augment` is applied to both images of each pair
-                results:Results|None=None,   # append the row here
-                keep_model:bool=False, progress:bool=False)->ExperimentResult:
-    "Train a PairNet on same/different pairs and score the test split by vote inference; a run_experiment-style result."
-    set_seed(seed)
-    fp = (splits.val.fingerprint(), splits.test.fingerprint())
-    fit_kwargs = dict(fit_kwargs or {}); augment = fit_kwargs.pop('augment', None)
-    dev = get_device(device)
-    with Timer() as tb:
-        rest, ref = split_reference(splits.train, reference_size, seed)
-        pair_kw = dict(strategy=strategy, n_pairs=n_pairs, same_per_image=same_per_image, different_per_negative=different_per_negative)
-        train_pairs = make_pairs(rest.labels, seed=seed, **pair_kw)
-        val_pairs = make_pairs(splits.val.labels, seed=seed + 1, **pair_kw)
-    net = (pair_model(model, in_channels=rest.channels, combine=combine, hidden=hidden, **(model_kwargs or {}))
-           if isinstance(model, str) else model())
-    with Timer() as tt:
-        hist = fit(net, PairBatches(rest, train_pairs, dev, augment), PairBatches(splits.val, val_pairs, dev), epochs=epochs,
-                   batch_size=batch_size, lr=lr, device=dev, seed=seed, progress=progress, **fit_kwargs)
-    with Timer() as tv:
-        val = vote_predict(net, splits.val, ref, k, seed=seed + 2, tie=tie, tie_class=tie_class)
-        test = vote_predict(net, splits.test, ref, k, seed=seed + 3, tie=tie, tie_class=tie_class)
-    assert (splits.val.fingerprint(), splits.test.fingerprint()) == fp, "validation or test data changed during the experiment"
-    row, thr = score_row(splits.test.labels, test.score, splits.val.labels, val.score, dataset=dataset, method=method,
-                         model=model if isinstance(model, str) else getattr(net, 'name', 'model'), seed=seed)
-    row.update(n_train=len(rest), n_synthetic=0, best_epoch=hist.best_epoch,
-               balance_seconds=tb.seconds, train_seconds=tt.seconds + tv.seconds, seconds=tb.seconds + tt.seconds + tv.seconds,
-               n_pairs=len(train_pairs), n_reference=len(ref), k=k if k is not None else int(np.bincount(ref.labels).min()),
-               vote_ties=float(test.tie.mean()), roc_auc_share=binary_metrics(splits.test.labels, test.share)['roc_auc'])
-    if results is not None: results.add_rows([row])
-    res = ExperimentResult(row, hist, splits.test.labels, test.score, val.score, thr, net if keep_model else None, None,
-                           extras=dict(votes=test, reference=ref))
-    res.votes, res.reference = test, ref   # also as attributes, as the notebook's plots use them
-    return res
+class PairingTrainer(Trainer):
+    "Train a PairNet on same/different pairs of the training split; classify each image by vote against held-out references."
+    def __init__(self, strategy:str='study',         # pair construction: 'study' or 'balanced'
+                 n_pairs:int|None=None,              # 'balanced': training pairs (default: as many as 'study')
+                 same_per_image:int=1,               # 'study': same pairs per image
+                 different_per_negative:int=1,       # 'study': different pairs per negative
+                 k:int|None=5,                       # references of each class per voted image; None: all
+                 reference_size:int=10,              # reference images per class held out from training
+                 tie:str='mean', tie_class:int=1,    # tie rule of the vote (see `vote_scores`)
+                 combine=('absdiff', 'product'),     # symmetric combinations of the two feature vectors (see COMBINE)
+                 hidden:int|None=64):                # width of the pair head's hidden layer; None: linear
+        self.strategy, self.n_pairs, self.same_per_image, self.different_per_negative = strategy, n_pairs, same_per_image, different_per_negative
+        self.k, self.reference_size, self.tie, self.tie_class, self.combine, self.hidden = k, reference_size, tie, tie_class, combine, hidden
 
-# %% ../nbs/02_pairing.ipynb #930d8aa4
-_SHARED = ('model', 'epochs', 'batch_size', 'lr', 'device', 'dataset', 'model_kwargs', 'fit_kwargs', 'keep_model', 'progress')
+    def _check(self, train:ImageSet):
+        "Settings that would otherwise fail only after training."
+        if len(train.classes) != 2:
+            raise ConfigError(f"pairing compares two classes (a positive against the rest); the data has {len(train.classes)}: {train.classes}")
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1):
+            raise ConfigError(f"k must be a positive integer or None; got {self.k!r}")
+        if isinstance(self.reference_size, (int, np.integer)) and self.k is not None and self.k > self.reference_size:
+            raise ConfigError(f"k={self.k} references per class are voted against, but reference_size={self.reference_size} are held out; lower k")
+        if self.tie not in ('mean', 'class'): raise ConfigError(f"tie must be 'mean' or 'class'; got {self.tie!r}")
+        if self.tie_class not in (0, 1): raise ConfigError(f"tie_class must be 0 or 1; got {self.tie_class!r}")
 
-def pairing_study(splits:Splits,          # one split shared by every method
-                  pairing:dict,           # name -> dict of `run_pairing` arguments (strategy, k, reference_size, ...)
-                  seeds=(0, 1, 2),
-                  balancers:dict|None=None, # name -> balancer or run_study spec; default {'baseline': None}
-                  results:Results|None=None,
-                  baseline:str='baseline',
-                  **kwargs                # shared: model, epochs, batch_size, lr, device, dataset, model_kwargs, fit_kwargs
-                 )->Study:
-    "Baseline (via run_study) and pairing variants (via run_pairing) over the same seeds, as one Study."
-    bad = [k for k in kwargs if k not in _SHARED]
-    if bad: raise TypeError(f"pairing_study got unexpected arguments {bad}; shared arguments are {list(_SHARED)}, "
-                            f"pairing-specific ones go in the pairing dict")
-    balancers = {baseline: None} if balancers is None else balancers
-    base = run_study(splits, balancers, seeds=seeds, results=results, baseline=baseline, **kwargs) if balancers else None
-    rows, runs = ([base.rows] if base is not None else []), (dict(base.runs) if base is not None else {})
-    for seed in seeds:
-        for name, spec in pairing.items():
-            r = run_pairing(splits, seed=seed, method=name, results=results, **{**kwargs, **(spec or {})})
-            rows.append(pd.DataFrame([r.row])); runs[(name, seed)] = r
-    return Study(pd.concat(rows, ignore_index=True), runs, baseline)
+    def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
+        self._check(train)
+        seed, dev = options.seed, get_device(options.device)
+        fit_kwargs = dict(options.fit_kwargs); augment = fit_kwargs.pop('augment', None)
+        with Timer() as tb:
+            rest, ref = split_reference(train, self.reference_size, seed)
+            pair_kw = dict(strategy=self.strategy, n_pairs=self.n_pairs, same_per_image=self.same_per_image, different_per_negative=self.different_per_negative)
+            train_pairs = make_pairs(rest.labels, seed=seed, **pair_kw)
+            val_pairs = make_pairs(splits.val.labels, seed=seed + 1, **pair_kw)
+        if isinstance(options.model, str):
+            mk = dict(options.model_kwargs)
+            if options.model == 'lenet' and not {'size', 'input_size'} & set(mk): mk['size'] = rest.size
+            net = pair_model(options.model, in_channels=rest.channels, combine=self.combine, hidden=self.hidden, **mk)
+        else: net = options.model()
+        hist = fit(net, PairBatches(rest, train_pairs, dev, augment), PairBatches(splits.val, val_pairs, dev), epochs=options.epochs,
+                   batch_size=options.batch_size, lr=options.lr, device=dev, seed=seed, progress=options.progress, **fit_kwargs)
+        val = vote_predict(net, splits.val, ref, self.k, seed=seed + 2, tie=self.tie, tie_class=self.tie_class)
+        test = vote_predict(net, splits.test, ref, self.k, seed=seed + 3, tie=self.tie, tie_class=self.tie_class)
+        row = dict(n_pairs=len(train_pairs), n_reference=len(ref), k=self.k if self.k is not None else int(np.bincount(ref.labels).min()),
+                   vote_ties=float(test.tie.mean()), roc_auc_share=binary_metrics(splits.test.labels, test.share)['roc_auc'])
+        return Trained(val.score, test.score, hist, net, model_name=None if isinstance(options.model, str) else getattr(net, 'name', 'model'),
+                       n_train=len(rest), n_synthetic=int(rest.synthetic.sum()), prepare_seconds=tb.seconds, row=row,
+                       extras=dict(votes=test, reference=ref))
+
+@register_method('pairing')
+def pairing_method(strategy:str='study', n_pairs:int|None=None, same_per_image:int=1, different_per_negative:int=1,
+                   k:int|None=5, reference_size:int=10, tie:str='mean', tie_class:int=1,
+                   combine=('absdiff', 'product'), hidden:int|None=64)->Method:
+    "A two-input network trained on same/different pairs, each image classified by vote against held-out references (the hernia study)."
+    return Method('pairing', trainer=PairingTrainer(strategy, n_pairs, same_per_image, different_per_negative, k, reference_size,
+                                                    tie, tie_class, combine, hidden))
 
 # %% ../nbs/02_pairing.ipynb #6dcb8bc0
 def plot_votes(result:VoteResult,    # from vote_predict

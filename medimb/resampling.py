@@ -4,7 +4,9 @@
 
 # %% ../nbs/08_resampling.ipynb #b55382ed
 from __future__ import annotations
-import copy, tracemalloc, warnings
+import hashlib, inspect, json, tracemalloc, warnings
+from collections import OrderedDict
+from dataclasses import replace
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
@@ -16,21 +18,21 @@ from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 from imblearn.over_sampling import RandomOverSampler, SMOTE, BorderlineSMOTE, ADASYN
 from imblearn.combine import SMOTETomek
 from imblearn.utils import check_sampling_strategy
-from .core import get_device, set_seed, Timer, Results, as_list
+from .core import get_device, set_seed, Timer, ConfigError
 from .data import ImageSet, Splits, BatchAugment
 from .models import get_model
-from .train import fit, predict, ImageBatches, embed
-from .metrics import binary_metrics, youden_threshold, summarize, compare_to_baseline
-from .experiment import Balancer, OverSampler, Study, ExperimentResult, YOUDEN_KEYS, SAMPLING_STRATEGY_DOC, score_row
+from .train import fit, predict, embed
+from .metrics import summarize, compare_to_baseline
+from .balancer import Balancer, OverSampler, SAMPLING_STRATEGY_DOC, readable
+from .experiment import (Study, Method, Trainer, Trained, RunOptions, MethodSkipped, register_method, train_classifier)
 from .cam import class_activation_maps, cam_scores, plot_cam_rows
 
 # %% auto #0
-__all__ = ['RESAMPLERS', 'PixelRows', 'PixelNeighbors', 'PixelSampling', 'RandomUnderSampling', 'RandomOverSampling',
-           'SMOTESampling', 'BorderlineSMOTESampling', 'ADASYNSampling', 'SMOTETomekSampling', 'AugmentedOverSampling',
-           'traced_peak', 'Embeddings', 'FeatureSplits', 'embed_splits', 'feature_sampler', 'SamplerError',
-           'resample_features', 'FeatureBatches', 'FeatureHead', 'train_head', 'run_feature_experiment',
-           'run_feature_study', 'explain_study', 'study_cam_grid', 'cam_findings', 'resampling_methods',
-           'feature_methods']
+__all__ = ['RESAMPLERS', 'FEATURE_METHODS', 'PixelRows', 'PixelNeighbors', 'PixelSampling', 'RandomUnderSampling',
+           'RandomOverSampling', 'SMOTESampling', 'BorderlineSMOTESampling', 'ADASYNSampling', 'SMOTETomekSampling',
+           'AugmentedOverSampling', 'traced_peak', 'Embeddings', 'FeatureSplits', 'embed_splits', 'feature_sampler',
+           'SamplerError', 'resample_features', 'FeatureBatches', 'FeatureHead', 'train_head', 'FeatureHeadTrainer',
+           'explain_study', 'study_cam_grid', 'cam_findings']
 
 # %% ../nbs/08_resampling.ipynb #9049c652
 class PixelRows:
@@ -222,6 +224,7 @@ class PixelSampling(Balancer):
     __doc__ = ("Base of imbalanced-learn samplers on an ImageSet: imbalanced-learn sees row indices, `PixelRows` measures "
                "distances and makes synthetic images in uint8.\n\n" + SAMPLING_STRATEGY_DOC)
     name = 'pixel-sampling'
+    _execution_params = ('device', 'chunk_mb')   # where and in what blocks distances are computed: the result is the same
     approximate_counts = False  # True where the sampler's counts only approximate sampling_strategy (ADASYN)
     def __init__(self, sampling_strategy='auto', random_state:int|None=None,
                  device='auto',          # where pixel distances are computed
@@ -236,10 +239,6 @@ class PixelSampling(Balancer):
         X, y = self.sampler_.fit_resample(rows.index_column(), train.labels)
         self.plan_ = rows.plan_frame()
         return _assemble(train, rows, X[:, 0], y)
-    def __repr__(self):
-        skip = {'sampling_strategy', 'random_state', 'device', 'chunk_mb'}
-        extra = ''.join(f', {k}={v!r}' for k, v in vars(self).items() if k not in skip and not k.endswith('_'))
-        return f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, random_state={self.random_state!r}{extra})"
 
 class RandomUnderSampling(PixelSampling):
     "Random under-sampling (imbalanced-learn's RandomUnderSampler): keep a random subset of each class with too many images."
@@ -320,6 +319,7 @@ class SMOTETomekSampling(PixelSampling):
 class AugmentedOverSampling(OverSampler):
     "Over-sampling with rotated and horizontally flipped copies of random images of each class that needs more."
     name = 'augment'
+    _execution_params = ('batch', 'device')
     def __init__(self, sampling_strategy='auto', random_state:int|None=None,
                  rotate:float=10.,   # maximum rotation in degrees
                  flip:float=0.5,     # probability of a horizontal flip
@@ -339,8 +339,6 @@ class AugmentedOverSampling(OverSampler):
                 x = torch.from_numpy(train.images[src[i:i + self.batch]]).to(dev).float().div_(255)
                 out[i:i + self.batch] = aug(x).mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return out
-    def __repr__(self):
-        return f"AugmentedOverSampling(sampling_strategy={self.sampling_strategy!r}, random_state={self.random_state!r}, rotate={self.rotate}, flip={self.flip})"
 
 # %% ../nbs/08_resampling.ipynb #5f9ea6b4
 def traced_peak(fn, *args, **kwargs):
@@ -385,8 +383,8 @@ def feature_sampler(name:str,                 # 'rus', 'ros', 'smote', 'borderli
     if name not in makers: raise ValueError(f"unknown feature-space sampler {name!r}; choose one of {list(makers)}")
     return makers[name]()
 
-class SamplerError(RuntimeError):
-    "A sampler that cannot resample these data (ADASYN when no neighbour is of another class, for instance)."
+class SamplerError(MethodSkipped):
+    "A sampler that cannot resample these data (ADASYN when no neighbour is of another class, for instance): `run_study` skips the run."
 
 def resample_features(X:np.ndarray,  # training embeddings (N, D) only: never validation or test
                       y:np.ndarray,  # their labels
@@ -446,56 +444,95 @@ def train_head(train:Embeddings,        # training embeddings (already resampled
     return head, hist
 
 # %% ../nbs/08_resampling.ipynb #aeb4be4a
-def _method_spec(spec, seed):
-    "(sampler, fit_kwargs) from a method spec: None, a name, an imbalanced-learn sampler, or dict(sampler=..., fit_kwargs=...)."
-    spec = spec if isinstance(spec, dict) else dict(sampler=spec)
-    sampler = spec.get('sampler')
-    if isinstance(sampler, str): sampler = feature_sampler(sampler, random_state=seed)
-    elif sampler is not None:
-        sampler = clone(sampler)
-        if getattr(sampler, 'random_state', 0) is None: sampler.set_params(random_state=seed)
-    return sampler, dict(spec.get('fit_kwargs') or {})
+_EMBEDDINGS = OrderedDict()   # key -> FeatureSplits: an encoder embeds the same splits once per session
 
-def run_feature_experiment(features:FeatureSplits,  # embeddings; only train is resampled
-                           sampler=None,            # None, a name for feature_sampler, or an imbalanced-learn sampler
-                           seed:int=0,              # seeds the sampler (when it has no random_state) and the head
-                           method:str='baseline',   # name in the results table
-                           dataset:str='phantom', model:str='features',
-                           hidden:int=0, epochs:int=40, batch_size:int=64, lr:float=3e-3, device='auto',
-                           fit_kwargs:dict|None=None, results:Results|None=None, keep_model:bool=False)->ExperimentResult:
-    "Resample the training embeddings, train a head, and score the untouched test embeddings."
-    fp = [hash(e.X.tobytes()) for e in (features.val, features.test)]
-    sampler, kw = _method_spec(dict(sampler=sampler, fit_kwargs=fit_kwargs), seed)
-    with Timer() as tb: X, y, syn = resample_features(features.train.X, features.train.y, sampler)
-    with Timer() as tt: head, hist = train_head(Embeddings(X, y), features.val, hidden, epochs, batch_size, lr, seed, device, **kw)
-    val_scores = predict(head, FeatureBatches(*features.val))[:, 1]; test_scores = predict(head, FeatureBatches(*features.test))[:, 1]
-    assert [hash(e.X.tobytes()) for e in (features.val, features.test)] == fp, "validation or test embeddings changed"
-    row, thr = score_row(features.test.y, test_scores, features.val.y, val_scores, dataset=dataset, method=method, model=model, seed=seed)
-    row.update(n_train=len(y), n_synthetic=int(syn.sum()), best_epoch=hist.best_epoch, balance_seconds=tb.seconds,
-               train_seconds=tt.seconds, seconds=tb.seconds + tt.seconds)
-    if results is not None: results.add_rows([row])
-    return ExperimentResult(row, hist, features.test.y, test_scores, val_scores, thr, head if keep_model else None)
+def _weights_digest(model:nn.Module)->str:
+    "A cheap digest of a module's weights, so a cached embedding is not reused after the weights change."
+    h = hashlib.sha1()
+    for k, v in model.state_dict().items():
+        h.update(k.encode()); h.update(np.float64(v.detach().double().sum().item() if v.is_floating_point() else v.sum().item()).tobytes())
+    return h.hexdigest()
 
-def run_feature_study(features,                # one FeatureSplits, or seed -> FeatureSplits (an encoder per seed)
-                      methods:dict,            # name -> None, a sampler name/object, or dict(sampler=..., fit_kwargs=...)
-                      seeds=(0, 1, 2),
-                      results:Results|None=None,
-                      baseline:str='baseline',
-                      **kwargs                 # passed to run_feature_experiment (hidden, epochs, lr, model, dataset, ...)
-                     )->Study:
-    "Every feature-space method for every seed; a Study with the same tables as the pixel study (and `.skipped`)."
-    rows, runs, skipped = [], {}, []
-    for seed in seeds:
-        fs = features[seed] if isinstance(features, dict) else features
-        for name, spec in methods.items():
-            spec = spec if isinstance(spec, dict) else dict(sampler=spec)
-            try: r = run_feature_experiment(fs, spec.get('sampler'), seed, name, fit_kwargs=spec.get('fit_kwargs'), results=results, **kwargs)
-            except SamplerError as e:   # a method undefined on these embeddings is reported, not fatal
-                warnings.warn(f"{name}, seed {seed}: skipped: {e}"); skipped.append(dict(method=name, seed=seed, reason=str(e))); continue
-            rows.append(r.row); runs[(name, seed)] = r
-    study = Study(pd.DataFrame(rows), runs, baseline)
-    study.skipped = pd.DataFrame(skipped, columns=['method', 'seed', 'reason'])
-    return study
+def _is_feature_splits(value)->bool:
+    "Precomputed embeddings: three (X, y) parts, as `FeatureSplits` holds them."
+    return isinstance(value, tuple) and len(value) == 3 and all(hasattr(e, 'X') and hasattr(e, 'y') for e in value)
+
+class FeatureHeadTrainer(Trainer):
+    "Embed the splits with an encoder, resample the training embeddings only, train a head on them (the pneumonia study's suggestion)."
+    _execution_params = ('embed_batch_size',)
+    def __init__(self, resampler=None,       # None, a `feature_sampler` name ('smote', 'rus', ...) or an imbalanced-learn sampler
+                 encoder='baseline',         # 'baseline', a get_model name (ImageNet weights), a module, dict seed -> module/FeatureSplits, ...
+                 hidden:int=0,               # 0: linear head; else the MLP's hidden width
+                 epochs:int|None=None,       # the head's epochs (None: the run's)
+                 lr:float|None=None,         # the head's learning rate (None: the run's)
+                 k_neighbors:int=5,          # for a resampler given by name: neighbours of the SMOTE family and ADASYN
+                 sampling_strategy='auto',   # for a resampler given by name
+                 embed_batch_size:int=256):  # images per forward pass of the encoder
+        self.resampler, self.encoder, self.hidden, self.epochs, self.lr = resampler, encoder, hidden, epochs, lr
+        self.k_neighbors, self.sampling_strategy, self.embed_batch_size = k_neighbors, sampling_strategy, embed_batch_size
+
+    def _sampler(self, seed:int):
+        "A fresh imbalanced-learn sampler for this run, seeded with `seed` unless it has its own random_state."
+        s = self.resampler
+        if s is None: return None
+        if isinstance(s, str): return feature_sampler(s, self.sampling_strategy, random_state=seed, k_neighbors=self.k_neighbors)
+        s = clone(s)
+        if getattr(s, 'random_state', 0) is None: s.set_params(random_state=seed)
+        return s
+
+    def _encoder(self, seed:int):
+        enc = self.encoder
+        if isinstance(enc, dict):
+            if seed not in enc: raise ConfigError(f"the encoder dict has entries for seeds {sorted(enc)}, not for seed {seed}")
+            enc = enc[seed]
+        elif callable(enc) and not isinstance(enc, nn.Module): enc = enc(seed)
+        if not (isinstance(enc, (str, nn.Module)) or _is_feature_splits(enc)):
+            raise ConfigError(f"encoder must be 'baseline', a model name, a torch module, FeatureSplits, or a dict/callable of them per seed; got {type(enc).__name__}")
+        return enc
+
+    def _encoder_name(self, options:RunOptions)->str:
+        enc = self.encoder
+        if isinstance(enc, str) and enc != 'baseline': return enc
+        if isinstance(enc, nn.Module): return getattr(enc, 'name', type(enc).__name__.lower())
+        return options.model_name   # the run's model: the baseline network, or the given per-seed encoders
+
+    def embeddings(self, train:ImageSet, splits:Splits, options:RunOptions)->FeatureSplits:
+        "The run's train, validation and test embeddings (cached per encoder and splits)."
+        enc = self._encoder(options.seed)
+        parts = (train, splits.val, splits.test)
+        if _is_feature_splits(enc):
+            for e, s, part in zip(enc, parts, ('train', 'validation', 'test')):
+                if len(e.y) != len(s) or not np.array_equal(e.y, s.labels):
+                    raise ConfigError(f"the given {part} embeddings' labels are not the {part} split's: they were not made from these splits")
+            return enc
+        fps = tuple(s.fingerprint() for s in parts)
+        if isinstance(enc, str) and enc == 'baseline':
+            key = ('baseline', fps, json.dumps(readable([options.model, options.model_kwargs, options.epochs, options.batch_size, options.lr,
+                                                          options.seed, options.base_fit_kwargs, str(options.device)]), sort_keys=True))
+        elif isinstance(enc, str): key = ('pretrained', enc, fps)
+        else: key = ('module', id(enc), _weights_digest(enc), fps)
+        if key in _EMBEDDINGS: _EMBEDDINGS.move_to_end(key); return _EMBEDDINGS[key]
+        if isinstance(enc, str) and enc == 'baseline':
+            set_seed(options.seed)   # the baseline method's network, seed for seed
+            enc = train_classifier(splits.train, splits, replace(options, fit_kwargs=dict(options.base_fit_kwargs))).model
+        elif isinstance(enc, str): enc = get_model(enc, in_channels=train.channels, pretrained=True)
+        fs = embed_splits(enc, Splits(*parts), self.embed_batch_size, options.device)
+        _EMBEDDINGS[key] = fs
+        while len(_EMBEDDINGS) > 8: _EMBEDDINGS.popitem(last=False)
+        return fs
+
+    def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
+        sampler = self._sampler(options.seed)   # an unknown name fails here, before any work
+        with Timer() as tp:
+            fs = self.embeddings(train, splits, options)
+            before = [hashlib.sha1(e.X.tobytes()).hexdigest() for e in (fs.val, fs.test)]
+            X, y, syn = resample_features(fs.train.X, fs.train.y, sampler)
+        head, hist = train_head(Embeddings(X, y), fs.val, self.hidden, options.epochs if self.epochs is None else self.epochs,
+                                options.batch_size, options.lr if self.lr is None else self.lr, options.seed, options.device, **options.fit_kwargs)
+        val, test = predict(head, FeatureBatches(*fs.val)), predict(head, FeatureBatches(*fs.test))
+        assert [hashlib.sha1(e.X.tobytes()).hexdigest() for e in (fs.val, fs.test)] == before, "validation or test embeddings changed"
+        return Trained(val, test, hist, head, model_name=f"{self._encoder_name(options)}-features+{'mlp' if self.hidden else 'linear'}-head",
+                       n_train=len(y), n_synthetic=int(syn.sum()), prepare_seconds=tp.seconds)
 
 # %% ../nbs/08_resampling.ipynb #c7654564
 def _finding_images(test:ImageSet, label:int)->ImageSet:
@@ -550,26 +587,27 @@ def cam_findings(rows:pd.DataFrame, baseline:str='baseline', alpha:float=0.05)->
 RESAMPLERS = {'rus': RandomUnderSampling, 'ros': RandomOverSampling, 'smote': SMOTESampling,
               'borderline-smote': BorderlineSMOTESampling, 'adasyn': ADASYNSampling,
               'smote-tomek': SMOTETomekSampling, 'augment': AugmentedOverSampling}
+FEATURE_METHODS = ('baseline', 'balanced-sampler', 'rus', 'ros', 'smote', 'borderline-smote', 'adasyn', 'smote-tomek')
 
-def resampling_methods(names,                # method names: 'baseline', 'balanced-sampler' and RESAMPLERS' keys
-                       device='auto',        # where pixel distances and augmentations run
-                       **params              # name -> dict of that balancer's parameters, e.g. augment=dict(rotate=15)
-                      )->dict:
-    "run_study's methods for a list of names."
-    out = {}
-    for name in names:
-        if name == 'baseline': out[name] = None
-        elif name == 'balanced-sampler': out[name] = dict(balancer=None, fit_kwargs=dict(sampler='balanced'))
-        elif name in RESAMPLERS: out[name] = RESAMPLERS[name](device=device, **params.get(name.replace('-', '_'), {}))
-        else: raise ValueError(f"unknown method {name!r}; choose from {['baseline', 'balanced-sampler', *RESAMPLERS]}")
-    return out
+def _register_pixel_method(name:str, cls):
+    "Register `cls` as method `name`; the factory takes the balancer's parameters, less random_state (seeded per run)."
+    def factory(**params): return Method(name, cls(**params))
+    factory.__signature__ = inspect.Signature([p for k, p in inspect.signature(cls.__init__).parameters.items() if k not in ('self', 'random_state')])
+    factory.__doc__ = cls.__doc__.strip().split('\n')[0]
+    factory.__name__ = factory.__qualname__ = f"{name.replace('-', '_')}_method"
+    register_method(name)(factory)
 
-def feature_methods(names)->dict:
-    "run_feature_study's methods for a list of names ('augment' has no feature-space version and is skipped)."
-    out = {}
-    for name in names:
-        if name == 'baseline': out[name] = None
-        elif name == 'balanced-sampler': out[name] = dict(sampler=None, fit_kwargs=dict(sampler='balanced'))
-        elif name == 'augment': continue
-        else: feature_sampler(name); out[name] = name
-    return out
+def _register_feature_method(name:str):
+    "Register the feature-space version of `name` as 'features:<name>'."
+    resampler = None if name in ('baseline', 'balanced-sampler') else name
+    fit_kwargs = dict(sampler='balanced') if name == 'balanced-sampler' else {}
+    def factory(encoder='baseline', hidden:int=0, epochs:int|None=None, lr:float|None=None, k_neighbors:int=5, sampling_strategy='auto'):
+        return Method(f'features:{name}', fit_kwargs=dict(fit_kwargs),
+                      trainer=FeatureHeadTrainer(resampler, encoder, hidden, epochs, lr, k_neighbors, sampling_strategy))
+    what = {'baseline': 'no resampling', 'balanced-sampler': 'class-balanced batches'}.get(name, f'{name} on the training embeddings')
+    factory.__doc__ = f"Feature space, {what}: a head trained on an encoder's embeddings (see FeatureHeadTrainer)."
+    factory.__name__ = factory.__qualname__ = f"features_{name.replace('-', '_')}_method"
+    register_method(f'features:{name}')(factory)
+
+for _name, _cls in RESAMPLERS.items(): _register_pixel_method(_name, _cls)
+for _name in FEATURE_METHODS: _register_feature_method(_name)

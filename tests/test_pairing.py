@@ -6,11 +6,12 @@ import torch
 import torch.nn as nn
 
 from medimb.data import ImageSet, phantom, split_dataset, BatchAugment
-from medimb.experiment import Study, ExperimentResult
+from medimb.core import ConfigError
+from medimb.experiment import Study, ExperimentResult, Method, get_method, run_experiment, run_study
 from medimb.metrics import binary_metrics
 from medimb.train import fit, predict
 from medimb.pairing import (Pairs, make_pairs, PairBatches, PairNet, pair_model, split_reference, vote_scores,
-                            vote_predict, run_pairing, pairing_study, COMBINE)
+                            vote_predict, PairingTrainer, COMBINE)
 
 
 # ---------------------------------------------------------------- pairs
@@ -221,36 +222,69 @@ def easy():
     return split_dataset(phantom(160, 32, ratio=0.3, strength=3, seed=1), seed=0)
 
 
-def test_run_pairing_row_has_run_experiment_keys(easy, tmp_path):
+def test_pairing_row_has_run_experiment_keys(easy, tmp_path):
     from medimb.core import Results
-    from medimb.experiment import run_experiment
     res = Results('02_pairing_test', root=tmp_path)
     base = run_experiment(easy, seed=0, epochs=1, device='cpu', model_kwargs=dict(widths=(8, 16)))
-    r = run_pairing(easy, seed=0, epochs=1, k=3, reference_size=4, device='cpu', model_kwargs=dict(widths=(8, 16)), results=res)
+    r = run_experiment(easy, get_method('pairing', k=3, reference_size=4), seed=0, epochs=1, device='cpu',
+                       model_kwargs=dict(widths=(8, 16)), results=res)
     assert set(base.row) <= set(r.row)
     assert r.row['method'] == 'pairing' and r.row['n_reference'] == 8 and r.row['k'] == 3
+    assert r.row['params']['trainer'] == dict({'class': 'PairingTrainer'}, combine=['absdiff', 'product'], different_per_negative=1, hidden=64, k=3,
+                                              n_pairs=None, reference_size=4, same_per_image=1, strategy='study', tie='mean', tie_class=1)
     assert r.test_scores.shape == (len(easy.test),) and r.val_scores.shape == (len(easy.val),)
+    assert r.test_probs.shape == (len(easy.test), 2)
     m = binary_metrics(easy.test.labels, r.test_scores, 0.5)
     assert r.row['roc_auc'] == m['roc_auc'] and r.row['tp'] == m['tp']
+    assert r.votes is r.extras['votes'] and len(r.reference) == 8    # the votes and references, also as attributes
+    np.testing.assert_array_equal(r.votes.score, r.test_scores)
     rows = res.rows()
     assert len(rows) == 1 and rows.method[0] == 'pairing'
-    with pytest.raises(ValueError, match='too few'):
-        run_pairing(easy, epochs=1, reference_size=500, device='cpu')
 
 
-def test_pairing_study_combines_with_baseline(easy):
-    st = pairing_study(easy, {'pairing': dict(k=3, reference_size=4), 'pairing-balanced': dict(strategy='balanced', n_pairs=80, k=3, reference_size=4)},
-                       seeds=(0, 1), epochs=1, device='cpu', model_kwargs=dict(widths=(8, 16)))
+def test_pairing_settings_fail_before_training(easy):
+    "Bad settings are refused before any network is trained."
+    calls = []
+    import medimb.pairing as P
+    real_fit = P.fit
+    P.fit = lambda *a, **k: calls.append(1) or real_fit(*a, **k)
+    try:
+        for kw, msg in [(dict(reference_size=500), 'too few'), (dict(k=8, reference_size=4), 'lower k'), (dict(k=0), 'positive integer'),
+                        (dict(tie='coin'), "'mean' or 'class'"), (dict(strategy='triplets'), "'study' or 'balanced'")]:
+            with pytest.raises(ValueError, match=msg): run_experiment(easy, get_method('pairing', **kw), epochs=1, device='cpu')
+    finally: P.fit = real_fit
+    assert calls == []
+    three = ImageSet(easy.train.images, easy.train.labels % 2 + (np.arange(len(easy.train)) % 7 == 0), ['a', 'b', 'c'])
+    with pytest.raises(ConfigError, match='two classes'):
+        PairingTrainer()._check(three)
+
+
+def test_pairing_in_a_study_with_the_baseline(easy):
+    methods = {'baseline': None, 'pairing': get_method('pairing', k=3, reference_size=4),
+               'pairing-balanced': get_method('pairing', strategy='balanced', n_pairs=80, k=3, reference_size=4)}
+    st = run_study(easy, methods, seeds=(0, 1), epochs=1, device='cpu', model_kwargs=dict(widths=(8, 16)))
     assert isinstance(st, Study)
     assert st.rows.groupby('method').size().to_dict() == {'baseline': 2, 'pairing': 2, 'pairing-balanced': 2}
     assert set(st.runs) == {(m, s) for m in ('baseline', 'pairing', 'pairing-balanced') for s in (0, 1)}
     assert all(isinstance(r, ExperimentResult) for r in st.runs.values())
+    assert list(st.summary().method) == ['baseline', 'pairing', 'pairing-balanced']
     cmp = st.compare()
     assert set(cmp.method) == {'pairing', 'pairing-balanced'} and (cmp.n == 2).all()
     assert len(st.delong()) == 2
     assert st.rows.query("method == 'pairing-balanced'").n_pairs.eq(80).all()
-    with pytest.raises(TypeError, match='unexpected arguments'):
-        pairing_study(easy, {'pairing': {}}, seeds=(0,), k=3)
+    assert st.rows.query("method == 'baseline'").n_pairs.isna().all()
+    # the two pairing settings carry different parameters
+    p = st.rows.drop_duplicates('method').set_index('method').params
+    assert p['pairing'] != p['pairing-balanced'] and p['baseline'] == {'model_kwargs': {'widths': [8, 16]}}   # the run's model options count too
+    with pytest.raises(ConfigError, match='unexpected arguments'):
+        run_study(easy, {'pairing': get_method('pairing')}, seeds=(0,), k=3)
+
+
+def test_pairing_is_seeded_and_reproducible(easy):
+    kw = dict(seed=1, epochs=1, device='cpu', model_kwargs=dict(widths=(8, 16)))
+    a = run_experiment(easy, get_method('pairing', k=3, reference_size=4), **kw)
+    b = run_experiment(easy, get_method('pairing', k=3, reference_size=4), **kw)
+    np.testing.assert_array_equal(a.test_scores, b.test_scores)
 
 
 def test_plot_votes_draws_the_image_and_its_references():

@@ -11,14 +11,14 @@ from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSam
 from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 from sklearn.neighbors import NearestNeighbors
 
-from medimb.data import ImageSet, phantom, split_dataset
-from medimb.experiment import check_balancer, run_experiment, run_study
+from medimb.core import ConfigError
+from medimb.data import ImageSet, Splits, phantom, split_dataset
+from medimb.experiment import check_balancer, run_experiment, run_study, get_method, list_methods, Method, MethodSkipped
 from medimb.models import get_model
 from medimb.resampling import (PixelRows, PixelNeighbors, RandomUnderSampling, RandomOverSampling, SMOTESampling,
                                BorderlineSMOTESampling, ADASYNSampling, SMOTETomekSampling, AugmentedOverSampling,
                                traced_peak, Embeddings, FeatureSplits, embed, embed_splits, feature_sampler, resample_features,
-                               run_feature_experiment, run_feature_study, SamplerError, explain_study, study_cam_grid,
-                               resampling_methods, feature_methods, RESAMPLERS)
+                               FeatureHeadTrainer, SamplerError, explain_study, study_cam_grid, RESAMPLERS, FEATURE_METHODS)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,11 +218,24 @@ def blobs(n, shift, seed, d=6):
                       np.r_[np.zeros(n, int), np.ones(n // 3, int)])
 
 
+def placeholder(emb):
+    "Image splits that carry the embeddings' labels: precomputed embeddings need only labels and fingerprints from them."
+    return ImageSet(np.zeros((len(emb.y), 1, 1, 1), np.uint8), emb.y, ['normal', 'shifted'])
+
+
+def feature_study(fs, names, seeds=(0,), **run):
+    "A feature-space study on precomputed embeddings `fs`."
+    methods = {n: (get_method(f'features:{n}', encoder=fs) if isinstance(n, str) else n) for n in names}
+    return run_study(Splits(*map(placeholder, fs)), methods, seeds=seeds, device='cpu', **run)
+
+
 def test_feature_resampling_never_sees_test_data():
     fs = FeatureSplits(blobs(90, 1.0, 0), blobs(30, 1.0, 1), blobs(45, 1.0, 2))
     test_before, val_before = fs.test.X.copy(), fs.val.X.copy()
     Recorder.log.clear()
-    st = run_feature_study(fs, {'baseline': None, 'rec': Recorder(random_state=0), 'smote': 'smote'}, seeds=(0, 1), epochs=3, device='cpu')
+    rec = Method('rec', trainer=FeatureHeadTrainer(Recorder(random_state=0), encoder=fs))
+    st = run_study(Splits(*map(placeholder, fs)), {'baseline': get_method('features:baseline', encoder=fs), 'rec': rec,
+                                                    'smote': get_method('features:smote', encoder=fs)}, seeds=(0, 1), epochs=3, device='cpu')
     assert len(Recorder.log) == 2
     test_rows = {r.tobytes() for r in fs.test.X} | {r.tobytes() for r in fs.val.X}
     for X in Recorder.log:
@@ -235,14 +248,39 @@ def test_feature_resampling_never_sees_test_data():
         assert len(r.test_scores) == len(fs.test.y)
 
 
+def test_precomputed_embeddings_must_belong_to_the_splits():
+    fs = FeatureSplits(blobs(30, 1.0, 0), blobs(15, 1.0, 1), blobs(15, 1.0, 2))
+    other = Splits(*map(placeholder, FeatureSplits(blobs(30, 1.0, 0), blobs(15, 1.0, 1), blobs(18, 1.0, 2))))
+    with pytest.raises(ConfigError, match='test embeddings'):
+        run_experiment(other, get_method('features:baseline', encoder=fs), device='cpu')
+    with pytest.raises(ConfigError, match='not for seed 3'):
+        run_experiment(Splits(*map(placeholder, fs)), get_method('features:baseline', encoder={0: fs}), seed=3, device='cpu')
+
+
 def test_feature_rows_match_pixel_rows(kermany_like):
-    pixel = run_experiment(kermany_like, 'small_cnn', None, seed=0, epochs=1, batch_size=32, device='cpu', keep_model=True)
+    pixel = run_experiment(kermany_like, 'baseline', seed=0, epochs=1, batch_size=32, device='cpu', keep_model=True)
     fs = embed_splits(pixel.model, kermany_like, device='cpu')
     assert fs.train.X.shape == (len(kermany_like.train), pixel.model.num_features)
     np.testing.assert_array_equal(fs.test.y, kermany_like.test.labels)
-    r = run_feature_experiment(fs, 'smote', seed=0, method='smote', epochs=3, device='cpu')
-    assert set(pixel.row) <= set(r.row) | {'n_train'}
+    r = run_experiment(kermany_like, get_method('features:smote', encoder=pixel.model, epochs=3), seed=0, epochs=1, batch_size=32, device='cpu')
+    assert set(pixel.row) <= set(r.row)
     assert r.row['n_synthetic'] == abs(np.diff(np.bincount(fs.train.y))[0])
+    assert r.row['model'] == 'small_cnn-features+linear-head' and r.row['method'] == 'features:smote'
+    # the default encoder is the baseline's network, trained again with the run's options: the same embeddings, seed for seed
+    again = run_experiment(kermany_like, get_method('features:smote', epochs=3), seed=0, epochs=1, batch_size=32, device='cpu')
+    for key in ('roc_auc', 'balanced_accuracy', 'n_train', 'n_synthetic'): assert again.row[key] == r.row[key], key
+
+
+def test_embeddings_are_cached_per_encoder_and_splits(kermany_like):
+    from medimb import resampling
+    torch.manual_seed(0); enc = get_model('small_cnn', widths=(8, 16))
+    t = FeatureHeadTrainer(encoder=enc)
+    from medimb.experiment import RunOptions
+    a = t.embeddings(kermany_like.train, kermany_like, RunOptions(device='cpu'))
+    assert t.embeddings(kermany_like.train, kermany_like, RunOptions(device='cpu')) is a
+    with torch.no_grad(): next(enc.parameters()).add_(1.0)      # new weights: embedded again
+    b = t.embeddings(kermany_like.train, kermany_like, RunOptions(device='cpu'))
+    assert b is not a and not np.array_equal(a.train.X, b.train.X)
 
 
 def test_embed_is_the_encoder_output():
@@ -266,29 +304,57 @@ def test_feature_samplers_and_synthetic_flags():
     with pytest.raises(ValueError, match='unknown'): feature_sampler('nearmiss')
 
 
+def test_feature_methods_share_one_embedding_per_seed(kermany_like, monkeypatch):
+    "Eight feature methods on the same encoder embed the splits once per seed: the encoders are neither copied nor re-run."
+    from medimb import resampling as R
+    calls, real = [], R.embed_splits
+    monkeypatch.setattr(R, 'embed_splits', lambda *a, **k: calls.append(1) or real(*a, **k))
+    R._EMBEDDINGS.clear()
+    torch.manual_seed(0); encoders = {s: get_model('small_cnn', widths=(8, 16)) for s in (0, 1)}
+    st = run_study(kermany_like, [get_method(f'features:{n}', encoder=encoders, epochs=2) for n in ('baseline', 'ros', 'smote')],
+                   seeds=(0, 1), device='cpu')
+    assert len(calls) == 2 and len(st.rows) == 6
+    assert list(st.rows.method.unique()) == ['features:baseline', 'features:ros', 'features:smote']
+
+
 def test_a_sampler_that_cannot_run_is_skipped_not_fatal():
     fs = FeatureSplits(blobs(60, 40.0, 0), blobs(30, 40.0, 1), blobs(30, 40.0, 2))
     with pytest.raises(SamplerError, match='ADASYN'):
         resample_features(fs.train.X, fs.train.y, feature_sampler('adasyn', random_state=0))
+    assert issubclass(SamplerError, MethodSkipped)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        st = run_feature_study(fs, {'baseline': None, 'adasyn': 'adasyn'}, seeds=(0,), epochs=2, device='cpu')
+        st = feature_study(fs, ['baseline', 'adasyn'], epochs=2)
     assert st.skipped.method.tolist() == ['adasyn'] and st.rows.method.tolist() == ['baseline']
+    assert 'Skipped' in st.findings() and 'adasyn' in st.findings()
 
 
-def test_method_names():
-    m = resampling_methods(['baseline', *RESAMPLERS, 'balanced-sampler'], device='cpu', smote=dict(k_neighbors=3))
-    assert m['baseline'] is None and m['smote'].k_neighbors == 3
-    assert m['balanced-sampler'] == dict(balancer=None, fit_kwargs=dict(sampler='balanced'))
-    assert all(type(m[k]) is v for k, v in RESAMPLERS.items())
-    assert 'augment' not in feature_methods(['baseline', 'augment', 'smote'])
-    with pytest.raises(ValueError, match='unknown method'): resampling_methods(['smite'])
+def test_methods_by_name():
+    m = get_method('smote', k_neighbors=3, device='cpu')
+    assert m.name == 'smote' and type(m.balancer) is SMOTESampling and m.balancer.k_neighbors == 3
+    assert m.params == {'balancer': dict({'class': 'SMOTESampling'}, k_neighbors=3, random_state=None, sampling_strategy='auto')}
+    assert all(type(get_method(k).balancer) is v for k, v in RESAMPLERS.items())
+    assert get_method('balanced-sampler').fit_kwargs == dict(sampler='balanced') and get_method('baseline').balancer is None
+    names = set(list_methods().method)
+    assert {f'features:{n}' for n in FEATURE_METHODS} <= names and 'features:augment' not in names
+    with pytest.raises(ConfigError, match='unknown method'): get_method('smite')
+    with pytest.raises(ConfigError, match='no parameter'): get_method('smote', k=3)
+    with pytest.raises(ValueError, match='unknown feature-space sampler'):
+        run_experiment(Splits(*map(placeholder, FeatureSplits(blobs(30, 1.0, 0), blobs(15, 1.0, 1), blobs(15, 1.0, 2)))),
+                       Method('x', trainer=FeatureHeadTrainer('smite')), device='cpu')
+
+
+def test_execution_parameters_are_not_part_of_the_setting():
+    "Where distances are computed changes nothing in the output, so it does not make a new setting."
+    assert get_method('smote', device='cpu').params == get_method('smote', device='auto', chunk_mb=8).params
+    assert get_method('smote').params != get_method('smote', k_neighbors=3).params
+    assert repr(SMOTESampling(k_neighbors=3)) == 'SMOTESampling(k_neighbors=3)'
 
 
 # ---------------------------------------------------------------- CAM scores of a study
 def test_explain_study_needs_models_and_scores_each_run():
     sp = split_dataset(phantom(200, 24, ratio=0.5, finding='pneumonia', strength=2, seed=0), seed=0)
-    methods = {'baseline': None, 'ros': RandomOverSampling(device='cpu'), 'balanced-sampler': dict(balancer=None, fit_kwargs=dict(sampler='balanced'))}
+    methods = {'baseline': None, 'ros': RandomOverSampling(device='cpu'), 'balanced-sampler': dict(balancer=None, fit_kwargs=dict(sampler='balanced'))}   # the older forms
     bare = run_study(sp, methods, seeds=(0,), epochs=1, batch_size=32, device='cpu')
     with pytest.raises(ValueError, match='keep_model=True'):
         explain_study(bare, sp.test)

@@ -1,0 +1,133 @@
+"Tests for medimb.balancer: the light balancer base, its scikit-learn parameters, readable settings and the shared check."
+import subprocess, sys, warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from medimb.balancer import Balancer, OverSampler, NoBalancer, balanced_draw, check_balancer, readable
+from medimb.data import phantom, split_dataset
+
+
+class Copies(OverSampler):
+    "Exact copies of random images of the class, `noise` grey levels of jitter."
+    name = 'copies'
+    def __init__(self, sampling_strategy='auto', random_state=None, noise:int=0):
+        super().__init__(sampling_strategy, random_state); self.noise = noise
+    def _generate(self, train, label, n, rng):
+        src = train.images[rng.choice(np.where(train.labels == label)[0], n)].astype(np.int16)
+        return (src + rng.integers(-self.noise, self.noise + 1, src.shape)).clip(0, 255).astype(np.uint8)
+
+
+def test_the_module_is_light():
+    "Importing the balancer base pulls in neither plotting nor the training engine."
+    code = ("import sys, medimb.balancer; "
+            "print(sorted(m for m in ('matplotlib', 'medimb.train', 'medimb.experiment', 'medimb.metrics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == '[]'
+
+
+def test_experiment_reexports_the_base():
+    import medimb.experiment as E
+    for name in ('Balancer', 'OverSampler', 'NoBalancer', 'check_balancer', 'balanced_draw', 'SAMPLING_STRATEGY_DOC', 'readable'):
+        assert getattr(E, name) is getattr(sys.modules['medimb.balancer'], name) and name in E.__all__
+    import medimb.masking as M, medimb.pairing as P
+    assert M.balanced_draw is balanced_draw and not hasattr(P, '_cycle')   # one copy, used by masking, interpolation and pairing
+
+
+def test_params_come_from_scikit_learn():
+    b = Copies(sampling_strategy=0.5, noise=3)
+    assert b.get_params() == dict(noise=3, random_state=None, sampling_strategy=0.5)
+    assert repr(b) == 'Copies(noise=3, sampling_strategy=0.5)' and repr(NoBalancer()) == 'NoBalancer()'
+    twin = clone(b)
+    assert twin is not b and twin.get_params() == b.get_params()
+    assert twin.set_params(random_state=7) is twin and twin.random_state == 7 and b.random_state is None
+    with pytest.raises(ValueError, match='nois'): b.set_params(nois=1)
+
+
+def test_clone_is_unfitted():
+    tr = split_dataset(phantom(120, 16, ratio=0.25, seed=0)).train
+    b = Copies(random_state=0); b.fit_resample(tr)
+    assert hasattr(b, 'sampling_strategy_') and hasattr(b, 'counts_after_')
+    assert not hasattr(clone(b), 'sampling_strategy_')
+
+
+def test_every_study_balancer_follows_the_parameter_rule():
+    "Each balancer's __init__ stores its parameters unchanged: clone and get_params round-trip."
+    from medimb.masking import PatchMasking
+    from medimb.interpolation import PixelInterpolation
+    from medimb.resampling import RESAMPLERS
+    for b in [PatchMasking(copies=2, patch_size=8, fill='mean'), PixelInterpolation(f=(0.5, 1.0), copies=1),
+              *[cls() for cls in RESAMPLERS.values()], RESAMPLERS['smote'](k_neighbors=3, device='cpu')]:
+        twin = type(b)(**b.get_params())
+        assert readable(twin) == readable(b), type(b).__name__
+        assert {k: v for k, v in vars(clone(b)).items()} .keys() == {k for k in vars(b)}, type(b).__name__
+        assert not any(k.endswith('_') for k in vars(clone(b)))
+
+
+class Renamed(Copies):
+    def __init__(self, sampling_strategy='auto', random_state=None, strength:int=8):
+        super().__init__(sampling_strategy, random_state); self.amount = strength
+
+
+class Converting(Copies):
+    def __init__(self, sampling_strategy='auto', random_state=None, noise=2):
+        super().__init__(sampling_strategy, random_state, np.int64(noise))
+
+
+class Derived(Copies):
+    "Derives a setting in __init__ that get_params cannot see."
+    def __init__(self, sampling_strategy='auto', random_state=None, noise:int=0):
+        super().__init__(sampling_strategy, random_state, noise); self.scale = 2
+
+
+class Hidden(Copies):
+    "Keeps settings in **kwargs, as DDPMBalancer does today."
+    def __init__(self, sampling_strategy='auto', random_state=None, **config):
+        super().__init__(sampling_strategy, random_state, config.get('noise', 0)); self.config = dict(config)
+
+
+@pytest.mark.parametrize('bad, message', [(Renamed(), 'get_params'), (Converting(), 'clone failed'),
+                                          (Derived(), r"keeps \['scale'\] outside")])
+def test_check_catches_broken_parameters(bad, message):
+    with pytest.raises(AssertionError, match=message): check_balancer(bad)
+
+
+def test_kwargs_balancers_still_work_and_are_warned_about():
+    "A balancer with **kwargs clones whole (nothing lost), records its hidden settings, and the check warns."
+    h = Hidden(noise=2)
+    assert clone(h).config == dict(noise=2) and clone(h).noise == 2
+    assert clone(h).set_params(random_state=3).random_state == 3
+    assert readable(h)['config'] == dict(noise=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        check_balancer(h)
+    assert any('outside the parameters' in str(w.message) for w in caught)
+
+
+def test_check_does_not_fit_the_balancer_it_is_given():
+    b = Copies(noise=1)
+    check_balancer(b)
+    assert not hasattr(b, 'sampling_strategy_') and b.random_state is None
+
+
+def test_readable_is_json_and_address_free():
+    import json
+    from imblearn.over_sampling import SMOTE
+    from medimb.data import BatchAugment
+    value = dict(a=np.float32(0.5), b=(1, np.int64(2)), w=torch.tensor([1., 3.]), aug=BatchAugment(rotate=10),
+                 f=lambda x: x, s=SMOTE(k_neighbors=3), big=np.arange(1000), none=None)
+    r = readable(value)
+    text = json.dumps(r)
+    assert ' at 0x' not in text and r['w'] == [1., 3.] and r['aug']['rotate'] == 10 and r['s']['k_neighbors'] == 3
+    assert r['big']['array'] == [1000] and r['big']['sha1'] == readable(np.arange(1000))['sha1']
+    assert readable(value) == r   # the same setting reads the same
+
+
+def test_balanced_draw():
+    rng = np.random.default_rng(0)
+    d = balanced_draw(np.arange(7), 23, rng)
+    assert len(d) == 23 and np.bincount(d).max() - np.bincount(d).min() <= 1
+    assert len(balanced_draw(np.arange(3), 0, rng)) == 0
+    with pytest.raises(ValueError, match='empty'): balanced_draw(np.arange(0), 2, rng)

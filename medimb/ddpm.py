@@ -16,12 +16,14 @@ from .core import get_device, atomic_path, atomic_write, Timer
 from .data import ImageSet, phantom, plot_grid
 from .train import ImageBatches, TrainLoop, GeneratorState, architecture
 from .models import count_parameters
-from .experiment import SAMPLING_STRATEGY_DOC
+from .balancer import SAMPLING_STRATEGY_DOC
+from .experiment import Method, register_method
 from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, cache_key
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
-           'unet_config', 'build_denoiser', 'DiffusionTrainer', 'sample_chunk', 'sample_images', 'DDPMBalancer']
+           'unet_config', 'build_denoiser', 'DiffusionTrainer', 'sample_chunk', 'sample_images', 'DDPMBalancer',
+           'ddpm_method']
 
 # %% ../nbs/05_ddpm.ipynb #ad2d63bf
 WIDTHS = {  # UNet channels per resolution level, highest resolution first; levels are trimmed to fit the image
@@ -375,12 +377,13 @@ def sample_images(model:nn.Module, config:DDPMConfig,
     return np.concatenate(out) if out else np.zeros((0, *shape), np.uint8)
 
 # %% ../nbs/05_ddpm.ipynb #45e698a2
-_CHECKPOINT_VERSION = 1   # part of every checkpoint name: bump when the training changes what a checkpoint holds
+_CHECKPOINT_VERSION = 2   # part of every checkpoint name: bump when the training changes what a checkpoint holds (2: the TrainLoop format)
 
 class DDPMBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split (`preset`: 'default', "
                "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword).\n\n" + SAMPLING_STRATEGY_DOC)
     name = 'ddpm'
+    _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')
 
     def __init__(self, sampling_strategy='auto', random_state:int|None=None,
                  preset:str='default',                 # 'default', 'study' or 'tiny'
@@ -469,3 +472,12 @@ class DDPMBalancer(GenerativeBalancer):
         c = self.config
         return {**super()._cache_stats(label), 'train_steps': c.train_steps, 'train_images_per_second': self.train_images_per_second_,
                 'sample_steps': c.sample_steps}
+
+# %% ../nbs/05_ddpm.ipynb #67c08e01
+@register_method('ddpm')
+def ddpm_method(preset:str='default',        # 'default' (UNet2DModel, T = 1000, EMA, DDIM), 'study' (the hernia study's model) or 'tiny'
+                sampling_strategy='auto',    # as in imbalanced-learn: how many minority images to add
+                **config                     # DDPMConfig overrides, e.g. train_steps=5000
+               )->Method:
+    "Minority images drawn from a denoising diffusion model trained on the training split."
+    return Method('ddpm', DDPMBalancer(sampling_strategy, preset=preset, **config))

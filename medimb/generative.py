@@ -15,7 +15,7 @@ from .core import get_device, atomic_path, atomic_write, Timer, ConfigError, Dat
 from .data import ImageSet, plot_grid, cache_dir as data_cache_dir
 from .train import embed
 from .models import Classifier, PretrainedWeightsError, get_model, weights_path, load_pretrained_state
-from .experiment import OverSampler, SAMPLING_STRATEGY_DOC
+from .balancer import OverSampler, SAMPLING_STRATEGY_DOC
 
 # %% auto #0
 __all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'signed_to_uint8', 'EMA', 'SampleCache', 'GenerativeBalancer',
@@ -152,6 +152,7 @@ cache_dir : str, Path or None
     Default: `medimb.data.cache_dir()/<name>` (`$MEDIMB_CACHE/<name>`).
 progress : bool, default=True
     Progress bars while fitting.""")
+    _execution_params = ('device', 'cache', 'cache_dir', 'progress')   # how it runs, not what it draws: not part of a results setting
     name = 'generative'
     cache_exclude = ('sampling_strategy', 'random_state', 'device', 'cache', 'cache_dir', 'progress')  # parameters that do not change the images
 

@@ -84,7 +84,7 @@ def test_study_summary_and_paired_comparison(tmp_path):
     assert list(s.method) == ['baseline', 'copies'] and (s.n == 3).all() and '±' in s.balanced_accuracy.iloc[0]
     c = st.compare()
     assert set(c.method) == {'copies'} and (c.n == 3).all()
-    st.save(Results('s', root=tmp_path))
+    res = Results('s', root=tmp_path); st.save(res); res.commit()
     for f in ('summary.md', 'counts.md', 'vs_baseline.md', 'delong.md', 'roc.png', 'confusion.png', 'history.png', 'findings.md'):
         assert (tmp_path / 's' / f).exists(), f
     assert 'seeds' in (tmp_path / 's' / 'findings.md').read_text()
@@ -316,7 +316,7 @@ def test_three_class_plots_and_save(study3, tmp_path):
     fig = study3.plot_confusions()
     assert [a.get_title() for a in fig.axes if a.get_title()] == ['baseline', 'class-weights', 'ros']
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ['normal', 'covid', 'pneumonia']; plt.close(fig)
-    study3.save(Results('three', root=tmp_path))
+    res3 = Results('three', root=tmp_path); study3.save(res3); res3.commit()
     for f in ('summary.md', 'counts.md', 'vs_baseline.md', 'roc.png', 'confusion.png', 'findings.md'):
         assert (tmp_path / 'three' / f).exists(), f
     assert not (tmp_path / 'three' / 'delong.md').exists()

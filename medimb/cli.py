@@ -251,7 +251,7 @@ def main(argv:list[str]|None=None)->int:
     rp = sub.add_parser('report', help='rebuild results/REPORT.md from committed results')
     rp.add_argument('--results', default=None, help='results folder (default: results/ at the project root); must exist')
     sub.add_parser('readme', help='write README.md from nbs/index.ipynb')
-    ls = sub.add_parser('list', help='list the study notebooks and their parameters')
+    ls = sub.add_parser('list', help='list the study notebooks and their parameters, and the registered methods')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
     a = ap.parse_args(argv)
     try:
@@ -262,6 +262,9 @@ def main(argv:list[str]|None=None)->int:
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
             for p in select_notebooks(nbs): print(p.stem, notebook_parameters(p))
+            from medimb.experiment import list_methods   # importing every method module: only when asked
+            print('\nmethods (get_method(name, **params); run_study takes the names):')
+            print(list_methods().to_string(index=False))
     except (MedimbError, ValueError, FileNotFoundError) as e:
         print(f"medimb: error: {e}", file=sys.stderr); return 1
     return 0

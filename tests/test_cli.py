@@ -150,3 +150,9 @@ def test_every_study_notebook_commits_its_results():
         cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
         if any('Results(' in ''.join(c['source']) or 'study_setup(' in ''.join(c['source']) for c in cells):
             assert ''.join(cells[-1]['source']).strip().rstrip(';') == 'res.commit()', f"{nb.name}: end with a cell `res.commit()`"
+
+def test_list_shows_the_registered_methods(capsys):
+    from medimb.cli import main
+    assert main(['list']) == 0
+    out = capsys.readouterr().out
+    for name in ('baseline', 'masking', 'smote', 'pairing', 'features:smote', 'ddpm'): assert f' {name} ' in out, name

@@ -387,3 +387,21 @@ def test_notebook_runs_tiny_through_papermill(tmp_path):
         assert (d / name).exists(), name
     summary = pd.read_csv(d / 'summary.csv')
     assert set(summary.method) == {'baseline', 'rus', 'smote', 'smote-tomek', 'augment', 'balanced-sampler'}
+
+def test_three_class_phantom_study_runs_through_papermill(tmp_path):
+    "The GAN study's three classes (COVID, normal, pneumonia) through the resampling notebook, as a user would run it."
+    pytest.importorskip('papermill')
+    out = tmp_path / 'out.ipynb'
+    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / '08_resampling.ipynb'), str(out), '--cwd', str(ROOT / 'nbs'),
+           '-p', 'dataset', 'phantom-covid3', '-p', 'ratio', 'None', '-p', 'n', '240', '-p', 'size', '24', '-p', 'epochs', '1',
+           '-p', 'seeds', '2', '-p', 'head_epochs', '2', '-p', 'methods', "['ros', 'smote']", '-p', 'results_dir', str(tmp_path / 'results'),
+           '-k', 'python3']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = tmp_path / 'results' / '08_resampling'
+    summary, counts = pd.read_csv(d / 'summary.csv'), pd.read_csv(d / 'counts.csv')
+    assert set(summary.method) == {'baseline', 'ros', 'smote'} and summary.n.eq(2).all()          # seeds 2 means two seeds
+    assert {'recall_covid', 'recall_normal', 'recall_pneumonia', 'kappa'} <= set(summary.columns)
+    assert {'predicted covid', 'predicted normal', 'predicted pneumonia'} <= set(counts.columns)
+    rows = pd.read_csv(tmp_path / 'results' / 'results.csv')
+    assert set(rows.dataset) == {'phantom-covid3'} and rows.setting.notna().all()

@@ -12,7 +12,7 @@ import torch.nn as nn
 from .core import get_device, Timer, ConfigError
 from .data import ImageSet, Splits, plot_grid
 from .models import Classifier, get_model
-from .train import fit
+from .train import fit, embed
 from .metrics import binary_metrics
 from .balancer import balanced_draw
 from .experiment import Method, Trainer, Trained, RunOptions, register_method
@@ -188,12 +188,6 @@ class VoteResult:
     positive_refs: np.ndarray    # (N, k) rows of the reference set used
     negative_refs: np.ndarray
 
-@torch.no_grad()
-def _embed(model:PairNet, images:np.ndarray, device, batch_size:int)->torch.Tensor:
-    out = [model.embed(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(device).float().div_(255)).float()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
-
 def vote_scores(p_same_positive:np.ndarray, # (N, k) same-probabilities with positive references
                 p_same_negative:np.ndarray, # (N, k) with negative references
                 tie:str='mean',             # 'mean': tied votes go to the class with the higher mean p_same; 'class': to tie_class
@@ -234,7 +228,7 @@ def vote_predict(model:PairNet,          # a trained PairNet
     was = model.training; model.eval()
     try:
         with torch.no_grad():
-            fi, fr = _embed(model, images.images, device, batch_size), _embed(model, reference.images, device, batch_size)
+            fi, fr = (torch.from_numpy(embed(model, x, batch_size, device, features=model.embed)).to(device) for x in (images, reference))
             def p_same(refs):
                 rows = torch.from_numpy(refs.reshape(-1)).to(device)
                 a = fi.repeat_interleave(kk, 0); out = []

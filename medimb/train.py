@@ -100,13 +100,14 @@ def predict(model:nn.Module,           # a classifier returning logits
 def embed(model:nn.Module,       # a medimb Classifier (uses `.features`), or any module returning (N, F)
           data,                  # an ImageSet, or uint8 images (N, C, H, W)
           batch_size:int=256,
-          device=None            # default: where the model is
+          device=None,           # default: where the model is
+          features=None          # the function from a float batch to features (default: `model.features`, else the model)
          )->np.ndarray:
     "Pooled features of every image, float32 (N, F), in eval mode."
     dev = next(model.parameters()).device if device is None else get_device(device)
     model.to(dev); was = model.training; model.eval()
     images = data.images if isinstance(data, ImageSet) else np.asarray(data)
-    fn = model.features if callable(getattr(model, 'features', None)) else model
+    fn = features or (model.features if callable(getattr(model, 'features', None)) else model)
     try: out = [fn(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(dev).float().div_(255)).float().cpu()
                 for i in range(0, len(images), batch_size)]
     finally: model.train(was)

@@ -244,3 +244,15 @@ def test_speed_settings_are_not_in_the_sample_key(splits):
     a, b, c = tiny(random_state=0), tiny(random_state=0, bf16=False, checkpoint_every=2), tiny(random_state=0, lr=5e-4)
     for x in (a, b, c): x._reset_fit_state(splits.train, np.random.default_rng(0))
     assert a._sample_key(1) == b._sample_key(1) != c._sample_key(1)
+
+
+def test_guidance_changes_the_samples_and_scale_one_is_plain_conditional(few):
+    "Classifier-free guidance must act: a scale above 1 moves the samples, a scale of 1 draws the plain conditional samples."
+    from dataclasses import replace
+    cfg = ddpm_config('tiny', class_dropout=0.3, batch_size=8, sample_steps=4)
+    m = trainer(few, cfg).train(10).sampling_model()
+    plain = sample_chunk(m, cfg, 4, (1, 16, 16), label=1, seed=7)
+    again = sample_chunk(m, replace(cfg, guidance_scale=1.0), 4, (1, 16, 16), label=1, seed=7)
+    guided = sample_chunk(m, replace(cfg, guidance_scale=4.0), 4, (1, 16, 16), label=1, seed=7)
+    assert np.array_equal(plain, again)
+    assert np.abs(guided.astype(int) - plain.astype(int)).mean() > 1     # ignoring guidance_scale would make them equal

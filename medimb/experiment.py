@@ -435,8 +435,7 @@ class Study:
                              f"{float(cmp[(cmp.method == r.method) & (cmp.metric == recall)].mean_diff.iloc[0]):+.3f}.")
         if len(self.skipped):
             lines.append(f"- Skipped (could not run on these data): " + '; '.join(f"{r.method} (seed {r.seed})" for r in self.skipped.itertuples()) + '.')
-        if n < 3: lines.append(f"With {seeds(n)} the intervals are wide or undefined: run more seeds (`medimb reproduce -n NN -p seeds '[0,1,2,3,4]'`, "
-                               f"or papermill's `-y 'seeds: [0, 1, 2, 3, 4]'`) before drawing conclusions.")
+        if n < 3: lines.append(f"With {seeds(n)} the intervals are wide or undefined: run more seeds (`medimb reproduce -n NN -p seeds 5`, or papermill's `-p seeds 5`: five seeds, 0 to 4) before drawing conclusions.")
         return '\n'.join(lines)
     def save(self, results:Results, prefix:str='', classes=None):
         "Save the summary, counts, comparisons and figures through `results`."

@@ -131,7 +131,7 @@ class Method:
 
 # %% ../nbs/00e_experiment.ipynb #d5e6f7a8
 METHODS = {}   # name -> factory(**params) -> Method
-METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm']
+METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans']
 
 def register_method(name:str # the name `get_method` will know the method by
                    ):
@@ -416,7 +416,7 @@ class Study:
         if self.multiclass:
             rare = self._minority(); recall, recall_text = self._per_class('recall')[rare], f"recall of {self.class_names[rare]}"
         else: recall, recall_text = 'recall', 'recall'
-        s = summarize(self.rows, by='method', metrics=[metric, recall, 'roc_auc'])
+        s = summarize(self.rows, by='method', metrics=list(dict.fromkeys([metric, recall, 'roc_auc'])))   # once each, whichever metric leads
         best = s.loc[s[f'{metric}_mean'].idxmax()]
         n = int(s.n.max())
         seeds = lambda k: f"{k} seed{'s' if k != 1 else ''}"

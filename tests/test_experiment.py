@@ -307,6 +307,9 @@ def test_three_class_findings_come_from_the_numbers(study3):
     cmp = study3.compare(metrics=('balanced_accuracy', 'recall_covid'))
     d = float(cmp[(cmp.method == 'ros') & (cmp.metric == 'recall_covid')].mean_diff.iloc[0])
     assert f"recall of covid {d:+.3f}" in text
+    by_auc = study3.findings(metric='roc_auc').splitlines()[0]        # the lead metric may be one the paragraph also reports
+    best = study3.rows.groupby('method').roc_auc.mean()
+    assert by_auc.startswith('Over ') and f"({best.idxmax()})" in by_auc and 'dtype' not in by_auc
 
 
 def test_three_class_plots_and_save(study3, tmp_path):

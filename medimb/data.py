@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES',
-           'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir',
-           'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename', 'MissingDataError',
-           'load_image_folder', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits',
-           'split_dataset', 'make_imbalanced', 'random_patch_mask', 'BatchAugment']
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS',
+           'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images',
+           'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all',
+           'patient_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images', 'load_medmnist',
+           'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced',
+           'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -532,6 +533,84 @@ def load_image_folder(root:str|Path,     # folder with one subfolder per class (
                         patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits, name=root.name)
     return cached(key, build, cache)
 
+# %% ../nbs/00a_data.ipynb #87053c18
+ID_COLUMNS = ('patientId', 'image_id', 'Image Index', 'id', 'filename', 'file', 'image')
+LABEL_COLUMNS = ('Target', 'label', 'class', 'target', 'Label', 'Class')
+CSV_EXTENSIONS = IMAGE_EXTENSIONS + ('.dcm',)
+
+def _column(df, given, candidates, what, csv):
+    if given is not None:
+        if given not in df.columns: raise DataError(f"{csv}: no column {given!r} for the {what}; columns are {list(df.columns)}")
+        return given
+    found = [c for c in candidates if c in df.columns]
+    if len(found) != 1:
+        raise DataError(f"{csv}: cannot tell which column holds the {what} ({'none' if not found else found} of {list(candidates)} "
+                        f"among {list(df.columns)}); pass {'id_column' if what == 'image ids' else 'label_column'}=")
+    return found[0]
+
+def _read_dicom(path:Path)->np.ndarray:
+    try: import pydicom
+    except ImportError as e:
+        raise DataError(f"{path} is DICOM, which needs the optional package pydicom: pip install pydicom "
+                        f"(or convert the images to PNG beside the table)") from e
+    try: ds = pydicom.dcmread(path)
+    except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
+    a = ds.pixel_array
+    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': a = a.max() - a   # white is zero: invert to the usual X-ray look
+    bits = int(getattr(ds, 'BitsStored', 8) or 8)
+    return to_uint8(a, f"DICOM file {path}", 16 if bits > 8 else None)
+
+def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
+                    images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)
+                    id_column:str|None=None,      # image ids (default: found among ID_COLUMNS)
+                    label_column:str|None=None,   # labels (default: found among LABEL_COLUMNS)
+                    classes:list|None=None,       # class names for the sorted label values (default: the values as text)
+                    patient_column:str|None=None, # patient ids (default: the image id)
+                    size:int|None=None,           # resize to size x size; required when sizes differ
+                    channels:int=1,               # 1 grey or 3 RGB
+                    cache:bool=True,              # cache the decoded set
+                    num_classes:int|None=None     # refuse, before decoding, a table with another number of classes
+                   )->ImageSet:
+    "Load images named by a table of ids and labels (RSNA Pneumonia's layout) from a folder beside it."
+    csv = Path(csv).expanduser()
+    if not csv.is_file(): raise MissingDataError(f"label table {csv} does not exist")
+    sibling = csv.parent/csv.stem.replace('labels', 'images')   # RSNA: stage_2_train_labels.csv beside stage_2_train_images/
+    folder = Path(images).expanduser() if images is not None else (sibling if sibling != csv.parent and sibling.is_dir() else csv.parent)
+    if not folder.is_dir(): raise MissingDataError(f"image folder {folder} (for {csv.name}) does not exist; pass images=")
+    try: df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except Exception as e: raise DataError(f"{csv} is not a readable CSV table ({type(e).__name__}: {e})") from e
+    if df.empty: raise DataError(f"{csv} has no rows")
+    idc, lab = _column(df, id_column, ID_COLUMNS, 'image ids', csv), _column(df, label_column, LABEL_COLUMNS, 'labels', csv)
+    if (df[lab].str.strip() == '').any(): raise DataError(f"{csv}: column {lab!r} is empty in rows {list(np.flatnonzero(df[lab].str.strip() == '')[:5])}")
+    values = sorted(df[lab].unique(), key=lambda v: (float(v), v) if re.fullmatch(r'-?\d+(\.\d+)?', v) else (np.inf, v))
+    flags = set(values) <= {'0', '1'}
+    per_image = df.groupby(idc, sort=False)[lab].agg(lambda s: max(s) if flags else (s.iloc[0] if s.nunique() == 1 else None))
+    if per_image.isna().any():
+        raise DataError(f"{csv}: images {list(per_image[per_image.isna()].index[:5])} have rows with different labels in {lab!r}; "
+                        f"one image needs one class")
+    if classes is not None and len(classes) != len(values):
+        raise ConfigError(f"classes={list(classes)} names {len(classes)} classes but {csv.name} has {len(values)} label values {values}")
+    names = [str(c) for c in classes] if classes is not None else values
+    _check_num_classes(csv, names, num_classes)
+    def find(i):
+        p = folder/i
+        if p.suffix.lower() in CSV_EXTENSIONS and p.is_file(): return p
+        return next((folder/f'{i}{e}' for e in CSV_EXTENSIONS if (folder/f'{i}{e}').is_file()), None)
+    files = [find(i) for i in per_image.index]
+    missing = [i for i, f in zip(per_image.index, files) if f is None]
+    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {csv.name} are not in {folder} (e.g. {missing[:3]}, "
+                                f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
+    patients = (df.groupby(idc, sort=False)[patient_column].first().to_numpy() if patient_column else per_image.index.to_numpy())
+    key = json.dumps(['csv', str(csv.resolve()), str(folder.resolve()), idc, lab, names, size, channels,
+                      [(str(f), f.stat().st_mtime_ns) for f in files]])
+    def build():
+        from PIL import Image
+        srcs = [Image.fromarray(_read_dicom(f)) if f.suffix.lower() == '.dcm' else f for f in files]
+        arr = decode_all(srcs, size, channels, names=[str(f) for f in files])
+        return ImageSet(arr, np.array([values.index(v) for v in per_image.to_numpy()]), names,
+                        patient_ids=np.asarray(patients).astype(str), name=csv.stem)
+    return cached(key, build, cache)
+
 # %% ../nbs/00a_data.ipynb #547ff89e
 CHESTMNIST_FINDINGS = ['atelectasis', 'cardiomegaly', 'effusion', 'infiltration', 'mass', 'nodule', 'pneumonia',
                        'pneumothorax', 'consolidation', 'edema', 'emphysema', 'fibrosis', 'pleural', 'hernia']
@@ -800,7 +879,8 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
     if path.is_dir(): return load_image_folder(path, **local)
     if path.is_file():
         if path.suffix == '.npz': return load_medmnist(path, **local)
-        raise DataError(f"{name} is a file but not a MedMNIST .npz; give a .npz file or a folder with one subfolder of images per class")
+        if path.suffix.lower() == '.csv': return load_csv_images(path, **local)
+        raise DataError(f"{name} is a file but not a MedMNIST .npz or a .csv table of image ids and labels; give one of those or a folder with one subfolder of images per class")
     if _looks_like_a_path(name):
         raise MissingDataError(f"{name}: no such file or folder ({path.resolve()} does not exist). Check the path; "
                                f"Hugging Face datasets are named 'owner/name'")
@@ -934,15 +1014,17 @@ class BatchAugment(nn.Module):
                  scale:float=0.,            # max relative zoom
                  erase:float=0.,            # probability of erasing patches
                  erase_size:int=16, erase_count:int=1, erase_value:float=0.,
-                 brightness:float=0., contrast:float=0., noise:float=0.):
+                 brightness:float=0., contrast:float=0., noise:float=0.,
+                 vflip:float=0.):           # probability of a vertical flip (the GAN study's baseline used both flips)
         super().__init__(); self.__dict__.update(flip=flip, rotate=rotate, translate=translate, scale=scale, erase=erase,
                                                  erase_size=erase_size, erase_count=erase_count, erase_value=erase_value,
-                                                 brightness=brightness, contrast=contrast, noise=noise)
+                                                 brightness=brightness, contrast=contrast, noise=noise, vflip=vflip)
     def forward(self, x:torch.Tensor)->torch.Tensor:
         if not self.training: return x
         n, dev = len(x), x.device
         u = lambda: torch.rand(n, device=dev)
         if self.flip: x = torch.where((u() < self.flip).view(n, 1, 1, 1), x.flip(-1), x)
+        if self.vflip: x = torch.where((u() < self.vflip).view(n, 1, 1, 1), x.flip(-2), x)   # drawn only when on: other draws keep their stream
         if self.rotate or self.translate or self.scale:
             a = (u() * 2 - 1) * math.radians(self.rotate); s = 1 + (u() * 2 - 1) * self.scale
             t = (torch.rand(n, 2, device=dev) * 2 - 1) * self.translate * 2
@@ -959,4 +1041,4 @@ class BatchAugment(nn.Module):
             mean = x.mean((1, 2, 3), keepdim=True); x = ((x - mean) * c + mean + b)
         if self.noise: x = x + torch.randn_like(x) * self.noise
         return x.clamp(0, 1)
-    def extra_repr(self): return ', '.join(f'{k}={getattr(self, k)}' for k in ('flip', 'rotate', 'translate', 'scale', 'erase', 'brightness', 'contrast', 'noise') if getattr(self, k))
+    def extra_repr(self): return ', '.join(f'{k}={getattr(self, k)}' for k in ('flip', 'vflip', 'rotate', 'translate', 'scale', 'erase', 'brightness', 'contrast', 'noise') if getattr(self, k))

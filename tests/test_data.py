@@ -1,5 +1,5 @@
 import json
-import numpy as np, pytest, torch
+import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from medimb.core import DataError, ConfigError
 from medimb.data import (ImageSet, phantom, load_dataset, load_medmnist, load_image_folder, load_hf, load_nih_hernia,
@@ -421,8 +421,10 @@ BAD_INPUTS = {   # name: (make(tmp_path) -> a call that loads, expected: (DataEr
         (DataError, ['notes.npz', 'not a readable .npz'])),
     'a .npy array named .npz': (lambda t: np.save(t / 'one.npy', np.zeros(3)) or (t / 'one.npy').rename(t / 'one.npz') and (lambda: load_medmnist(t / 'one.npz')),
         (DataError, ['one.npz', 'single .npy array'])),
-    'a non-npz file given to load_dataset': (lambda t: (t / 'table.csv').write_text('a,b') and (lambda: load_dataset(str(t / 'table.csv'))),
-        (DataError, ['table.csv', 'not a MedMNIST .npz'])),
+    'a non-npz file given to load_dataset': (lambda t: (t / 'table.txt').write_text('a,b') and (lambda: load_dataset(str(t / 'table.txt'))),
+        (DataError, ['table.txt', 'not a MedMNIST .npz'])),
+    'a label table with no rows': (lambda t: (t / 'table.csv').write_text('a,b') and (lambda: load_dataset(str(t / 'table.csv'))),
+        (DataError, ['table.csv', 'has no rows'])),
     'a missing .npz path': (lambda t: lambda: load_dataset(str(t / 'gone.npz')), (DataError, ['gone.npz', 'no such file or folder'])),
     'a missing folder path': (lambda t: lambda: load_dataset(str(t / 'scans' / 'chest_xray')), (DataError, ['chest_xray', 'no such file or folder'])),
     'a corrupt PNG': (lambda t: (_folder(t) / 'train' / 'normal' / 'IM-9999-0001.png').write_bytes(b'\x89PNG broken') and (lambda: load_image_folder(t, cache=False)),
@@ -485,3 +487,45 @@ def test_load_dataset_num_classes_refuses_before_any_work(tmp_path, monkeypatch)
     with pytest.raises(DataError, match='has 2 classes'): load_hf(_hf_dataset(), num_classes=3)
     monkeypatch.undo()
     assert load_dataset('phantom-covid3', size=16, n=30, num_classes=3).classes == ['normal', 'covid', 'pneumonia']
+
+
+# ---------------------------------------------------------------- a table of ids and labels beside an image folder (RSNA's layout)
+def test_csv_table_of_ids_and_labels(tmp_path):
+    from PIL import Image
+    from medimb.data import load_csv_images, load_dataset, MissingDataError
+    from medimb.core import DataError, ConfigError
+    (tmp_path / 'imgs').mkdir(); rng = np.random.default_rng(0)
+    for i in range(8): Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / 'imgs' / f'id{i}.png')
+    rows = [dict(patientId=f'id{i}', Target=int(i >= 5)) for i in range(8)] + [dict(patientId='id7', Target=1)]   # two boxes on id7
+    pd.DataFrame(rows).to_csv(tmp_path / 'stage_2_train_labels.csv', index=False)
+    ds = load_dataset(str(tmp_path / 'stage_2_train_labels.csv'), images=tmp_path / 'imgs', cache=False, num_classes=2)
+    assert len(ds) == 8 and ds.counts == {'0': 5, '1': 3} and ds.images.shape == (8, 1, 8, 8)
+    named = load_csv_images(tmp_path / 'stage_2_train_labels.csv', tmp_path / 'imgs', classes=['normal', 'pneumonia'], cache=False)
+    assert named.classes == ['normal', 'pneumonia'] and list(named.patient_ids) == [f'id{i}' for i in range(8)]
+    with pytest.raises(ConfigError, match='names 3 classes'):
+        load_csv_images(tmp_path / 'stage_2_train_labels.csv', tmp_path / 'imgs', classes=['a', 'b', 'c'], cache=False)
+    with pytest.raises(MissingDataError, match='does not exist'): load_csv_images(tmp_path / 'nope.csv')
+    with pytest.raises(DataError, match='are not in'): load_csv_images(tmp_path / 'stage_2_train_labels.csv', tmp_path, cache=False)
+    pd.DataFrame(dict(a=['id0'], b=['0'])).to_csv(tmp_path / 'odd.csv', index=False)
+    with pytest.raises(DataError, match='pass id_column='): load_csv_images(tmp_path / 'odd.csv', tmp_path / 'imgs', cache=False)
+    assert len(load_csv_images(tmp_path / 'odd.csv', tmp_path / 'imgs', id_column='a', label_column='b', cache=False)) == 1
+    (tmp_path / 'imgs' / 'id9.dcm').write_bytes(b'DICM')
+    pd.DataFrame(dict(patientId=['id9'], Target=['0'])).to_csv(tmp_path / 'dicom.csv', index=False)
+    try: import pydicom  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataError, match='pip install pydicom'): load_csv_images(tmp_path / 'dicom.csv', tmp_path / 'imgs', cache=False)
+
+def test_vertical_flip_is_drawn_only_when_asked():
+    x = torch.arange(16.).view(1, 1, 4, 4).repeat(8, 1, 1, 1) / 16
+    torch.manual_seed(0); a = BatchAugment(flip=0.5)(x)
+    torch.manual_seed(0); b = BatchAugment(flip=0.5, vflip=0.)(x)
+    assert torch.equal(a, b)                                   # vflip off: the old random stream, the old output
+    torch.manual_seed(0); v = BatchAugment(flip=0., vflip=1.)(x)
+    assert torch.equal(v, x.flip(-2))
+
+def test_csv_table_finds_rsna_sibling_image_folder(tmp_path):
+    from PIL import Image
+    (tmp_path / 'stage_2_train_images').mkdir()
+    for i in range(4): Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / 'stage_2_train_images' / f'a{i}.png')
+    pd.DataFrame(dict(patientId=[f'a{i}' for i in range(4)], Target=[0, 0, 1, 1])).to_csv(tmp_path / 'stage_2_train_labels.csv', index=False)
+    assert len(load_dataset(str(tmp_path / 'stage_2_train_labels.csv'), cache=False)) == 4

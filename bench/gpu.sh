@@ -4,6 +4,8 @@
 #   bash bench/gpu.sh speed    # ResNet18 at 224 px (study pipeline vs medimb, plain and torch.compile) and DDPM at 128 px
 #   bash bench/gpu.sh study    # 08_resampling at the study's setting: ResNet18 at 224 px, 5 seeds, on the data below
 #   bash bench/gpu.sh ddpm     # 05_ddpm at GPU scale: default preset, with the copy control, 3 seeds
+#   bash bench/gpu.sh gen      # GAN training at 64 and 128 px against a plain DCGAN loop; DiffuseMix batched bf16 against
+#                              # one image per call (needs timbrooks/instruct-pix2pix carried as a folder: PIPELINE=path)
 #
 # On the lent GPU machine (no internet), carry the wheels it lacks and, for real data, a local file:
 #   bash ../shared/tools/device-wheels.sh                # once, here: fills .whl/
@@ -13,7 +15,7 @@
 # DATA picks the study's data: a .npz or image folder (default .data/pneumoniamnist.npz when present, else the
 # phantom with Kermany's counts at 224 px).
 set -uo pipefail
-part=${1:?usage: bash bench/gpu.sh speed|study|ddpm}
+part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen}
 out=${OUT:-_runs/gpu}; mkdir -p "$out"
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c 'import diffusers, imblearn, torchcam' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -45,5 +47,9 @@ ddpm)
     -p strengths '[0.5, 1.0]' -p model small_cnn -p epochs 20 -p lr 1e-3 -p seeds '[0,1,2]' -p results_dir "$out/results" \
     2>&1 | tail -40 | tee "$out/ddpm.log"
   ;;
-*) echo "unknown part $part: speed, study or ddpm"; exit 2;;
+gen)
+  timeout 300 python3 bench/gan_speed.py --device cuda --sizes 64 128 2>&1 | tee "$out/gan_speed.log"
+  timeout 280 python3 bench/diffusemix_speed.py ${PIPELINE:+--model "$PIPELINE"} 2>&1 | tee "$out/diffusemix_speed.log"
+  ;;
+*) echo "unknown part $part: speed, study, ddpm or gen"; exit 2;;
 esac

@@ -131,7 +131,7 @@ class Method:
 
 # %% ../nbs/00e_experiment.ipynb #d5e6f7a8
 METHODS = {}   # name -> factory(**params) -> Method
-METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans', 'medimb.diffusemix']
+METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans', 'medimb.diffusemix', 'medimb.losses']
 
 def register_method(name:str # the name `get_method` will know the method by
                    ):

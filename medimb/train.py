@@ -481,7 +481,7 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         optimizer:str='adamw',      # 'adamw' or 'sgd' (momentum 0.9)
         schedule:str|None='cosine', # 'cosine' (with one warm-up epoch), or None / 'constant'
         class_weight=None,          # None, 'balanced' or per-class weights for the loss
-        loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy
+        loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy. One with an `epoch` attribute is told each epoch
         augment:nn.Module|None=None,# e.g. BatchAugment(flip=0.5, rotate=10); applied to training batches only
         sampler='random',           # 'random', 'balanced' or callable(labels, generator) -> indices
         mixup:float=0.,             # Beta(mixup, mixup) mixing across the batch with soft labels; 0 = off
@@ -541,6 +541,7 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
     def start(loop, epoch):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         torch.manual_seed(seed * 100_003 + epoch)      # dropout and augmentation draws
+        if hasattr(user_loss, 'epoch'): user_loss.epoch = epoch   # a loss that changes with the epoch (LDAM-DRW) knows it, resumed runs too
         order = shard_order(epoch_order(flat, sampler, g), loop.rank, loop.world)   # batch_size is per process
         need = steps_per_epoch * batch_size
         if len(order) > need or (callable(sampler) and len(order) < need):   # a callable's order: used for one epoch's steps

@@ -182,3 +182,18 @@ def test_three_classes_train_and_monitor_macro_roc_auc():
     assert h.best_epoch is not None and 'val_roc_auc' in h.rows[0] and h.best_score > 0.9
     assert predict(m, ds).shape == (90, 3) and evaluate(m, ds)['val_accuracy'] > 0.6
     with pytest.raises(ConfigError, match='num_classes=3'): fit(get_model('small_cnn'), ds, epochs=1, progress=False)
+
+def test_a_loss_with_an_epoch_is_told_the_epoch_also_after_resume(easy, tmp_path):
+    class Tracking(torch.nn.Module):
+        def __init__(self): super().__init__(); self.epoch, self.seen = 0, []
+        def forward(self, logits, t):
+            self.seen.append(self.epoch); return torch.nn.functional.cross_entropy(logits.float(), t)
+    def run(loss, stop=None):
+        set_seed(0); m = get_model('small_cnn', widths=(8, 16))
+        def halt(epoch, row):
+            if epoch == stop: raise KeyboardInterrupt
+        try: fit(m, easy.train, epochs=3, batch_size=128, loss_fn=loss, checkpoint=tmp_path / 'ck.pt', progress=False, on_epoch_end=halt)
+        except KeyboardInterrupt: pass
+    first = Tracking(); run(first, stop=0)
+    again = Tracking(); run(again)
+    assert set(first.seen) == {0} and sorted(set(again.seen)) == [1, 2]     # the resumed run starts at epoch 1, and its loss knows it

@@ -432,11 +432,6 @@ class DDPMBalancer(GenerativeBalancer):
     def _model_key(self, group)->str:
         return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
 
-    def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
-        super()._reset_fit_state(train, rng)
-        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}
-        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
-
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the model of `group` on its images."
         c = self.config
@@ -445,24 +440,12 @@ class DDPMBalancer(GenerativeBalancer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed % 2**63)   # the initial weights depend on the seed only
             model = build_denoiser(c, tuple(train.images.shape[2:]), train.channels, len(train.classes) if group is None else None)
-        ck_dir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else (self.folder/'checkpoints' if self.cache else None)
-        ck = ck_dir/f'ddpm-{self._model_key(group)}.pt' if ck_dir is not None else None
-        trainer = DiffusionTrainer(model, sub, c, conditional=group is None, device=self.device, seed=seed, checkpoint=ck)
-        self.resumed_from_[group] = trainer.resumed_from
-        start = trainer.step
-        with Timer() as t: trainer.train(progress=self.progress)
-        self.trained_steps_ += trainer.step - start
-        if trainer.step > start: self.train_seconds_ += t.seconds
+        ck = self.checkpoint_folder/f'ddpm-{self._model_key(group)}.pt' if self.checkpoint_folder is not None else None
+        trainer = self._run_trainer(group, DiffusionTrainer(model, sub, c, conditional=group is None, device=self.device, seed=seed, checkpoint=ck))
         self.histories_[group] = trainer.frame
         self.train_images_per_second_ = trainer.images_per_second
         model = trainer.sampling_model(); del trainer
         return model
-
-    def _fit_generator(self, train:ImageSet, labels:list):
-        "Train (or load from a checkpoint) the diffusion model(s) that draw `labels`."
-        for label in labels:
-            group = self._group(label)
-            if group not in self.models_: self.models_[group] = self._train_model(train, group)
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         group = self._group(label)

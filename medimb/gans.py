@@ -430,12 +430,10 @@ class GANBalancer(GenerativeBalancer):
     def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
         self.config   # bad settings fail here, before any work
         super()._reset_fit_state(train, rng)
-        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}
-        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
 
     def checkpoint_path(self, group)->Path|None:
         "The checkpoint file of the model of `group` (None: the conditional model)."
-        folder = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else (self.folder/'checkpoints' if self.cache else None)
+        folder = self.checkpoint_folder
         if folder is None: return None
         key = cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
         return folder/f'{self.gan}-{key}.pt'
@@ -443,23 +441,12 @@ class GANBalancer(GenerativeBalancer):
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the GAN of `group` on its images."
         sub = train if group is None else train[train.labels == group]
-        trainer = GANTrainer(self.config, sub, conditional=group is None, device=self.device, seed=derive_seed(self.seed_, 'model', group),
-                             checkpoint=self.checkpoint_path(group))
-        self.resumed_from_[group] = trainer.resumed_from
-        start = trainer.step
-        with Timer() as t: trainer.train(progress=self.progress)
-        self.trained_steps_ += trainer.step - start
-        if trainer.step > start: self.train_seconds_ += t.seconds
+        trainer = self._run_trainer(group, GANTrainer(self.config, sub, conditional=group is None, device=self.device,
+                                                      seed=derive_seed(self.seed_, 'model', group), checkpoint=self.checkpoint_path(group)))
         self.histories_[group] = trainer.history
         h = trainer.history
         if len(h) and 'images_per_second' in h: self.train_images_per_second_ = float(h.images_per_second.iloc[1:].median() if len(h) > 1 else h.images_per_second.iloc[0])
         return trainer.sampling_generator()
-
-    def _fit_generator(self, train:ImageSet, labels:list):
-        "Train (or load from a checkpoint) the GAN(s) that draw `labels`."
-        for label in labels:
-            group = self._group(label)
-            if group not in self.models_: self.models_[group] = self._train_model(train, group)
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         group = self._group(label)

@@ -161,10 +161,31 @@ progress : bool, default=True
         super().__init__(sampling_strategy, random_state)
         self.device, self.cache, self.cache_dir, self.progress = device, cache, cache_dir, progress
 
-    # ---- what a subclass implements
+    # ---- what a subclass implements: `_sample`, and either `_fit_generator` or `_group` + `_train_model`
     def _fit_generator(self, train:ImageSet, labels:list):
-        "Fit what draws images of the classes `labels` on the training split `train`."
+        "Fit what draws images of the classes `labels` on the training split: by default the trained model of each label's group."
+        for label in labels:
+            group = self._group(label)
+            if group not in self.models_: self.models_[group] = self._train_model(train, group)
+    def _group(self, label:int):
+        "Which trained model draws `label`: None for one shared class-conditional model, else the label (a model per class)."
+        raise NotImplementedError(f"{type(self).__name__} implements neither _fit_generator nor _group and _train_model")
+    def _train_model(self, train:ImageSet, group):
+        "Train (or resume, or load from its checkpoint) the model of `group`; return it ready to sample."
         raise NotImplementedError
+    @property
+    def checkpoint_folder(self)->Path|None:
+        "Where trained models are checkpointed: `checkpoint_dir` when the subclass has one, else the cache's `checkpoints/` (None without a cache)."
+        given = getattr(self, 'checkpoint_dir', None)
+        return Path(given) if given is not None else (self.folder/'checkpoints' if self.cache else None)
+    def _run_trainer(self, group, trainer):
+        "Train `trainer` (with `.step`, `.resumed_from` and `.train(progress=)`) to its end, recording where it resumed, its steps and seconds."
+        self.resumed_from_[group] = trainer.resumed_from
+        start = trainer.step
+        with Timer() as t: trainer.train(progress=self.progress)
+        self.trained_steps_ += trainer.step - start
+        if trainer.step > start: self.train_seconds_ += t.seconds
+        return trainer
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         "Return `n` uint8 images (n, C, H, W) of class `label`; the same `seed` gives the same images."
         raise NotImplementedError
@@ -177,6 +198,8 @@ progress : bool, default=True
         self.fingerprint_, self.shape_, self.classes_ = train.fingerprint(), tuple(train.images.shape[1:]), list(train.classes)
         self.fitted_labels_, self.from_cache_, self.cached_stats_ = set(), {}, {}
         self.sampled_, self.sample_seconds_, self.sample_images_per_second_ = 0, 0., float('nan')
+        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}   # per group, for generators trained by `_train_model`
+        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
 
     # ---- parameters, the scikit-learn way
     def get_params(self, deep:bool=True)->dict:

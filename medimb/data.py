@@ -191,7 +191,7 @@ def concat(*sets:ImageSet)->ImageSet:
                     np.concatenate([s.synthetic for s in sets]), cat('split', lambda s: np.full(len(s), '')), first.name)
 
 # %% ../nbs/00a_data.ipynb #3723988e
-FINDINGS = ('pneumonia', 'hernia', 'covid')
+FINDINGS = ('pneumonia', 'hernia', 'covid', 'bronchopneumonia')
 
 def _draw(p:dict, size:int, finding:str|None, strength:float, rng:np.random.Generator):
     "Render images from parameter tensors `p` (each (B,1,1)); return float images and finding masks."
@@ -246,6 +246,18 @@ def _draw(p:dict, size:int, finding:str|None, strength:float, rng:np.random.Gene
             opac = opac + torch.exp(-(((U - cx) / 0.12)**2 + ((V - cy) / 0.2)**2) / 2)
         opac = opac.clamp(0, 1) * (lungs > 0.5)
         img, masks = img + 0.05 * strength * opac, opac > 0.35
+    elif finding == 'bronchopneumonia':   # patchy peribronchial blotches along bronchi fanning down and out from both hila
+        opac = torch.zeros_like(img)
+        for side in (-1, 1):
+            hx, hy = side * (0.2 * p['lung_w'] + r3(-0.02, 0.02)), r3(-0.22, -0.14)   # the hilum
+            for k in range(3):                                    # three bronchi per lung, steeper to shallower
+                a = r3(0.2 + 0.25 * k, 0.35 + 0.25 * k)           # angle from straight down, outward
+                for _ in range(4):                                # small blotches along the lower part of each bronchus
+                    t, r, w = r3(0.2, 0.55), r3(0.03, 0.05), r3(0.6, 1.0)
+                    bx, by = hx + side * t * a.sin() + r3(-0.03, 0.03), hy + t * a.cos() + r3(-0.03, 0.03)
+                    opac = torch.maximum(opac, w * torch.exp(-((U - bx)**2 + (V - by)**2) / (2 * r**2)))
+        opac = opac * (lungs > 0.5)
+        img, masks = img + 0.12 * strength * opac, opac > 0.35
     elif finding is not None: raise ConfigError(f"finding must be one of {FINDINGS}; got {finding!r}")
     img = (img.clamp(0, 1) ** p['gamma']) * p['contrast'] + p['bright']
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -303,7 +315,7 @@ def _phantom_counts(n, ratio, counts, finding)->tuple:
 def phantom(n:int|None=None,      # number of images (default 200; 'covid3': 1017, the GAN study's size)
             size:int=128,         # side in pixels
             ratio:float|None=None,# fraction in the minority class, label 1 (default 0.1; 'covid3': 116 of 1017 COVID)
-            finding:str='hernia', # 'pneumonia', 'hernia' or 'covid'; or 'covid3': three classes normal, covid, pneumonia
+            finding:str='hernia', # 'pneumonia', 'hernia', 'covid' or 'bronchopneumonia'; or 'covid3': three classes normal, covid, pneumonia
             seed:int=0,           # random seed: the same seed gives the same images
             strength:float=1.0,   # contrast of the finding (1 = subtle but learnable)
             channels:int=1,       # 1 (grey) or 3 (grey repeated)

@@ -17,7 +17,7 @@ def test_phantom_ratio_is_exact(ratio):
     d = phantom(250, 32, ratio=ratio)
     assert d.counts[d.classes[1]] == round(250 * ratio) and len(d) == 250
 
-@pytest.mark.parametrize('finding', ['pneumonia', 'covid'])
+@pytest.mark.parametrize('finding', ['pneumonia', 'covid', 'bronchopneumonia'])
 def test_phantom_masks_inside_the_lungs(finding):
     d, anat = phantom(60, 64, ratio=0.5, finding=finding, return_anatomy=True)
     m = d.masks.astype(bool)
@@ -226,10 +226,11 @@ def test_phantom_finding_is_not_a_global_intensity_shortcut(finding):
     auc = roc_auc_score(d.labels, d.images.reshape(len(d), -1).mean(1))
     assert max(auc, 1 - auc) < 0.6
 
-def test_phantom_finding_is_learnable_at_default_strength():
-    "A small CNN trained on balanced data finds the default-strength consolidation on held-out patients."
+@pytest.mark.parametrize('finding', ['pneumonia', 'bronchopneumonia'])
+def test_phantom_finding_is_learnable_at_default_strength(finding):
+    "A small CNN trained on balanced data finds the default-strength finding on held-out patients."
     from medimb.experiment import run_experiment
-    sp = split_dataset(phantom(600, 32, ratio=0.5, finding='pneumonia', seed=0), seed=0)
+    sp = split_dataset(phantom(600, 32, ratio=0.5, finding=finding, seed=0), seed=0)
     row = run_experiment(sp, epochs=5, batch_size=32, lr=3e-3, seed=0).row
     assert row['roc_auc'] > 0.75
 
@@ -241,6 +242,25 @@ def test_study_splits_make_only_the_training_split_rarer(pneumoniamnist):
     assert c['normal'] == whole.train.counts['normal'] and abs(c['pneumonia'] / (c['normal'] + c['pneumonia']) - 0.16) < 0.01
     assert rare.val.counts == whole.val.counts and rare.test.counts == whole.test.counts   # held-out prevalence untouched
     assert rare.train.fingerprint() == study_splits(str(pneumoniamnist), 28, minority_fraction=0.16).train.fingerprint()   # reproducible
+
+def test_bronchopneumonia_is_patchy_bilateral_lower_zone_and_central():
+    "Bronchopneumonia: several blotches in both lungs' lower zones, nearer the hila than COVID's peripheral ground glass."
+    from scipy import ndimage
+    def findings(finding):
+        d, anat = phantom(80, 64, ratio=0.5, finding=finding, seed=0, return_anatomy=True)
+        return d.masks[d.labels == 1, 0].astype(bool), anat['lungs'][d.labels == 1, 0]
+    m, lungs = findings('bronchopneumonia'); half = m.shape[-1] // 2
+    assert (m[:, :, :half].any((1, 2)) & m[:, :, half:].any((1, 2))).all()                     # both lungs, every image
+    assert min(ndimage.label(x)[1] for x in m) >= 3                                              # patchy: several separate blotches
+    rows = np.arange(m.shape[1])[:, None]
+    mid = [np.flatnonzero(l.any(1))[[0, -1]].mean() for l in lungs]                               # each lung field's mid-height
+    assert min((x & (rows > c)).sum() / x.sum() for x, c in zip(m, mid)) > 0.9                    # in the lower zones
+    cols = np.abs(np.arange(m.shape[-1]) + 0.5 - half) / half                                       # 0 at the midline, 1 at the edge
+    outer = lambda masks: (masks * cols).sum() / masks.sum()
+    covid, _ = findings('covid'); pneumonia, _ = findings('pneumonia')
+    assert outer(m) < outer(covid) - 0.08                                                        # peribronchial, not peripheral
+    assert max(ndimage.label(x)[1] for x in pneumonia) == 1                                      # unlike one lobar consolidation
+    assert load_dataset('phantom-bronchopneumonia', size=16).counts == {'normal': 1008, 'bronchopneumonia': 192}
 
 # --- the three-class phantom (the GAN study's COVID set) -----------------------------------------------------------
 def test_covid3_phantom_classes_and_counts():

@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS',
-           'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images',
-           'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all',
-           'patient_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images', 'load_medmnist',
-           'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced',
-           'random_patch_mask', 'BatchAugment']
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS', 'ID_COLUMNS', 'LABEL_COLUMNS',
+           'DICOM_EXTENSIONS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
+           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom',
+           'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
+           'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
+           'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits', 'split_dataset',
+           'make_imbalanced', 'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -415,7 +416,7 @@ def _pixel_problems(a:np.ndarray, where:str):
 
 def to_uint8(a:np.ndarray,        # pixel values of any numeric type
              where:str='images',  # what to name in errors (the file and the array)
-             bits:int|None=None   # 16: the values are 16-bit whatever their range (a 16-bit PNG)
+             bits:int|None=None   # the values use this many bits whatever their range (16: a 16-bit PNG; 12: a 12-bit DICOM)
             )->np.ndarray:
     "Pixels as uint8 by the rule above; a DataError naming `where` for values the rule does not cover."
     a = np.asarray(a)
@@ -425,9 +426,10 @@ def to_uint8(a:np.ndarray,        # pixel values of any numeric type
     top = a.max()
     whole = a.dtype.kind in 'ui' or bool(np.all(a == np.round(a)))
     sixteen = lambda: (a.astype(np.float32) / 257).round().astype(np.uint8)   # 65535 / 255 = 257
-    if bits == 16:
-        if top > 65535 or not whole: raise DataError(f"{where} should hold 16-bit values but has {top}; expected whole numbers 0-65535")
-        return sixteen()
+    if bits is not None:   # scaled from the full range those bits can hold, so a dark film stays dark
+        full = 2**int(bits) - 1
+        if top > full or not whole: raise DataError(f"{where} should hold {bits}-bit values but has {top}; expected whole numbers 0-{full}")
+        return sixteen() if bits == 16 else (a.astype(np.float32) * (255 / full)).round().astype(np.uint8)
     if a.dtype.kind in 'ui':
         if top <= 255: return a.astype(np.uint8)
         if top <= 65535: return sixteen()
@@ -483,6 +485,15 @@ def patient_from_filename(name:str)->str:
         if m: return m.group(1)
     return stem
 
+KERMANY_SUBTYPE_TASKS = {'bacterial': ['normal', 'bacterial'], 'viral': ['normal', 'viral'],
+                         'bacterial-vs-viral': ['bacterial', 'viral'], 'normal-bacterial-viral': ['normal', 'bacterial', 'viral']}
+
+def pneumonia_subtype_from_filename(name:str)->str|None:
+    "'bacterial' or 'viral' from a Kermany pneumonia file name (`person1_bacteria_1.jpeg`, `person1_virus_6.jpeg`), else None."
+    words = set(re.split(r'[^a-z]+', Path(name).stem.lower()))
+    found = [kind for kind, says in (('bacterial', {'bacteria', 'bacterial'}), ('viral', {'virus', 'viral'})) if words & says]
+    return found[0] if len(found) == 1 else None
+
 class MissingDataError(DataError, FileNotFoundError):
     "A data file or folder that does not exist (a DataError, and a FileNotFoundError for older callers)."
 
@@ -527,28 +538,47 @@ def _scan_folder(root:Path)->tuple:
     if len(classes) < 2: raise DataError(f"{root} has a single class {classes}; a classifier needs at least two class folders")
     return files, cls_names, (np.array(splits) if split_dirs else None), classes
 
+def _pneumonia_subtypes(root:Path, files, cls_names, splits, classes, task:str)->tuple:
+    "Kermany's files relabelled normal, bacterial or viral (from their names), keeping those `task` needs."
+    if task not in KERMANY_SUBTYPE_TASKS: raise ConfigError(f"pneumonia_subtype must be one of {list(KERMANY_SUBTYPE_TASKS)}; got {task!r}")
+    if sorted(classes) != ['normal', 'pneumonia']:
+        raise ConfigError(f"pneumonia_subtype needs Kermany's layout, the class folders NORMAL and PNEUMONIA; {root} has the classes {classes}")
+    sub = [pneumonia_subtype_from_filename(f.name) if c == 'pneumonia' else 'normal' for f, c in zip(files, cls_names)]
+    unknown = [str(f) for f, s in zip(files, sub) if s is None]
+    if unknown: raise DataError(f"{len(unknown)} files in the pneumonia folders name neither bacteria nor virus (or both), e.g. {unknown[:3]}; "
+                                f"Kermany's are person<N>_bacteria_<M>.jpeg and person<N>_virus_<M>.jpeg. Rename or remove them for pneumonia_subtype=")
+    wanted = KERMANY_SUBTYPE_TASKS[task]
+    keep = np.array([s in wanted for s in sub])
+    return ([f for f, k in zip(files, keep) if k], [s for s, k in zip(sub, keep) if k],
+            None if splits is None else splits[keep], wanted)
+
 def load_image_folder(root:str|Path,     # folder with one subfolder per class (optionally inside train/val/test)
                       size:int|None=None,# resize to size x size; required when sizes differ
                       channels:int=1,    # 1 grey or 3 RGB
                       cache:bool=True,   # cache the decoded set
-                      num_classes:int|None=None # refuse, before decoding, a folder with another number of classes
+                      num_classes:int|None=None, # refuse, before decoding, a folder with another number of classes
+                      pneumonia_subtype:str|None=None # Kermany only: 'bacterial', 'viral', 'bacterial-vs-viral' or 'normal-bacterial-viral'
                      )->ImageSet:
     "Load an image folder with one subfolder per class, keeping an official train/val/test split when present."
     root = Path(root).expanduser()
     if not root.is_dir(): raise MissingDataError(f"image folder {root} does not exist")
     files, cls_names, splits, classes = _scan_folder(root)
+    if pneumonia_subtype is not None: files, cls_names, splits, classes = _pneumonia_subtypes(root, files, cls_names, splits, classes, pneumonia_subtype)
     _check_num_classes(root, classes, num_classes)
-    key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]])
+    key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]]
+                     + ([pneumonia_subtype] if pneumonia_subtype else []))   # without a subtype: the key earlier versions cached under
     def build():
         images = decode_all(files, size, channels, names=[str(f) for f in files])
         return ImageSet(images, np.array([classes.index(c) for c in cls_names]), classes,
-                        patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits, name=root.name)
+                        patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits,
+                        name=root.name if pneumonia_subtype is None else f'{root.name}-{pneumonia_subtype}')
     return cached(key, build, cache)
 
 # %% ../nbs/00a_data.ipynb #87053c18
 ID_COLUMNS = ('patientId', 'image_id', 'Image Index', 'id', 'filename', 'file', 'image')
 LABEL_COLUMNS = ('Target', 'label', 'class', 'target', 'Label', 'Class')
-CSV_EXTENSIONS = IMAGE_EXTENSIONS + ('.dcm',)
+DICOM_EXTENSIONS = ('.dcm', '.dicom')   # RSNA writes .dcm, VinDr .dicom
+CSV_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS
 
 def _column(df, given, candidates, what, csv):
     if given is not None:
@@ -560,17 +590,54 @@ def _column(df, given, candidates, what, csv):
                         f"among {list(df.columns)}); pass {'id_column' if what == 'image ids' else 'label_column'}=")
     return found[0]
 
-def _read_dicom(path:Path)->np.ndarray:
-    try: import pydicom
+def _read_table(csv:Path)->pd.DataFrame:
+    "A label table as text (no value turned into NaN); a DataError names it when it is unreadable or empty."
+    try: df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except Exception as e: raise DataError(f"{csv} is not a readable CSV table ({type(e).__name__}: {e})") from e
+    if df.empty: raise DataError(f"{csv} has no rows")
+    return df.rename(columns=str.strip)
+
+def _image_files(ids:Sequence, folder:Path, table:str)->list:
+    "The file of each image id in `folder`, the id as it is or with an image or DICOM extension; a DataError lists the ids not found."
+    def find(i):
+        p = folder/i
+        if p.suffix.lower() in CSV_EXTENSIONS and p.is_file(): return p
+        return next((folder/f'{i}{e}' for e in CSV_EXTENSIONS if (folder/f'{i}{e}').is_file()), None)
+    files = [find(i) for i in ids]
+    missing = [i for i, f in zip(ids, files) if f is None]
+    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {folder} (e.g. {list(missing[:3])}, "
+                                f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
+    return files
+
+def _need_pydicom(files:Sequence):
+    "A DataError, before any decoding, when some files are DICOM and pydicom is not installed."
+    dicom = [f for f in files if Path(f).suffix.lower() in DICOM_EXTENSIONS]
+    if not dicom: return
+    try: import pydicom  # noqa: F401
     except ImportError as e:
-        raise DataError(f"{path} is DICOM, which needs the optional package pydicom: pip install pydicom "
-                        f"(or convert the images to PNG beside the table)") from e
+        raise DataError(f"{dicom[0]} is DICOM ({len(dicom)} such files), which needs the optional package pydicom: pip install pydicom "
+                        f"(or pip install medimb[dicom], or convert the images to PNG beside the table)") from e
+
+def _read_dicom(path:Path)->np.ndarray:
+    "The pixels of one DICOM file as uint8, rescaled from the bits it stores (12-bit: 0-4095), MONOCHROME1 inverted."
+    _need_pydicom([path])
+    import pydicom
     try: ds = pydicom.dcmread(path)
     except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
     a = ds.pixel_array
-    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1': a = a.max() - a   # white is zero: invert to the usual X-ray look
     bits = int(getattr(ds, 'BitsStored', 8) or 8)
-    return to_uint8(a, f"DICOM file {path}", 16 if bits > 8 else None)
+    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1':   # white is zero: invert within the stored range
+        top = 2**bits - 1
+        if a.min() < 0 or a.max() > top: raise DataError(f"DICOM file {path} says BitsStored={bits} but holds values {a.min()}..{a.max()}")
+        a = top - a.astype(np.int64)
+    return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
+
+def _decode_files(files:Sequence, size:int|None, channels:int)->np.ndarray:
+    "Decode image and DICOM files into one uint8 array (N, C, H, W)."
+    from PIL import Image
+    _need_pydicom(files)
+    srcs = [Image.fromarray(_read_dicom(f)) if f.suffix.lower() in DICOM_EXTENSIONS else f for f in files]
+    return decode_all(srcs, size, channels, names=[str(f) for f in files])
 
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)
@@ -589,9 +656,7 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
     sibling = csv.parent/csv.stem.replace('labels', 'images')   # RSNA: stage_2_train_labels.csv beside stage_2_train_images/
     folder = Path(images).expanduser() if images is not None else (sibling if sibling != csv.parent and sibling.is_dir() else csv.parent)
     if not folder.is_dir(): raise MissingDataError(f"image folder {folder} (for {csv.name}) does not exist; pass images=")
-    try: df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except Exception as e: raise DataError(f"{csv} is not a readable CSV table ({type(e).__name__}: {e})") from e
-    if df.empty: raise DataError(f"{csv} has no rows")
+    df = _read_table(csv)
     idc, lab = _column(df, id_column, ID_COLUMNS, 'image ids', csv), _column(df, label_column, LABEL_COLUMNS, 'labels', csv)
     if (df[lab].str.strip() == '').any(): raise DataError(f"{csv}: column {lab!r} is empty in rows {list(np.flatnonzero(df[lab].str.strip() == '')[:5])}")
     values = sorted(df[lab].unique(), key=lambda v: (float(v), v) if re.fullmatch(r'-?\d+(\.\d+)?', v) else (np.inf, v))
@@ -604,23 +669,93 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
         raise ConfigError(f"classes={list(classes)} names {len(classes)} classes but {csv.name} has {len(values)} label values {values}")
     names = [str(c) for c in classes] if classes is not None else values
     _check_num_classes(csv, names, num_classes)
-    def find(i):
-        p = folder/i
-        if p.suffix.lower() in CSV_EXTENSIONS and p.is_file(): return p
-        return next((folder/f'{i}{e}' for e in CSV_EXTENSIONS if (folder/f'{i}{e}').is_file()), None)
-    files = [find(i) for i in per_image.index]
-    missing = [i for i, f in zip(per_image.index, files) if f is None]
-    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {csv.name} are not in {folder} (e.g. {missing[:3]}, "
-                                f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
+    files = _image_files(list(per_image.index), folder, csv.name)
     patients = (df.groupby(idc, sort=False)[patient_column].first().to_numpy() if patient_column else per_image.index.to_numpy())
     key = json.dumps(['csv', str(csv.resolve()), str(folder.resolve()), idc, lab, names, size, channels,
                       [(str(f), f.stat().st_mtime_ns) for f in files]])
     def build():
-        from PIL import Image
-        srcs = [Image.fromarray(_read_dicom(f)) if f.suffix.lower() == '.dcm' else f for f in files]
-        arr = decode_all(srcs, size, channels, names=[str(f) for f in files])
+        arr = _decode_files(files, size, channels)
         return ImageSet(arr, np.array([values.index(v) for v in per_image.to_numpy()]), names,
                         patient_ids=np.asarray(patients).astype(str), name=csv.stem)
+    return cached(key, build, cache)
+
+# %% ../nbs/00a_data.ipynb #647875b6
+LABEL_ALIASES = {'brochopneumonia': 'bronchopneumonia'}   # VinDr-PCXR's column is spelt 'Brocho-pneumonia'
+READER_COLUMNS = ('radid', 'readerid', 'radiologistid')    # one row per reader of an image: not a label
+
+def _label_key(name)->str:
+    "A label name reduced for matching: lower case without spaces, underscores or hyphens, known misspellings mended."
+    key = re.sub(r'[\s_\-]+', '', str(name).lower())
+    return LABEL_ALIASES.get(key, key)
+
+def _vindr_tables(source:Path)->list:
+    "(split, table, image folder) for each `image_labels_<split>.csv` in a VinDr-PCXR folder, or for the one table given."
+    if source.is_file(): tables = [source]
+    elif source.is_dir(): tables = sorted(source.glob('image_labels_*.csv'))
+    else: raise MissingDataError(f"VinDr-PCXR folder or table {source} does not exist")
+    if not tables: raise DataError(f"{source} holds no image_labels_*.csv table (VinDr-PCXR's image_labels_train.csv and image_labels_test.csv)")
+    out = []
+    for csv in tables:
+        part = csv.stem.removeprefix('image_labels_')
+        folder = csv.parent/part
+        out.append((SPLIT_NAMES.get(part.lower()), csv, folder if folder.is_dir() else csv.parent))
+    return out
+
+def _vindr_task(df:pd.DataFrame, csv:Path, idc:str, finding)->tuple:
+    "Per image: the disease flag, the kept mask, the class name and the drop counts, from the reader rows of one table."
+    labels = [c for c in df.columns if c != idc and _label_key(c) not in READER_COLUMNS]
+    keys = {_label_key(c): c for c in labels}
+    if 'nofinding' not in keys: raise DataError(f"{csv}: no 'No finding' column among the label columns {labels}; the normal class is its images")
+    choices = [c for c in labels if _label_key(c) != 'nofinding']
+    if finding is None: raise ConfigError(f"pass finding=, the label for 'normal vs finding'; {csv.name} has the labels {choices}")
+    col = keys.get(_label_key(finding))
+    if col is None or col == keys['nofinding']:
+        raise ConfigError(f"unknown finding {finding!r}; {csv.name} has the label columns {choices} (case, spaces, hyphens and "
+                          f"underscores do not matter; 'bronchopneumonia' finds 'Brocho-pneumonia')")
+    flags = df[labels].apply(lambda s: s.str.strip())
+    bad = [c for c in labels if not flags[c].isin(['0', '1', '0.0', '1.0']).all()]
+    if bad: raise DataError(f"{csv}: label columns {bad} hold values other than 0 and 1 (e.g. {flags[bad[0]][~flags[bad[0]].isin(['0', '1', '0.0', '1.0'])].iloc[0]!r}); "
+                            f"each label is a 0/1 flag per reader")
+    per_image = (flags.astype(float) > 0).groupby(df[idc], sort=False).any()   # present when any reader marked it
+    sick, normal = per_image[col], per_image[keys['nofinding']]
+    other = per_image[[c for c in choices if c != col]].any(axis=1)
+    keep_normal, keep_sick = normal & ~sick & ~other, sick & ~normal
+    dropped = dict(neither=int((~normal & ~sick).sum()), both=int((normal & sick).sum()), disagree=int((normal & ~sick & other).sum()))
+    name = LABEL_ALIASES.get(re.sub(r'[\s_\-]+', '', col.lower()), col.strip().lower())
+    return sick[keep_normal | keep_sick], col, name, dropped
+
+def load_vindr_pcxr(source:str|Path,             # the VinDr-PCXR folder (image_labels_{train,test}.csv beside train/, test/) or one table
+                    finding:str|None=None,       # the label for 'normal vs finding', e.g. 'bronchopneumonia' or 'Pneumonia'
+                    size:int|None=None,          # resize to size x size; required when sizes differ
+                    channels:int=1,              # 1 grey or 3 RGB
+                    cache:bool=True,             # cache the decoded set
+                    num_classes:int|None=None,   # refuse, before decoding, a request for another number of classes
+                    id_column:str|None=None      # image ids (default: found among ID_COLUMNS; VinDr's is 'image_id')
+                   )->ImageSet:
+    "VinDr-PCXR as 'normal' ('No finding' only) vs `finding`, reader rows joined, dropped images counted, official split kept."
+    source = Path(source).expanduser()
+    parts, name = [], None
+    for split, csv, folder in _vindr_tables(source):
+        df = _read_table(csv)
+        idc = _column(df, id_column, ID_COLUMNS, 'image ids', csv)
+        sick, col, name, dropped = _vindr_task(df, csv, idc, finding)
+        _check_num_classes(source, ['normal', name], num_classes)
+        if any(dropped.values()):
+            warnings.warn(f"{csv.name}: normal vs {col!r} drops {sum(dropped.values())} images: {dropped['neither']} with neither 'No finding' "
+                          f"nor {col!r} (other labels only), {dropped['both']} marked both, and {dropped['disagree']} marked 'No finding' and "
+                          f"another label (readers disagree); it keeps {int((~sick).sum())} normal and {int(sick.sum())} {name}")
+        ids = [str(i) for i in sick.index]
+        parts.append((split, csv, ids, sick.to_numpy().astype(np.int64), _image_files(ids, folder, csv.name)))
+    labels = np.concatenate([p[3] for p in parts])
+    if len(set(labels.tolist())) < 2:
+        raise DataError(f"{source}: normal vs {finding!r} keeps {int((labels == 0).sum())} normal and {int(labels.sum())} {name} images; a classifier needs both")
+    files = [f for p in parts for f in p[4]]
+    ids = np.array([i for p in parts for i in p[2]])
+    split = np.concatenate([[p[0]] * len(p[2]) for p in parts]) if all(p[0] for p in parts) else None
+    key = json.dumps(['vindr-pcxr', [str(p[1].resolve()) for p in parts], name, size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]])
+    def build():
+        return ImageSet(_decode_files(files, size, channels), labels, ['normal', name], patient_ids=ids, split=split,
+                        name=f'vindr-pcxr-{name}')
     return cached(key, build, cache)
 
 # %% ../nbs/00a_data.ipynb #547ff89e
@@ -860,20 +995,20 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
     return cached(key, build, cache and isinstance(source, str)).to_channels(1)
 
 # %% ../nbs/00a_data.ipynb #279ee528
-_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv', '.dcm') + IMAGE_EXTENSIONS
+_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
 
 def _looks_like_a_path(name:str)->bool:
     "A name that can only mean a local file or folder (Hub names are 'owner/name'): a suffix, several '/', a '\\', or a leading '.', '~' or '/'."
     return name.startswith(('.', '~', '/')) or '\\' in name or name.count('/') > 1 or Path(name).suffix.lower() in _PATH_SUFFIXES
 
-def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, or a Hub name
+def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, a VinDr-PCXR folder, or a Hub name
                  size:int|None=None,        # side in pixels
                  channels:int=1,            # 1 grey or 3
                  n:int|None=None,           # phantom only: number of images (binary: 1200; 'phantom-covid3': 1017)
                  ratio:float|None=None,     # phantom only: minority fraction (binary: 0.16; 'phantom-covid3': COVID's, 116/1017)
                  seed:int=0,                # phantom only: seed
                  num_classes:int|None=None, # refuse, before any work, data with another number of classes
-                 **kwargs                   # passed to the loader (the phantom takes counts=)
+                 **kwargs                   # passed to the loader (the phantom takes counts=, VinDr-PCXR finding=, an image folder pneumonia_subtype=)
                 )->ImageSet:
     "Load any dataset medimb knows by name or path."
     name = str(name)
@@ -888,11 +1023,17 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
     local = dict(size=size, channels=channels, num_classes=num_classes, **kwargs)
     path = Path(name).expanduser()
     if name.lower() in ('pneumoniamnist', 'chestmnist'): return load_medmnist(name, **local)
-    if path.is_dir(): return load_image_folder(path, **local)
+    if path.is_dir():
+        if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **local)   # VinDr-PCXR's layout
+        return load_image_folder(path, **local)
     if path.is_file():
         if path.suffix == '.npz': return load_medmnist(path, **local)
-        if path.suffix.lower() == '.csv': return load_csv_images(path, **local)
+        if path.suffix.lower() == '.csv':
+            return (load_vindr_pcxr if path.name.startswith('image_labels_') else load_csv_images)(path, **local)
         raise DataError(f"{name} is a file but not a MedMNIST .npz or a .csv table of image ids and labels; give one of those or a folder with one subfolder of images per class")
+    if kwargs.get('pneumonia_subtype') is not None:
+        raise ConfigError(f"pneumonia_subtype= reads Kermany's file names, so it needs the chest_xray/ image folder; {name!r} is not a folder "
+                          f"(the Hub copy hf-vision/chest-xray-pneumonia has only an image and a NORMAL/PNEUMONIA label per row)")
     if _looks_like_a_path(name):
         raise MissingDataError(f"{name}: no such file or folder ({path.resolve()} does not exist). Check the path; "
                                f"Hugging Face datasets are named 'owner/name'")

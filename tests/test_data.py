@@ -549,3 +549,153 @@ def test_csv_table_finds_rsna_sibling_image_folder(tmp_path):
     for i in range(4): Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / 'stage_2_train_images' / f'a{i}.png')
     pd.DataFrame(dict(patientId=[f'a{i}' for i in range(4)], Target=[0, 0, 1, 1])).to_csv(tmp_path / 'stage_2_train_labels.csv', index=False)
     assert len(load_dataset(str(tmp_path / 'stage_2_train_labels.csv'), cache=False)) == 4
+
+# ---------------------------------------------------------------- VinDr-PCXR: image-level labels from several readers
+def _vindr(root, ext='.png', tables=('train', 'test')):
+    "A tiny VinDr-PCXR folder: image_labels_<split>.csv (rad_ID rows, 0/1 label columns) beside <split>/<image_id><ext>."
+    rng = np.random.default_rng(0)
+    readers = {   # image: one row per reader, (No finding, Brocho-pneumonia, Pneumonia)
+        'n1': [(1, 0, 0), (1, 0, 0)], 'n2': [(1, 0, 0)], 'n3': [(1, 0, 0)],
+        'b1': [(0, 1, 0)], 'b2': [(0, 0, 0), (0, 1, 0)],          # b2: one reader of two marked it: present
+        'b3': [(0, 1, 1)],                                        # with another disease: still bronchopneumonia
+        'p1': [(0, 0, 1)],                                        # neither No finding nor the label: dropped
+        'x1': [(1, 0, 0), (0, 1, 0)],                             # both: dropped
+        'x2': [(1, 0, 0), (0, 0, 1)]}                             # No finding and another label: dropped
+    for split in tables:
+        (root / split).mkdir(parents=True, exist_ok=True)
+        rows = []
+        for img, marks in readers.items():
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / split / f'{split}-{img}{ext}')
+            rows += [{'image_id': f'{split}-{img}', 'rad_ID': f'R{k}', 'No finding': m[0], 'Brocho-pneumonia': m[1], 'Pneumonia': m[2],
+                      'Other disease': 0} for k, m in enumerate(marks)]
+        pd.DataFrame(rows).to_csv(root / f'image_labels_{split}.csv', index=False)
+    return root
+
+def test_vindr_pcxr_normal_vs_bronchopneumonia(tmp_path):
+    from medimb.data import load_vindr_pcxr
+    root = _vindr(tmp_path / 'vindr')
+    with pytest.warns(UserWarning, match=r"drops 3 images: 1 with neither 'No finding' nor 'Brocho-pneumonia'.*1 marked both, and 1 marked 'No finding' and another label"):
+        d = load_dataset(str(root), finding='bronchopneumonia', cache=False)
+    assert d.classes == ['normal', 'bronchopneumonia'] and d.counts == {'normal': 6, 'bronchopneumonia': 6}
+    assert sorted(d.patient_ids[d.labels == 1]) == sorted(f'{s}-b{i}' for s in ('train', 'test') for i in (1, 2, 3))   # patient id = image id
+    assert sorted(d.patient_ids[d.labels == 0]) == sorted(f'{s}-n{i}' for s in ('train', 'test') for i in (1, 2, 3))
+    assert list(d.split[d.patient_ids == 'test-b1']) == ['test'] and set(d.split) == {'train', 'test'}
+    sp = split_dataset(d, val=0.2, test=0.2)                                                  # official test kept, val carved from train
+    assert set(sp.test.patient_ids) == {p for p in d.patient_ids if p.startswith('test-')}
+    for spelling in ('Brocho-pneumonia', 'BRONCHO_PNEUMONIA', 'broncho pneumonia', 'Bronchopneumonia'):   # tolerant names, the misspelling too
+        assert load_vindr_pcxr(root, finding=spelling, cache=False).counts == d.counts
+    p = load_vindr_pcxr(root, finding='pneumonia', cache=False)                              # another label: normal vs pneumonia
+    assert p.classes == ['normal', 'pneumonia'] and p.counts == {'normal': 6, 'pneumonia': 4}   # b3 and p1 per table
+    one = load_dataset(str(root / 'image_labels_train.csv'), finding='bronchopneumonia', cache=False)   # one table
+    assert len(one) == 6 and set(one.split) == {'train'}
+
+def test_vindr_pcxr_jpeg_conversions_and_errors(tmp_path, monkeypatch):
+    from medimb.data import load_vindr_pcxr
+    root = _vindr(tmp_path / 'jpg', ext='.jpeg', tables=('train',))
+    assert len(load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)) == 6         # PNG/JPEG conversions of the ids
+    with pytest.raises(ConfigError, match=r"unknown finding 'bronchitis'.*\['Brocho-pneumonia', 'Pneumonia', 'Other disease'\]"):
+        load_vindr_pcxr(root, finding='bronchitis')
+    with pytest.raises(ConfigError, match="pass finding="): load_dataset(str(root))
+    with pytest.raises(ConfigError, match="unknown finding 'No finding'"): load_vindr_pcxr(root, finding='No finding')
+    import medimb.data as md
+    def no_work(*a, **k): raise AssertionError('decoded images before checking the request')
+    monkeypatch.setattr(md, 'decode_all', no_work)
+    with pytest.raises(DataError, match=r"has 2 classes \['normal', 'bronchopneumonia'\]"): load_dataset(str(root), finding='bronchopneumonia', num_classes=3)
+    monkeypatch.undo()
+    df = pd.read_csv(root / 'image_labels_train.csv')
+    df.assign(Pneumonia=df['Pneumonia'].astype(str).replace('1', 'yes')).to_csv(root / 'image_labels_train.csv', index=False)
+    with pytest.raises(DataError, match=r"image_labels_train.csv: label columns \['Pneumonia'\] hold values other than 0 and 1 \(e.g. 'yes'\)"):
+        load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
+    df.drop(columns=['No finding']).to_csv(root / 'image_labels_train.csv', index=False)
+    with pytest.raises(DataError, match="no 'No finding' column"): load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
+    df.to_csv(root / 'image_labels_train.csv', index=False); (root / 'train' / 'train-b1.jpeg').unlink()
+    with pytest.raises(DataError, match=r"1 of 6 images named in image_labels_train.csv are not in .*train-b1"):
+        load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
+    with pytest.raises(DataError, match='holds no image_labels'): load_vindr_pcxr(tmp_path / 'jpg' / 'train', finding='pneumonia')
+    with pytest.raises(MissingDataError): load_vindr_pcxr(tmp_path / 'nowhere', finding='pneumonia')
+
+def _dicom(path, pixels, photometric='MONOCHROME2', bits=12):
+    "Write a minimal DICOM file with pydicom (as VinDr-PCXR ships: <image_id>.dicom)."
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = SecondaryCaptureImageStorage, generate_uid(), ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns = pixels.shape; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits, bits - 1, 0
+    ds.PixelData = np.asarray(pixels, np.uint16).tobytes()
+    try: ds.save_as(path, enforce_file_format=True)             # pydicom 3
+    except TypeError:                                           # pydicom 2
+        ds.is_little_endian, ds.is_implicit_VR = True, False; ds.save_as(path, write_like_original=False)
+
+def test_vindr_pcxr_reads_dicom(tmp_path):
+    pytest.importorskip('pydicom')
+    from medimb.data import load_vindr_pcxr
+    root = tmp_path / 'dcm'; (root / 'train').mkdir(parents=True)
+    ramp = (np.arange(64).reshape(8, 8) * 65).astype(np.uint16)            # 0..4095: the whole 12-bit range
+    _dicom(root / 'train' / 'a.dicom', ramp); _dicom(root / 'train' / 'b.dicom', ramp, 'MONOCHROME1')
+    pd.DataFrame({'image_id': ['a', 'b'], 'rad_ID': ['R1', 'R1'], 'No finding': [1, 0], 'Brocho-pneumonia': [0, 1]}).to_csv(root / 'image_labels_train.csv', index=False)
+    d = load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
+    want = np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8)                       # 12 bits scaled from 0-4095, not from 0-65535 (a black film)
+    assert np.array_equal(d.images[0, 0], want) and np.array_equal(d.images[1, 0], 255 - want)   # MONOCHROME1 inverted
+
+def test_dicom_without_pydicom_is_a_clear_error_before_decoding(tmp_path, monkeypatch):
+    import sys, medimb.data as md
+    monkeypatch.setitem(sys.modules, 'pydicom', None)                        # import pydicom fails, installed or not
+    def no_work(*a, **k): raise AssertionError('decoded images before checking for pydicom')
+    monkeypatch.setattr(md, 'decode_all', no_work)
+    root = tmp_path / 'v'; (root / 'test').mkdir(parents=True)
+    for i in 'ab': (root / 'test' / f'{i}.dicom').write_bytes(b'DICM')
+    pd.DataFrame({'image_id': ['a', 'b'], 'No finding': [1, 0], 'Pneumonia': [0, 1]}).to_csv(root / 'image_labels_test.csv', index=False)
+    with pytest.raises(DataError, match=r'a.dicom is DICOM \(2 such files\).*pip install pydicom'):
+        load_dataset(str(root), finding='pneumonia', cache=False)
+
+# ---------------------------------------------------------------- Kermany: bacterial and viral pneumonia from the file names
+def _kermany(root):
+    "chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/ with Kermany's file names."
+    rng = np.random.default_rng(0)
+    names = {'NORMAL': ['IM-0115-0001', 'IM-0117-0001', 'NORMAL2-IM-1427-0001'],
+             'PNEUMONIA': ['person1_bacteria_1', 'person1_bacteria_2', 'person2_bacteria_3', 'person1_virus_6', 'person3_virus_7']}
+    for k, split in enumerate(('train', 'val', 'test')):
+        for cls, stems in names.items():
+            (root / split / cls).mkdir(parents=True)
+            for s in stems:
+                s = s.replace('person', f'person{k}0').replace('IM-0', f'IM-{k}')   # other patients in each split
+                Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / split / cls / f'{s}.jpeg')
+    return root
+
+def test_kermany_pneumonia_subtypes(tmp_path):
+    from medimb.data import pneumonia_subtype_from_filename, KERMANY_SUBTYPE_TASKS
+    assert pneumonia_subtype_from_filename('person1_bacteria_1.jpeg') == 'bacterial'
+    assert pneumonia_subtype_from_filename('person1_virus_6.jpeg') == 'viral'
+    assert pneumonia_subtype_from_filename('IM-0115-0001.jpeg') is None and pneumonia_subtype_from_filename('person1_virus_bacteria_2.jpeg') is None
+    root = _kermany(tmp_path / 'chest_xray')
+    plain = load_image_folder(root, cache=False)
+    assert plain.classes == ['normal', 'pneumonia'] and plain.counts == {'normal': 9, 'pneumonia': 15}   # unchanged without a subtype
+    expected = {'bacterial': {'normal': 9, 'bacterial': 9}, 'viral': {'normal': 9, 'viral': 6},
+                'bacterial-vs-viral': {'bacterial': 9, 'viral': 6}, 'normal-bacterial-viral': {'normal': 9, 'bacterial': 9, 'viral': 6}}
+    assert set(expected) == set(KERMANY_SUBTYPE_TASKS)
+    for task, counts in expected.items():
+        d = load_dataset(str(root), pneumonia_subtype=task, cache=False)
+        assert d.counts == counts, task
+        assert set(d.split) == {'train', 'val', 'test'}
+    bv = load_image_folder(root, pneumonia_subtype='bacterial-vs-viral', cache=False)
+    assert bv.classes == ['bacterial', 'viral']                                          # viral, the rarer, is label 1
+    assert set(bv.patient_ids[bv.labels == 1]) == {'person001', 'person003', 'person101', 'person103', 'person201', 'person203'}   # personN kept
+    v = load_image_folder(root, pneumonia_subtype='viral', cache=True); w = load_image_folder(root, pneumonia_subtype='bacterial', cache=True)
+    assert v.classes != w.classes and len(v) != len(w)                                    # the cache keeps the tasks apart
+
+def test_kermany_pneumonia_subtype_errors(tmp_path, monkeypatch):
+    root = _kermany(tmp_path / 'chest_xray')
+    import medimb.data as md
+    def no_work(*a, **k): raise AssertionError('decoded images before checking the file names')
+    monkeypatch.setattr(md, 'decode_all', no_work)
+    with pytest.raises(DataError, match=r"has 2 classes \['normal', 'viral'\]"): load_image_folder(root, pneumonia_subtype='viral', num_classes=3)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / 'test' / 'PNEUMONIA' / 'person99_unknown_1.jpeg')
+    with pytest.raises(DataError, match=r"1 files in the pneumonia folders name neither bacteria nor virus.*person99_unknown_1.jpeg"):
+        load_image_folder(root, pneumonia_subtype='bacterial-vs-viral')
+    with pytest.raises(ConfigError, match="pneumonia_subtype must be one of"): load_image_folder(root, pneumonia_subtype='fungal')
+    _folder(tmp_path / 'covid', (('train', 'normal'), ('train', 'covid')))
+    with pytest.raises(ConfigError, match=r"needs Kermany's layout.*\['normal', 'covid'\]"): load_image_folder(tmp_path / 'covid', pneumonia_subtype='viral')
+    with pytest.raises(ConfigError, match='needs the chest_xray/ image folder'): load_dataset('hf-vision/chest-xray-pneumonia', pneumonia_subtype='viral')

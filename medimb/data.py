@@ -445,11 +445,12 @@ def decode_image(src,             # a path, bytes, or PIL image
                  channels:int=1,  # 1 grey or 3 RGB
                  where:str=''     # what to name in errors (file name, row number)
                 )->np.ndarray:
-    "One image as uint8 (C, H, W); 16-bit images are rescaled, not clipped; a corrupt file raises a DataError naming it."
+    "One image (or DICOM file) as uint8 (C, H, W); 16-bit images are rescaled, not clipped; a corrupt file raises a DataError naming it."
     from PIL import Image, UnidentifiedImageError
     try:
         if isinstance(src, (bytes, bytearray)): img = Image.open(io.BytesIO(src))
-        elif isinstance(src, (str, Path)): img = Image.open(src)
+        elif isinstance(src, (str, Path)):   # DICOM through pydicom, one file at a time, so full-size films never pile up in memory
+            img = Image.fromarray(_read_dicom(Path(src))) if Path(src).suffix.lower() in DICOM_EXTENSIONS else Image.open(src)
         else: img = src
         img.load()
         if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255
@@ -633,11 +634,9 @@ def _read_dicom(path:Path)->np.ndarray:
     return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
 
 def _decode_files(files:Sequence, size:int|None, channels:int)->np.ndarray:
-    "Decode image and DICOM files into one uint8 array (N, C, H, W)."
-    from PIL import Image
+    "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
     _need_pydicom(files)
-    srcs = [Image.fromarray(_read_dicom(f)) if f.suffix.lower() in DICOM_EXTENSIONS else f for f in files]
-    return decode_all(srcs, size, channels, names=[str(f) for f in files])
+    return decode_all(files, size, channels, names=[str(f) for f in files])
 
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)

@@ -639,6 +639,8 @@ def test_vindr_pcxr_reads_dicom(tmp_path):
     d = load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
     want = np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8)                       # 12 bits scaled from 0-4095, not from 0-65535 (a black film)
     assert np.array_equal(d.images[0, 0], want) and np.array_equal(d.images[1, 0], 255 - want)   # MONOCHROME1 inverted
+    (root / 'train' / 'b.dicom').write_bytes(b'DICM broken')
+    with pytest.raises(DataError, match=r'cannot read DICOM file .*b.dicom'): load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
 
 def test_dicom_without_pydicom_is_a_clear_error_before_decoding(tmp_path, monkeypatch):
     import sys, medimb.data as md

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS', 'ID_COLUMNS', 'LABEL_COLUMNS',
-           'DICOM_EXTENSIONS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS',
+           'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
            'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom',
            'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
            'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
@@ -476,6 +476,7 @@ def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|N
 
 # %% ../nbs/00a_data.ipynb #9e612972
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+DICOM_EXTENSIONS = ('.dcm', '.dicom')   # RSNA writes .dcm, VinDr .dicom; decode_image reads them through pydicom
 SPLIT_NAMES = {'train': 'train', 'training': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test', 'testing': 'test'}
 
 def patient_from_filename(name:str)->str:
@@ -578,7 +579,6 @@ def load_image_folder(root:str|Path,     # folder with one subfolder per class (
 # %% ../nbs/00a_data.ipynb #87053c18
 ID_COLUMNS = ('patientId', 'image_id', 'Image Index', 'id', 'filename', 'file', 'image')
 LABEL_COLUMNS = ('Target', 'label', 'class', 'target', 'Label', 'Class')
-DICOM_EXTENSIONS = ('.dcm', '.dicom')   # RSNA writes .dcm, VinDr .dicom
 CSV_EXTENSIONS = IMAGE_EXTENSIONS + DICOM_EXTENSIONS
 
 def _column(df, given, candidates, what, csv):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
-from .core import ConfigError, DataError
+from .core import ConfigError, DataError, CheckpointError
 from .data import ImageSet, Splits
 from .experiment import Method, MethodSkipped, Trainer, Trained, RunOptions, register_method, train_classifier
 
@@ -245,14 +245,14 @@ class AUCMarginLoss(ImbalanceLoss):
                 ):
         super().__init__()
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0: raise ConfigError(f"margin must be a number > 0; got {margin!r}")
-        self.margin, self.auc_loss_, self.optimizer_, self._reference_epoch = float(margin), None, None, 0
+        self.margin, self.auc_loss_, self.optimizer_, self._reference_epoch, self._started = float(margin), None, None, 0, False
 
     def fit_counts(self, labels, num_classes:int|None=None, epochs:int|None=None)->AUCMarginLoss:
         "Record the training class counts; each class's fraction is its p (LibAUC's imratio). Needs LibAUC."
         require_libauc()
         super().fit_counts(labels, num_classes, epochs)
         self.imratio_ = (self.counts_ / self.counts_.sum()).tolist()
-        self.auc_loss_, self.optimizer_, self._reference_epoch = None, None, 0
+        self.auc_loss_, self.optimizer_, self._reference_epoch, self._started = None, None, 0, False
         return self
 
     def libauc_loss(self, device=None)->nn.Module:
@@ -271,6 +271,10 @@ class AUCMarginLoss(ImbalanceLoss):
     def epoch(self, value:int):
         "fit sets it at each epoch start: PESG's reference point moves to the average weights of the epochs since it last moved."
         self._epoch, opt = int(value), self.optimizer_
+        if opt is not None and not self._started and self._epoch > 0:   # a fresh run starts at epoch 0: this one was resumed
+            raise CheckpointError(f"{self!r}: a run resumed from a checkpoint at epoch {self._epoch} would restart LibAUC's a, b and alpha from 0 "
+                                  f"(they are not in fit's checkpoint): pass resume=False, or another checkpoint path")
+        self._started = opt is not None
         if opt is not None and self._epoch > self._reference_epoch:
             if getattr(opt, 'model_ref', None) is not None and opt.T > 0: opt.update_regularizer()   # no decay_factor: fit's schedule sets the lr
             self._reference_epoch = self._epoch
@@ -320,7 +324,7 @@ class PESGOptimizer:
         opt = optimizers.PESG([p for p in model.parameters() if p.requires_grad], loss_fn=loss_fn.libauc_loss(device), lr=self.lr, mode=self.mode,
                               clip_value=self.clip_value, weight_decay=self.weight_decay, epoch_decay=self.epoch_decay,
                               momentum=self.momentum, verbose=False, device=device)
-        loss_fn.optimizer_, loss_fn._reference_epoch = opt, 0
+        loss_fn.optimizer_, loss_fn._reference_epoch, loss_fn._started = opt, 0, False
         return opt
 
 # %% ../nbs/10_losses.ipynb #b91f1208

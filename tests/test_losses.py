@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from medimb.core import ConfigError, DataError, MedimbError
+from medimb.core import ConfigError, DataError, MedimbError, CheckpointError
 from medimb.data import phantom, split_dataset
 from medimb.experiment import Method, get_method, run_experiment, run_study, list_methods
 from medimb.models import get_model
@@ -260,6 +260,19 @@ def test_auc_margin_with_pesg_learns_and_moves_its_reference_each_epoch(splits2)
     steps = -(-len(splits2.train) // 64)
     fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=3, batch_size=64, loss_fn=loss, optimizer=PESGOptimizer(), progress=False, device='cpu')
     assert loss.optimizer_.steps == 3 * steps and loss.optimizer_.T == steps and loss._reference_epoch == 2
+
+
+@needs_libauc
+def test_auc_margin_refuses_to_resume_a_checkpoint(splits2, tmp_path):
+    "LibAUC's a, b and alpha are not in fit's checkpoint: resuming would restart them from 0, so it is refused before any step."
+    def stop(epoch, row): raise KeyboardInterrupt
+    def run(**kw):
+        loss = AUCMarginLoss().fit_counts(splits2.train.labels, 2, 2)
+        fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=2, batch_size=128, loss_fn=loss, optimizer=PESGOptimizer(),
+            progress=False, device='cpu', checkpoint=tmp_path / 'aucm.pt', **kw)
+    with pytest.raises(KeyboardInterrupt): run(on_epoch_end=stop)
+    with pytest.raises(CheckpointError, match='resume=False'): run()
+    run(resume=False)
 
 
 @needs_libauc

@@ -430,7 +430,8 @@ def _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patien
     if patience is not None: _whole('patience', patience)
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not np.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a positive number; got {lr!r}")
-    if optimizer not in ('adamw', 'sgd'): raise ConfigError(f"optimizer must be 'adamw' or 'sgd'; got {optimizer!r}")
+    if not (callable(optimizer) or optimizer in ('adamw', 'sgd')):
+        raise ConfigError(f"optimizer must be 'adamw', 'sgd' or a callable(model, loss_fn) -> torch.optim.Optimizer; got {optimizer!r}")
     if schedule not in SCHEDULES: raise ConfigError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
     if monitor not in MONITORS: raise ConfigError(f"monitor must be one of {MONITORS}; got {monitor!r}")
     if isinstance(mixup, bool) or not isinstance(mixup, (int, float, np.number)) or not mixup >= 0:
@@ -478,7 +479,7 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         batch_size:int=64,          # images per step
         lr:float=1e-3,              # peak learning rate
         weight_decay:float=1e-4,    # AdamW weight decay
-        optimizer:str='adamw',      # 'adamw' or 'sgd' (momentum 0.9)
+        optimizer='adamw',          # 'adamw', 'sgd' (momentum 0.9), or a callable(model, loss_fn) -> torch optimizer (e.g. PESG for the AUC-margin loss)
         schedule:str|None='cosine', # 'cosine' (with one warm-up epoch), or None / 'constant'
         class_weight=None,          # None, 'balanced' or per-class weights for the loss
         loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy. One with an `epoch` attribute is told each epoch
@@ -520,8 +521,12 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
     weights = weights.to(dev) if weights is not None else None
     user_loss, loss_fn = loss_fn, loss_fn or (lambda logits, t: F.cross_entropy(logits.float(), t, weight=weights))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if optimizer == 'adamw'
-           else torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True))
+    if callable(optimizer):   # a method's own optimizer, built on the model (already on its device) and the loss it minimizes
+        opt = optimizer(model, loss_fn)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer={optimizer!r} returned {type(opt).__name__}; it must return a torch.optim.Optimizer over the model's parameters")
+    else: opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if optimizer == 'adamw'
+                 else torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True))
     world = acc.num_processes if acc is not None else 1
     steps_per_epoch = max(1, math.ceil(math.ceil(len(train) / world) / batch_size)); total = epochs * steps_per_epoch
     def lr_at(step):

@@ -1,16 +1,20 @@
 "Tests for medimb.losses: each loss against a hand-computed case and torch references, two and several classes, soft targets, the methods."
-import pickle
+import importlib.util, pickle, sys
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from medimb.core import ConfigError, DataError
+from medimb.core import ConfigError, DataError, MedimbError, CheckpointError
 from medimb.data import phantom, split_dataset
-from medimb.experiment import get_method, run_experiment, list_methods
+from medimb.experiment import Method, get_method, run_experiment, run_study, list_methods
+from medimb.models import get_model
+from medimb.train import fit
+import medimb.losses as losses_module
 from medimb.losses import (ImbalanceLoss, FocalLoss, ClassBalancedLoss, LDAMLoss, LogitAdjustedLoss, BalancedSoftmaxLoss,
-                           effective_number_weights, ldam_margins, adjust_probabilities, target_distribution, LossTrainer)
+                           effective_number_weights, ldam_margins, adjust_probabilities, target_distribution, LossTrainer,
+                           AUCMarginLoss, PESGOptimizer, MissingLibrary, require_libauc)
 
 COUNTS = np.array([60, 30, 10])
 LABELS = np.repeat(np.arange(3), COUNTS)
@@ -113,7 +117,7 @@ def test_repr_names_settings_and_losses_pickle():
 
 def test_methods_registered():
     names = set(list_methods().method)
-    assert {'focal', 'class-balanced', 'ldam-drw', 'logit-adjustment-loss', 'logit-adjustment-posthoc', 'balanced-softmax'} <= names
+    assert {'focal', 'class-balanced', 'ldam-drw', 'logit-adjustment-loss', 'logit-adjustment-posthoc', 'balanced-softmax', 'auc-margin'} <= names
 
 
 @pytest.fixture(scope='module')
@@ -156,3 +160,122 @@ def test_loss_trainer_refuses_a_second_loss():
     sp = split_dataset(phantom(160, 32, ratio=0.25, seed=0), seed=0)
     with pytest.raises(ConfigError, match='replaces the training loss'):
         run_experiment(sp, get_method('balanced-softmax'), seed=0, epochs=1, device='cpu', fit_kwargs=dict(class_weight='balanced'))
+
+
+# ---- the optimizer factory and the AUC-margin loss (LibAUC, an optional extra) ----
+HAVE_LIBAUC = importlib.util.find_spec('libauc') is not None
+needs_libauc = pytest.mark.skipif(not HAVE_LIBAUC, reason="LibAUC is not installed (pip install 'medimb[libauc]')")
+
+
+@pytest.fixture(scope='module')
+def splits2():
+    return split_dataset(phantom(400, 32, ratio=0.1, strength=2.0, seed=0), seed=0)
+
+
+def test_optimizer_factory_reaches_fit_through_the_method(splits2):
+    "A method's fit_kwargs optimizer (a callable(model, loss_fn)) is what fit trains with: every step is its step."
+    made, steps = [], []
+    class CountingSGD(torch.optim.SGD):
+        def step(self, closure=None):
+            steps.append(1); return super().step(closure)
+    def factory(model, loss_fn):
+        made.append((model, loss_fn)); return CountingSGD(model.parameters(), lr=0.01)
+    r = run_experiment(splits2, Method('own-optimizer', fit_kwargs=dict(optimizer=factory)), seed=0, epochs=2, batch_size=64,
+                       model_kwargs=dict(widths=(8, 16)), device='cpu', keep_model=True)
+    assert len(made) == 1 and made[0][0] is r.model and callable(made[0][1])
+    assert len(steps) == 2 * -(-len(splits2.train) // 64)
+    with pytest.raises(ConfigError, match='torch.optim.Optimizer'):
+        fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=1, optimizer=lambda m, l: 'adam', progress=False, device='cpu')
+    with pytest.raises(ConfigError, match='optimizer must be'):
+        fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=1, optimizer='adam', progress=False, device='cpu')
+
+
+def test_missing_libauc_is_a_clear_error_before_training_and_a_skip_in_a_study(monkeypatch, splits2):
+    for name in ('libauc', 'libauc.losses', 'libauc.optimizers'): monkeypatch.setitem(sys.modules, name, None)   # as if not installed
+    def no_training(*a, **k): raise AssertionError("training started although LibAUC is missing")
+    monkeypatch.setattr(losses_module, 'train_classifier', no_training)
+    with pytest.raises(MissingLibrary, match=r"pip install 'medimb\[libauc\]'") as e: require_libauc()
+    assert isinstance(e.value, MedimbError)
+    with pytest.raises(MissingLibrary, match='pip install'): AUCMarginLoss().fit_counts(np.array([0, 0, 1]), 2)
+    with pytest.raises(MissingLibrary, match='pip install'): PESGOptimizer()(get_model('small_cnn', widths=(8, 16)), AUCMarginLoss())
+    method = get_method('auc-margin')   # building the method needs no LibAUC: the study can list it
+    with pytest.raises(MissingLibrary, match='pip install'): run_experiment(splits2, method, seed=0, epochs=1, device='cpu')
+    with pytest.warns(UserWarning, match='skipped'):
+        study = run_study(splits2, [method], seeds=[0], epochs=1, device='cpu')
+    assert study.skipped.method.tolist() == ['auc-margin'] and 'pip install' in study.skipped.reason.iloc[0]
+
+
+def test_auc_margin_refuses_mixup_and_other_optimizers(splits2):
+    with pytest.raises(ConfigError, match='mixup'):
+        run_experiment(splits2, 'auc-margin', seed=0, epochs=1, device='cpu', fit_kwargs=dict(mixup=0.4))
+    with pytest.raises(ConfigError, match='PESG'):
+        run_experiment(splits2, Method('m', trainer=LossTrainer(AUCMarginLoss())), seed=0, epochs=1, device='cpu')
+    with pytest.raises(ConfigError, match='margin'): AUCMarginLoss(margin=0)
+    with pytest.raises(ConfigError, match='mode'): PESGOptimizer(mode='adagrad')
+    assert get_method('auc-margin', margin=0.5).params != get_method('auc-margin').params
+
+
+def aucm_formula(h, y, p, a, b, alpha, m):
+    "The AUC-margin loss (Yuan et al. 2021, LibAUC's v1) written out: batch means of the masked terms."
+    pos, neg = (y == 1).astype(float), (y == 0).astype(float)
+    return ((1 - p) * np.mean((h - a) ** 2 * pos) + p * np.mean((h - b) ** 2 * neg)
+            + 2 * alpha * (p * (1 - p) * m + np.mean(p * h * neg - (1 - p) * h * pos)) - p * (1 - p) * alpha ** 2)
+
+
+@needs_libauc
+def test_auc_margin_loss_equals_the_formula_for_two_and_three_classes():
+    # two classes, training counts 3:1 (p = 0.25), a = 0.5, b = 0.2, alpha = 0.1, m = 1; scores 0.8 (positive), 0.3 (negative)
+    loss = AUCMarginLoss(margin=1.).fit_counts(np.array([0, 0, 0, 1]), 2)
+    with torch.no_grad(): lib = loss.libauc_loss(); lib.a.fill_(0.5); lib.b.fill_(0.2); lib.alpha.fill_(0.1)
+    logits = torch.log(torch.tensor([[0.2, 0.8], [0.7, 0.3]]))
+    assert abs(loss(logits, torch.tensor([1, 0])).item() - 0.018125) < 1e-6
+    assert abs(aucm_formula(np.array([0.8, 0.3]), np.array([1, 0]), 0.25, 0.5, 0.2, 0.1, 1.) - 0.018125) < 1e-12
+    # p is the training split's, not the batch's; margin 2
+    loss = AUCMarginLoss(margin=2.).fit_counts(np.array([0] * 9 + [1]), 2)
+    with torch.no_grad(): lib = loss.libauc_loss(); lib.a.fill_(0.7); lib.b.fill_(0.1); lib.alpha.fill_(0.3)
+    g = torch.Generator().manual_seed(0); z, y = torch.randn(8, 2, generator=g), torch.tensor([1, 0, 0, 1, 0, 0, 0, 0])
+    h = z.softmax(-1)[:, 1].numpy()
+    assert abs(loss(z, y).item() - aucm_formula(h, y.numpy(), 0.1, 0.7, 0.1, 0.3, 2.)) < 1e-6
+    # three classes: one-vs-rest on each class's softmax score, averaged (LibAUC's MultiLabelAUCMLoss, margin 1)
+    loss3 = AUCMarginLoss().fit_counts(LABELS, 3)
+    a, b, alpha = [0.6, 0.5, 0.4], [0.1, 0.2, 0.3], [0.2, 0.1, 0.05]
+    with torch.no_grad():
+        lib = loss3.libauc_loss()
+        for t, v in ((lib.a, a), (lib.b, b), (lib.alpha, alpha)): t.copy_(torch.tensor(v))
+    z3, y3 = torch.randn(12, 3, generator=g), torch.tensor([0, 1, 2, 0, 0, 1, 2, 0, 1, 0, 0, 2])
+    s3, p3 = z3.softmax(-1).numpy(), COUNTS / COUNTS.sum()
+    expected = np.mean([aucm_formula(s3[:, k], (y3.numpy() == k).astype(int), p3[k], a[k], b[k], alpha[k], 1.) for k in range(3)])
+    assert abs(loss3(z3, y3).item() - expected) < 1e-6
+    with pytest.raises(DataError, match='soft targets'): loss3(z3, torch.rand(12, 3).softmax(-1))
+
+
+@needs_libauc
+def test_auc_margin_with_pesg_learns_and_moves_its_reference_each_epoch(splits2):
+    r = run_experiment(splits2, get_method('auc-margin', lr=1.0), seed=0, epochs=6, batch_size=32, lr=3e-3, device='cpu')
+    auc = r.history.frame.val_roc_auc
+    assert auc.iloc[-1] > auc.iloc[0] and r.row['roc_auc'] > 0.8
+    assert 'AUCMarginLoss' in r.row['loss'] and r.row['params']['fit']['optimizer']['lr'] == 1.0
+    # fit tells the loss each epoch; PESG's reference point moves at each epoch start after the first
+    loss = AUCMarginLoss().fit_counts(splits2.train.labels, 2, 3)
+    steps = -(-len(splits2.train) // 64)
+    fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=3, batch_size=64, loss_fn=loss, optimizer=PESGOptimizer(), progress=False, device='cpu')
+    assert loss.optimizer_.steps == 3 * steps and loss.optimizer_.T == steps and loss._reference_epoch == 2
+
+
+@needs_libauc
+def test_auc_margin_refuses_to_resume_a_checkpoint(splits2, tmp_path):
+    "LibAUC's a, b and alpha are not in fit's checkpoint: resuming would restart them from 0, so it is refused before any step."
+    def stop(epoch, row): raise KeyboardInterrupt
+    def run(**kw):
+        loss = AUCMarginLoss().fit_counts(splits2.train.labels, 2, 2)
+        fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=2, batch_size=128, loss_fn=loss, optimizer=PESGOptimizer(),
+            progress=False, device='cpu', checkpoint=tmp_path / 'aucm.pt', **kw)
+    with pytest.raises(KeyboardInterrupt): run(on_epoch_end=stop)
+    with pytest.raises(CheckpointError, match='resume=False'): run()
+    run(resume=False)
+
+
+@needs_libauc
+def test_auc_margin_runs_on_three_classes(splits3):
+    r = run_experiment(splits3, 'auc-margin', seed=0, epochs=1, model_kwargs=dict(widths=(8, 16)), device='cpu')
+    assert r.test_probs.shape == (len(splits3.test), 3) and np.allclose(r.test_probs.sum(1), 1)

@@ -6,6 +6,8 @@
 #   bash bench/gpu.sh ddpm     # 05_ddpm at GPU scale: default preset, with the copy control, 3 seeds
 #   bash bench/gpu.sh gen      # GAN training at 64 and 128 px against a plain DCGAN loop; DiffuseMix batched bf16 against
 #                              # one image per call (needs timbrooks/instruct-pix2pix carried as a folder: PIPELINE=path)
+#   bash bench/gpu.sh benchmark  # 11_benchmark: bench/benchmark_gpu.toml (every method, real data), one cell per GPU; the
+#                              # results folder under $OUT resumes it (carry it back as RESULTS=path to go on)
 #
 # On the lent GPU machine (no internet), carry the wheels it lacks and, for real data, a local file:
 #   bash ../shared/tools/device-wheels.sh                # once, here: fills .whl/
@@ -15,7 +17,7 @@
 # DATA picks the study's data: a .npz or image folder (default .data/pneumoniamnist.npz when present, else the
 # phantom with Kermany's counts at 224 px).
 set -uo pipefail
-part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen}
+part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|benchmark}
 out=${OUT:-_runs/gpu}; mkdir -p "$out"
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c 'import diffusers, imblearn, torchcam' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -51,5 +53,12 @@ gen)
   timeout 300 python3 bench/gan_speed.py --device cuda --sizes 64 128 2>&1 | tee "$out/gan_speed.log"
   timeout 280 python3 bench/diffusemix_speed.py ${PIPELINE:+--model "$PIPELINE"} 2>&1 | tee "$out/diffusemix_speed.log"
   ;;
-*) echo "unknown part $part: speed, study, ddpm or gen"; exit 2;;
+benchmark)
+  # every cell is committed the moment it finishes, so the time limit loses only the cells in flight; rerun with the
+  # same results folder (RESULTS=path) to resume
+  results=${RESULTS:-$out/results}; mkdir -p "$results"
+  timeout 560 python3 -m medimb.cli benchmark --grid ${GRID:-bench/benchmark_gpu.toml} --gpus all --results "$results" \
+    2>&1 | tail -60 | tee "$out/benchmark.log"
+  ;;
+*) echo "unknown part $part: speed, study, ddpm, gen or benchmark"; exit 2;;
 esac

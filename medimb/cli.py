@@ -150,6 +150,7 @@ def write_report(results:str|Path|None=None, # the results folder (default: resu
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and (notebooks is None or d.name in notebooks))
         out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
         df = read_results(root)
+        if 'status' in df: df = df[df.status.fillna('ok') == 'ok']   # a failed or skipped benchmark cell has no metrics to average
         if len(df):
             keep = [c for c in ('balanced_accuracy', 'recall', 'specificity', 'f1', 'roc_auc') if c in df]
             df = df.assign(setting=setting_labels(df))
@@ -251,6 +252,13 @@ def main(argv:list[str]|None=None)->int:
     rp = sub.add_parser('report', help='rebuild results/REPORT.md from committed results')
     rp.add_argument('--results', default=None, help='results folder (default: results/ at the project root); must exist')
     sub.add_parser('readme', help='write README.md from nbs/index.ipynb')
+    bm = sub.add_parser('benchmark', help='run the benchmark grid (methods x datasets x seeds; resumes), then write results/REPORT.md')
+    bm.add_argument('--grid', default=None, help='a .toml or .yaml grid (default: the CPU grid on the phantom, medimb.benchmark.DEFAULT_GRID)')
+    bm.add_argument('--workers', type=int, default=1, help='local worker processes (default 1: this process)')
+    bm.add_argument('--backend', choices=['processes', 'ray'], default='processes', help="'ray' needs pip install medimb[ray]")
+    bm.add_argument('--gpus', nargs='+', default=None, help="'all' or GPU indices (0 1 ...): one worker pinned to each GPU")
+    bm.add_argument('--results', default=None, help='results folder (default: results/ at the project root)')
+    bm.add_argument('--rerun-skipped', action='store_true', help='run skipped cells again (e.g. after installing the library they missed)')
     ls = sub.add_parser('list', help='list the study notebooks and their parameters, and the registered methods')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
     a = ap.parse_args(argv)
@@ -259,6 +267,12 @@ def main(argv:list[str]|None=None)->int:
             reproduce(a.notebooks, dict(a.parameter), a.nbs, a.results, a.runs, a.kernel, a.timeout)
         elif a.command == 'report': print(write_report(a.results))
         elif a.command == 'readme': print(write_readme())
+        elif a.command == 'benchmark':
+            from medimb.benchmark import benchmark, DEFAULT_GRID   # imports torch and every method: only when asked
+            gpus = None if a.gpus is None else 'all' if a.gpus == ['all'] else a.gpus
+            benchmark(a.grid or DEFAULT_GRID, workers=a.workers, backend=a.backend, gpus=gpus, root=a.results,
+                      rerun=('skipped',) if a.rerun_skipped else ())
+            print(write_report(a.results))
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
             for p in select_notebooks(nbs): print(p.stem, notebook_parameters(p))
@@ -268,3 +282,7 @@ def main(argv:list[str]|None=None)->int:
     except (MedimbError, ValueError, FileNotFoundError) as e:
         print(f"medimb: error: {e}", file=sys.stderr); return 1
     return 0
+
+# %% ../nbs/00f_cli.ipynb #cea1b09e
+#| eval: false
+if __name__ == '__main__': sys.exit(main())   # python -m medimb.cli ... (bench/gpu.sh)

@@ -217,10 +217,20 @@ def _write_table(path:Path, df:pd.DataFrame)->Path:
 def _setting_keys(df:pd.DataFrame)->pd.Series:
     return df[SETTING_COLUMNS].astype(str).agg('\x1f'.join, axis=1)
 
-def _merge_rows(table:pd.DataFrame, new:pd.DataFrame)->pd.DataFrame:
-    "`table` with `new` in place of every row of the same (notebook, dataset, method, setting, model), all seeds."
+def _seed_text(df:pd.DataFrame)->pd.Series:
+    "Seeds as text, 3.0 read as '3': the same seed whether it was read from CSV or given as a number."
+    return df.seed.map(lambda s: str(int(s)) if isinstance(s, (float, np.floating)) and float(s).is_integer() else str(s))
+
+def _row_keys(df:pd.DataFrame)->pd.Series:
+    return _setting_keys(df) + '\x1f' + _seed_text(df)
+
+def _merge_rows(table:pd.DataFrame, new:pd.DataFrame,
+                replace:str='setting' # 'setting': every seed of each setting in `new`; 'seed': only the seeds in `new`
+               )->pd.DataFrame:
+    "`table` with `new` in place of every row of the same (notebook, dataset, method, setting, model): all seeds, or the same seed."
     if not len(new): return table
-    keep = table[~_setting_keys(table).isin(set(_setting_keys(new)))] if len(table) else table
+    key = _row_keys if replace == 'seed' else _setting_keys
+    keep = table[~key(table).isin(set(key(new)))] if len(table) else table
     return _ordered(pd.concat([keep, new], ignore_index=True) if len(keep) else new.reset_index(drop=True))
 
 # %% ../nbs/00_core.ipynb #241178ec
@@ -258,11 +268,13 @@ class Results:
     "Save a notebook's tables, figures and metric rows aside; `commit()` swaps them into `results/<notebook>/` and `results.csv`."
     def __init__(self, notebook:str,          # the notebook's name, e.g. '01_baseline'
                  root:str|Path|None=None,     # results folder; default `results_root()`
-                 fresh:bool=True              # at commit, replace the notebook's folder (True) or add to it (False)
+                 fresh:bool=True,             # at commit, replace the notebook's folder (True) or add to it (False)
+                 replace:str='setting'        # at commit, a staged row replaces every seed of its setting ('setting') or its own seed only ('seed')
                 ):
         if not isinstance(notebook, str) or not notebook.strip() or notebook.startswith('.') or Path(notebook).name != notebook:
             raise ConfigError(f"notebook={notebook!r} must be a plain folder name such as '01_baseline'")
-        self.notebook, self.fresh = notebook, bool(fresh)
+        if replace not in ('setting', 'seed'): raise ConfigError(f"replace={replace!r}: give 'setting' (a row replaces every seed of its setting) or 'seed' (its own seed only)")
+        self.notebook, self.fresh, self.replace = notebook, bool(fresh), replace
         self.root = Path(root) if root is not None else results_root()
         self.committed_dir = self.root/notebook
         (self.root/STAGING).mkdir(parents=True, exist_ok=True)
@@ -327,10 +339,8 @@ class Results:
         for c in ('dataset', 'method', 'model'): new[c] = new[c].map(str)
         new['recorded'] = datetime.datetime.now().isoformat(timespec='seconds')
         new = _ordered(new)
-        seed_text = lambda d: d.seed.map(lambda s: str(int(s)) if isinstance(s, (float, np.floating)) and float(s).is_integer() else str(s))
-        key = lambda d: _setting_keys(d) + '\x1f' + seed_text(d)
-        new = new[~key(new).duplicated(keep='last')]
-        old = self._rows[~key(self._rows).isin(set(key(new)))] if len(self._rows) else self._rows
+        new = new[~_row_keys(new).duplicated(keep='last')]
+        old = self._rows[~_row_keys(self._rows).isin(set(_row_keys(new)))] if len(self._rows) else self._rows
         self._rows = _ordered(pd.concat([old, new], ignore_index=True) if len(old) else new.reset_index(drop=True))
         self._state['rows'] = len(self._rows)
         _write_table(self.stage/'rows.csv', self._rows)   # aside, for a look after a crash
@@ -341,7 +351,7 @@ class Results:
         "The rows this run added; or the whole table as the commit makes it (`all_notebooks`)."
         if not all_notebooks: return self._rows.copy()
         table = read_results(self.root)
-        return _merge_rows(table, self._rows) if self._state['open'] else table
+        return _merge_rows(table, self._rows, self.replace) if self._state['open'] else table
 
     def clear(self):
         "Forget the files and rows this run has staged so far; committed results are untouched."
@@ -362,7 +372,7 @@ class Results:
         self._check_open()
         target, previous = self.committed_dir, self.stage/'previous'
         with results_lock(self.root):
-            if len(self._rows): merged = _merge_rows(read_results(self.root), self._rows)   # a broken results.csv stops here, before any change
+            if len(self._rows): merged = _merge_rows(read_results(self.root), self._rows, self.replace)   # a broken results.csv stops here, before any change
             if self.fresh:
                 if target.exists(): os.replace(target, previous)
                 try:

@@ -6,6 +6,8 @@
 #   bash bench/gpu.sh ddpm     # 05_ddpm at GPU scale: default preset, with the copy control, 3 seeds
 #   bash bench/gpu.sh gen      # GAN training at 64 and 128 px against a plain DCGAN loop; DiffuseMix batched bf16 against
 #                              # one image per call (needs timbrooks/instruct-pix2pix carried as a folder: PIPELINE=path)
+#   bash bench/gpu.sh sd15     # Stable Diffusion at 512 px: LoRA and full-UNet fine-tuning against a diffusers-example-style loop,
+#                              # and generation; needs the weights carried as a folder: MODEL=path (a StableDiffusionImg2ImgPipeline save)
 #
 # On the lent GPU machine (no internet), carry the wheels it lacks and, for real data, a local file:
 #   bash ../shared/tools/device-wheels.sh                # once, here: fills .whl/
@@ -15,7 +17,7 @@
 # DATA picks the study's data: a .npz or image folder (default .data/pneumoniamnist.npz when present, else the
 # phantom with Kermany's counts at 224 px).
 set -uo pipefail
-part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen}
+part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|sd15}
 out=${OUT:-_runs/gpu}; mkdir -p "$out"
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c 'import diffusers, imblearn, torchcam' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -51,5 +53,8 @@ gen)
   timeout 300 python3 bench/gan_speed.py --device cuda --sizes 64 128 2>&1 | tee "$out/gan_speed.log"
   timeout 280 python3 bench/diffusemix_speed.py ${PIPELINE:+--model "$PIPELINE"} 2>&1 | tee "$out/diffusemix_speed.log"
   ;;
-*) echo "unknown part $part: speed, study, ddpm or gen"; exit 2;;
+sd15)
+  timeout 560 python3 bench/sd15_speed.py ${MODEL:+--model "$MODEL"} --resolution 512 --out "$out/sd15_speed.json" 2>&1 | tee "$out/sd15_speed.log"
+  ;;
+*) echo "unknown part $part: speed, study, ddpm, gen or sd15"; exit 2;;
 esac

@@ -8,6 +8,8 @@
 #                              # one image per call (needs timbrooks/instruct-pix2pix carried as a folder: PIPELINE=path)
 #   bash bench/gpu.sh benchmark  # 11_benchmark: bench/benchmark_gpu.toml (every method, real data), one cell per GPU; the
 #                              # results folder under $OUT resumes it (carry it back as RESULTS=path to go on)
+#   bash bench/gpu.sh sd15     # Stable Diffusion at 512 px: LoRA and full-UNet fine-tuning against a diffusers-example-style loop,
+#                              # and generation; needs the weights carried as a folder: MODEL=path (a StableDiffusionImg2ImgPipeline save)
 #
 # On the lent GPU machine (no internet), carry the wheels it lacks and, for real data, a local file:
 #   bash ../shared/tools/device-wheels.sh                # once, here: fills .whl/
@@ -17,7 +19,7 @@
 # DATA picks the study's data: a .npz or image folder (default .data/pneumoniamnist.npz when present, else the
 # phantom with Kermany's counts at 224 px).
 set -uo pipefail
-part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|benchmark}
+part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|benchmark|sd15}
 out=${OUT:-_runs/gpu}; mkdir -p "$out"
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c 'import diffusers, imblearn, torchcam' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -60,5 +62,8 @@ benchmark)
   timeout 560 python3 -m medimb.cli benchmark --grid ${GRID:-bench/benchmark_gpu.toml} --gpus all --results "$results" \
     2>&1 | tail -60 | tee "$out/benchmark.log"
   ;;
-*) echo "unknown part $part: speed, study, ddpm, gen or benchmark"; exit 2;;
+sd15)
+  timeout 560 python3 bench/sd15_speed.py ${MODEL:+--model "$MODEL"} --resolution 512 --out "$out/sd15_speed.json" 2>&1 | tee "$out/sd15_speed.log"
+  ;;
+*) echo "unknown part $part: speed, study, ddpm, gen, benchmark or sd15"; exit 2;;
 esac

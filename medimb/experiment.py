@@ -131,7 +131,7 @@ class Method:
 
 # %% ../nbs/00e_experiment.ipynb #d5e6f7a8
 METHODS = {}   # name -> factory(**params) -> Method
-METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans', 'medimb.diffusemix', 'medimb.losses']
+METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans', 'medimb.diffusemix', 'medimb.losses', 'medimb.sd15']
 
 def register_method(name:str # the name `get_method` will know the method by
                    ):
@@ -227,7 +227,7 @@ class ExperimentResult:
         if self.test_probs is not None and self.test_probs.shape[1] > 2: return self.test_probs.argmax(1)
         return (np.asarray(self.test_scores) >= 0.5).astype(np.int64)
 
-YOUDEN_KEYS = ('balanced_accuracy', 'sensitivity', 'specificity', 'f1', 'mcc')
+YOUDEN_KEYS = ('balanced_accuracy', 'sensitivity', 'specificity', 'f1', 'mcc', 'kappa', 'youden_j')   # the latent-diffusion study's seven
 
 def _as_probs(p, num_classes:int, what:str)->np.ndarray:
     "(N, K) probabilities from (N, K) or, for two classes, one class-1 score per image."

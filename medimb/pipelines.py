@@ -57,13 +57,14 @@ def from_pil(images:list)->np.ndarray:
 # %% ../nbs/00h_pipelines.ipynb #99b6b3ca
 INSTRUCT_PIX2PIX = 'timbrooks/instruct-pix2pix'                    # DiffuseMix's edit model
 STABLE_DIFFUSION = 'stable-diffusion-v1-5/stable-diffusion-v1-5'    # image-to-image generation
-PIPELINE_CLASSES = {'instruct-pix2pix': 'StableDiffusionInstructPix2PixPipeline', 'img2img': 'StableDiffusionImg2ImgPipeline'}
+PIPELINE_CLASSES = {'instruct-pix2pix': 'StableDiffusionInstructPix2PixPipeline', 'img2img': 'StableDiffusionImg2ImgPipeline',
+                    'text2img': 'StableDiffusionPipeline'}
 TINY = 'tiny'   # the name of the untrained test pipeline
 
 class PipelineWeightsError(PretrainedWeightsError):
     "A diffusers pipeline's weights could not be found, downloaded or read."
 
-def pipeline_class(kind:str # 'instruct-pix2pix' or 'img2img'
+def pipeline_class(kind:str # 'instruct-pix2pix', 'img2img' or 'text2img'
                   )->type:
     "The diffusers pipeline class of `kind`."
     if kind not in PIPELINE_CLASSES: raise ConfigError(f"kind must be one of {list(PIPELINE_CLASSES)}; got {kind!r}")
@@ -113,7 +114,7 @@ def _weights_help(model_id:str, kind:str)->str:
             f"pipeline='{TINY}' builds a tiny untrained pipeline for tests only: its edits are noise.")
 
 def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `save_pretrained`, or 'tiny'
-                  kind:str='instruct-pix2pix',  # 'instruct-pix2pix' or 'img2img'
+                  kind:str='instruct-pix2pix',  # 'instruct-pix2pix', 'img2img' or 'text2img'
                   device='auto',                # where the pipeline runs
                   dtype='auto',                 # weights' dtype (see `pipeline_dtype`)
                   scheduler:str|None=None,      # swap the scheduler (see SCHEDULERS); None keeps the pipeline's
@@ -176,7 +177,7 @@ def tiny_tokenizer(folder:str|Path|None=None # where to write its files (default
     return CLIPTokenizer(str(folder/'vocab.json'), str(folder/'merges.txt'), model_max_length=77)
 
 # %% ../nbs/00h_pipelines.ipynb #1f6960c6
-def tiny_components(kind:str='instruct-pix2pix', # 'instruct-pix2pix' (UNet sees 8 channels) or 'img2img' (4)
+def tiny_components(kind:str='instruct-pix2pix', # 'instruct-pix2pix' (UNet sees 8 channels), 'img2img' or 'text2img' (4)
                     size:int=32,                 # image side the VAE is configured for
                     seed:int=0,                  # seeds every weight
                     tokenizer_dir=None           # where the tokenizer's files go (see `tiny_tokenizer`)
@@ -199,7 +200,7 @@ def tiny_components(kind:str='instruct-pix2pix', # 'instruct-pix2pix' (UNet sees
     scheduler = EulerAncestralDiscreteScheduler(**schedule) if kind == 'instruct-pix2pix' else PNDMScheduler(**schedule, skip_prk_steps=True)
     return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler)
 
-def tiny_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix' or 'img2img'
+def tiny_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix', 'img2img' or 'text2img'
                   size:int=32,                 # image side the VAE is configured for (any multiple of 4 runs)
                   seed:int=0                   # seeds every weight
                  ):

@@ -54,3 +54,12 @@ def test_tiny_pipeline_runs_offline_and_saves(kind, tmp_path, offline):
 def test_saved_copy_in_local_folder_is_found_offline(offline):
     tiny_pipeline().save_pretrained(local_pipeline_dir('someone/ip2p'))
     assert type(load_pipeline('someone/ip2p', device='cpu')).__name__ == 'StableDiffusionInstructPix2PixPipeline'
+
+def test_tiny_text2img_pipeline_runs_offline(tmp_path, offline):
+    "The text-to-image kind (Stable Diffusion's own pipeline) is built from the same tiny components and reloads from its folder."
+    torch.set_num_threads(1)
+    pipe = tiny_pipeline('text2img')
+    out = pipe(['chest x-ray'], height=32, width=32, num_inference_steps=2, output_type='pt', generator=torch.Generator().manual_seed(0)).images
+    assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+    pipe.save_pretrained(tmp_path/'saved')
+    assert type(load_pipeline(str(tmp_path/'saved'), kind='text2img', device='cpu')).__name__ == 'StableDiffusionPipeline'

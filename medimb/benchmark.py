@@ -532,9 +532,11 @@ def cost_table(rows:pd.DataFrame # the grid's rows (every status)
 
 # %% ../nbs/11_benchmark.ipynb #d3ccf140
 def plot_headline(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|None='baseline', order:list|None=None):
-    "Per dataset, each method's mean `metric` with its 95% CI over seeds; the baseline's mean dashed."
+    "Per dataset, each method's mean `metric` with its 95% CI over seeds (drawn within the metric's range); the baseline's mean dashed."
     import matplotlib.pyplot as plt
     rows = _ok(rows)
+    low, high = (-1., 1.) if metric in ('mcc', 'kappa') else (0., 1.) if metric in METRICS else (-math.inf, math.inf)
+    clipped = False
     datasets = list(dict.fromkeys(rows.dataset))
     methods = [m for m in (order or list(dict.fromkeys(rows.method))) if m in set(rows.method)]
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3.4 * max(1, len(datasets)) + 1.2, 0.35 * len(methods) + 1.4), sharey=True, squeeze=False)
@@ -543,7 +545,8 @@ def plot_headline(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:st
         for y, m in enumerate(methods):
             mean, lo, hi = mean_ci(g.loc[g.method == m, metric].astype(float))
             if mean != mean: continue
-            err = None if hi != hi else [[mean - lo], [hi - mean]]
+            if hi == hi and (lo < low or hi > high): clipped = True   # a t-interval over few seeds can pass the metric's bounds
+            err = None if hi != hi else [[mean - max(lo, low)], [min(hi, high) - mean]]
             ax.errorbar(mean, y, xerr=err, fmt='o', color='C3' if m == baseline else 'C0', capsize=3)
         if baseline is not None and baseline in set(g.method):
             ax.axvline(g.loc[g.method == baseline, metric].astype(float).mean(), ls='--', color='C3', lw=1)
@@ -551,7 +554,7 @@ def plot_headline(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:st
     axes.flat[0].set_yticks(range(len(methods))); axes.flat[0].set_yticklabels(methods); axes.flat[0].invert_yaxis()
     seeds = rows.groupby(['dataset', 'method']).size()
     fig.suptitle(f"{metric.replace('_', ' ')} on the test split: mean and 95% CI over {seeds.min()}" + (f"-{seeds.max()}" if seeds.max() != seeds.min() else '')
-                 + " seeds", fontsize=11)
+                 + " seeds" + (f" (intervals cut at the metric's range [{low:g}, {high:g}])" if clipped else ''), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -685,7 +688,7 @@ def benchmark(grid:Grid|dict|str|Path,  # a Grid, its dict, or a TOML/YAML file
 
 # %% ../nbs/11_benchmark.ipynb #5c4f2fa5
 DEFAULT_GRID = dict(   # `medimb benchmark` without --grid: the three phantom tasks, eight methods, three seeds; minutes on a CPU
-    name=BENCHMARK, seeds=3, size=32, model='small_cnn', epochs=4, batch_size=32, lr=3e-3, metric='balanced_accuracy', baseline='baseline',
+    name=BENCHMARK, seeds=3, size=32, model='small_cnn', epochs=8, batch_size=16, lr=3e-3, metric='balanced_accuracy', baseline='baseline',
     methods=['baseline', 'class-weights', 'balanced-sampler', 'ros', 'rus', 'smote', 'focal', 'ldam-drw', 'logit-adjustment-posthoc'],
     datasets=[dict(name=f'phantom-{task}', fraction=0.15, n=300, ratio=0.25, strength=2.0) for task in ('hernia', 'pneumonia')]
              + [dict(name='phantom-covid3', n=300, strength=2.0)])

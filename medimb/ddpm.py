@@ -315,12 +315,9 @@ class DiffusionTrainer:
     @property
     def frame(self)->pd.DataFrame:
         "The history: mean loss, learning rate and images/s per logged window."
-        return pd.DataFrame(self.history, columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
+        return self.loop.frame.reindex(columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
     @property
-    def images_per_second(self)->float:
-        "Median training throughput over the logged windows (the first, which compiles and warms up, left out)."
-        r = [h['images_per_second'] for h in self.history[1:] or self.history]
-        return float(np.median(r)) if r else float('nan')
+    def images_per_second(self)->float: return self.loop.images_per_second
 
     def save(self, path:str|Path|None=None)->Path:
         "Write model, EMA, optimizer, generator, step and history to `path` atomically (tensors and plain data only)."

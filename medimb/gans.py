@@ -276,7 +276,7 @@ class GANTrainer:
     @property
     def step(self)->int: return self.loop.step
     @property
-    def history(self)->pd.DataFrame: return pd.DataFrame(self.loop.history)
+    def history(self)->pd.DataFrame: return self.loop.frame
 
     def _real_batch(self):
         idx = torch.randint(0, len(self.data), (self.config.batch_size,), device=self.data.y.device, generator=self.rng)
@@ -444,8 +444,7 @@ class GANBalancer(GenerativeBalancer):
         trainer = self._run_trainer(group, GANTrainer(self.config, sub, conditional=group is None, device=self.device,
                                                       seed=derive_seed(self.seed_, 'model', group), checkpoint=self.checkpoint_path(group)))
         self.histories_[group] = trainer.history
-        h = trainer.history
-        if len(h) and 'images_per_second' in h: self.train_images_per_second_ = float(h.images_per_second.iloc[1:].median() if len(h) > 1 else h.images_per_second.iloc[0])
+        if trainer.loop.history: self.train_images_per_second_ = trainer.loop.images_per_second
         return trainer.sampling_generator()
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:

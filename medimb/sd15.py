@@ -335,12 +335,9 @@ class StableDiffusionTrainer:
     @property
     def frame(self)->pd.DataFrame:
         "The history: mean loss, learning rate and images/s per logged window."
-        return pd.DataFrame(self.history, columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
+        return self.loop.frame.reindex(columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
     @property
-    def images_per_second(self)->float:
-        "Median fine-tuning throughput over the logged windows (the first, which warms up, left out)."
-        r = [h['images_per_second'] for h in self.history[1:] or self.history]
-        return float(np.median(r)) if r else float('nan')
+    def images_per_second(self)->float: return self.loop.images_per_second
 
     def trained_unet(self)->nn.Module:
         "The fine-tuned UNet for sampling, in eval mode: its EMA weights when EMA is on (call once training is done)."

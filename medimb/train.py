@@ -292,6 +292,15 @@ class TrainLoop:
 
     @property
     def epoch(self)->int: return self.step // self.steps_per_epoch
+    @property
+    def frame(self)->pd.DataFrame:
+        "The history, a row per logged window: epoch, step, the mean of each loss, learning rate, images/s and seconds."
+        return pd.DataFrame(self.history)
+    @property
+    def images_per_second(self)->float:
+        "Median throughput over the logged windows (the first, which compiles and warms up, left out when there are others)."
+        r = [h['images_per_second'] for h in self.history[1:] or self.history if h.get('images_per_second') == h.get('images_per_second')]
+        return float(np.median(r)) if r else float('nan')
 
     def autocast(self):
         "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."

@@ -165,6 +165,9 @@ def test_loop_with_two_optimizers_and_state(tmp_path):
     assert run(tmp_path / 'b.pt', stop=1) is None
     resumed, g2 = run(tmp_path / 'b.pt')
     assert resumed.resumed_from == 10 and torch.allclose(g1.weight, g2.weight)
+    f = whole.frame   # the loop's history as a table, and its throughput with the warm-up window left out
+    assert list(f.step) == [5, 10, 15, 20] and {'loss', 'critic_loss', 'lr', 'images_per_second', 'seconds'} <= set(f.columns)
+    assert whole.images_per_second == pytest.approx(np.median(f.images_per_second.iloc[1:]))
     with pytest.raises(ConfigError, match='several optimizers'): resumed.update(torch.zeros(()), None)
 
 def test_precision_follows_the_device():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, ast, sys, json, time, argparse, datetime
 from pathlib import Path
 import pandas as pd
-from .core import (project_root, results_root, atomic_write, read_results, results_lock, as_list, as_seeds,
+from .core import (project_root, results_root, atomic_write, read_results, results_lock, forget_results, as_list, as_seeds,
                          MedimbError, ConfigError, ResultsError)
 from .metrics import to_markdown
 
@@ -259,6 +259,13 @@ def main(argv:list[str]|None=None)->int:
     bm.add_argument('--gpus', nargs='+', default=None, help="'all' or GPU indices (0 1 ...): one worker pinned to each GPU")
     bm.add_argument('--results', default=None, help='results folder (default: results/ at the project root)')
     bm.add_argument('--rerun-skipped', action='store_true', help='run skipped cells again (e.g. after installing the library they missed)')
+    fg = sub.add_parser('forget', help="remove a notebook's rows from results.csv (e.g. of settings no longer run), then rewrite REPORT.md")
+    fg.add_argument('notebook', help="the notebook whose rows go, e.g. 11_benchmark")
+    for flag, what in (('--method', 'methods'), ('--setting', 'settings (the setting column)'), ('--dataset', 'datasets'),
+                       ('--status', "statuses of benchmark rows, e.g. error")):
+        fg.add_argument(flag, nargs='+', default=None, help=f'only these {what} (default: any)')
+    fg.add_argument('--results', default=None, help='results folder (default: results/ at the project root)')
+    fg.add_argument('--dry-run', action='store_true', help='show the rows that would go, change nothing')
     ls = sub.add_parser('list', help='list the study notebooks and their parameters, and the registered methods')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
     a = ap.parse_args(argv)
@@ -273,6 +280,12 @@ def main(argv:list[str]|None=None)->int:
             benchmark(a.grid or DEFAULT_GRID, workers=a.workers, backend=a.backend, gpus=gpus, root=a.results,
                       rerun=('skipped',) if a.rerun_skipped else ())
             print(write_report(a.results))
+        elif a.command == 'forget':
+            gone = forget_results(a.notebook, a.method, a.setting, a.dataset, a.status, root=a.results, dry_run=a.dry_run)
+            shown = [c for c in ('dataset', 'method', 'setting', 'model', 'seed', 'status') if c in gone]
+            print(gone[shown].to_string(index=False) if len(gone) else '(no rows)')
+            print(f"{'would remove' if a.dry_run else 'removed'} {len(gone)} row(s) of {a.notebook}")
+            if not a.dry_run: print(write_report(a.results))
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
             for p in select_notebooks(nbs): print(p.stem, notebook_parameters(p))

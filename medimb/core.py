@@ -15,7 +15,7 @@ except ImportError: fcntl = None
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
            'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'atomic_path',
            'atomic_write', 'project_root', 'results_root', 'params_json', 'setting_hash', 'results_lock',
-           'read_results', 'Results', 'as_list', 'as_seeds', 'Timer']
+           'read_results', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -407,6 +407,36 @@ class Results:
     def __repr__(self):
         state = 'committed' if self._state['committed'] else 'staged' if self._state['open'] else 'discarded'
         return f'Results({self.notebook!r}, dir={str(self.dir)!r}, {state})' 
+
+# %% ../nbs/00_core.ipynb #1927e31a
+def forget_results(notebook:str,                   # the notebook whose rows go, e.g. '11_benchmark'
+                   methods:list|None=None,         # only these methods (default: any)
+                   settings:list|None=None,        # only these settings (the `setting` hashes; default: any)
+                   datasets:list|None=None,        # only these datasets (default: any)
+                   status:list|None=None,          # only rows with these statuses, e.g. ['error'] (benchmark rows; default: any)
+                   root:str|Path|None=None,        # results folder; default `results_root()`
+                   dry_run:bool=False              # return the rows that would go, change nothing
+                  )->pd.DataFrame:
+    "Remove the rows of `notebook` matching every filter from results.csv (atomically, under the lock); return them."
+    root = Path(root) if root is not None else results_root()
+    with results_lock(root):
+        table = read_results(root)
+        mine = table[table.notebook.astype(str) == str(notebook)] if len(table) else table
+        if not len(mine):
+            have = sorted(table.notebook.astype(str).unique()) if len(table) else []
+            raise ResultsError(f"{root/'results.csv'} has no rows of notebook {notebook!r}; it has rows of {have}")
+        hit = pd.Series(True, index=mine.index)
+        for column, wanted in (('method', methods), ('setting', settings), ('dataset', datasets), ('status', status)):
+            if wanted is None: continue
+            wanted = [str(w) for w in ([wanted] if isinstance(wanted, str) else wanted)]
+            values = mine[column] if column in mine else pd.Series(np.nan, index=mine.index)
+            values = (values.fillna('ok') if column == 'status' else values).astype(str)   # rows without a status ran
+            if unknown := [w for w in wanted if w not in set(values)]:
+                raise ConfigError(f"{notebook}: no rows with {column} {unknown}; its rows have {column} {sorted(set(values))}")
+            hit &= values.isin(wanted)
+        gone = mine[hit]
+        if not dry_run and len(gone): _write_table(root/'results.csv', table.drop(index=gone.index))
+    return gone.reset_index(drop=True)
 
 # %% ../nbs/00_core.ipynb #776528f7
 def as_list(value)->list:

@@ -156,3 +156,23 @@ def test_list_shows_the_registered_methods(capsys):
     assert main(['list']) == 0
     out = capsys.readouterr().out
     for name in ('baseline', 'masking', 'smote', 'pairing', 'features:smote', 'ddpm'): assert f' {name} ' in out, name
+
+def test_forget_removes_an_old_setting_and_rewrites_the_report(tmp_path, capsys):
+    for k, auc in ((3, 0.6), (5, 0.8)):
+        with Results('02_x', root=tmp_path) as res:
+            res.add_rows([dict(dataset='d', method='pairing', model='m', seed=s, roc_auc=auc, params=dict(k=k)) for s in range(2)])
+    with Results('11_x', root=tmp_path, fresh=False, replace='seed') as res:   # benchmark-style rows with a status
+        res.add_rows([dict(dataset='d', method='ros', model='m', seed=0, roc_auc=0.7, status='ok'),
+                      dict(dataset='d', method='smote', model='m', seed=0, status='error', error='boom')])
+    old = read_results(tmp_path).query("notebook == '02_x' and roc_auc == 0.6").setting.iloc[0]
+    assert main(['forget', '02_x', '--setting', old, '--results', str(tmp_path), '--dry-run']) == 0
+    assert 'would remove 2 row(s)' in capsys.readouterr().out and len(read_results(tmp_path)) == 6   # a dry run changes nothing
+    assert main(['forget', '02_x', '--setting', old, '--results', str(tmp_path)]) == 0
+    t = read_results(tmp_path)
+    assert len(t) == 4 and set(t[t.notebook == '02_x'].roc_auc) == {0.8}
+    text = (tmp_path / 'REPORT.md').read_text()
+    assert '| 02_x | d | m | pairing |' in text and '0.600' not in text
+    assert main(['forget', '11_x', '--status', 'error', '--results', str(tmp_path)]) == 0
+    assert set(read_results(tmp_path).query("notebook == '11_x'").method) == {'ros'}
+    assert main(['forget', '02_x', '--method', 'pairng', '--results', str(tmp_path)]) == 1       # a typo is an error, not "nothing to do"
+    assert "no rows with method ['pairng']" in capsys.readouterr().err and len(read_results(tmp_path)) == 3

@@ -471,7 +471,9 @@ def leaderboard(rows:pd.DataFrame,              # one dataset's rows (or the gri
     def test(m, ref):
         if ref is None or ref not in per or m == ref: return dict(mean_diff=math.nan, p=math.nan)
         common = per[m].index.intersection(per[ref].index)
-        return paired_test(per[m][common].values, per[ref][common].values)
+        r = paired_test(per[m][common].values, per[ref][common].values)
+        if np.isinf(r['t']): r['p'] = math.nan   # the same difference on every seed: a t-test has no spread to judge, so no p
+        return r
     out = []
     for m in means.index:
         vb, vt = test(m, baseline), test(m, best)
@@ -608,6 +610,8 @@ def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|Non
                      + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline")
                      + (f" and {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse than it" if worse else '')
                      + f" (paired t-test over seeds, p < {alpha}).")
+            same = lb[lb.p_baseline.isna() & lb.vs_baseline.notna() & (lb.vs_baseline != 0) & (lb.seeds > 1)].method.tolist()
+            if same: text += f" Not tested, because they differ from the baseline by the same amount on every seed: {', '.join(same)}."
         else: text += '.'
         lines.append(text)
     rt = rank_table(ok, metric, alpha)

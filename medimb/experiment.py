@@ -428,6 +428,8 @@ class Study:
         if len(cmp):
             for _, r in cmp[cmp.metric == metric].iterrows():
                 if r.n < 2 or r.p != r.p: test = f"not tested ({seeds(int(r.n))}: a paired test needs at least two)"
+                elif np.isinf(r.t):   # the same difference on every seed: the t-test has no spread to work with (its p is 0), so say so and give Wilcoxon
+                    test = f"by the same amount on every seed ({seeds(int(r.n))}; no spread for a t-test, Wilcoxon p = {r.wilcoxon_p:.3g})"
                 else: test = f"{'significantly' if r.p < alpha else 'not significantly'} (paired t-test p = {r.p:.3g}, {seeds(int(r.n))})"
                 diff = (f"{abs(r.mean_diff):.3f} {'higher' if r.mean_diff > 0 else 'lower'} than the baseline, {test}" if r.mean_diff != 0
                         else f"the same as the baseline ({seeds(int(r.n))})")

@@ -135,6 +135,16 @@ def test_rank_table_on_hand_made_rows():
     ref = stats.friedmanchisquare(*rows.pivot_table(index='dataset', columns='method', values='balanced_accuracy').values.T)
     assert rt.statistic == pytest.approx(ref.statistic) and rt.cd == pytest.approx(nemenyi_cd(3, 3))
 
+def test_a_difference_identical_on_every_seed_is_not_called_significant():
+    "ros is 0.1 above the baseline on every seed: the t-test's p would be 0; the leaderboard leaves it untested and the findings say why."
+    from medimb.benchmark import findings
+    rows = pd.DataFrame([dict(dataset='a', method=m, seed=s, status='ok', balanced_accuracy=0.6 + 0.02 * s + (0.1 if m == 'ros' else 0),
+                              roc_auc=0.8) for s in range(3) for m in ('baseline', 'ros')])
+    lb = leaderboard(rows, dataset='a')
+    assert math.isnan(lb.set_index('method').loc['ros', 'p_baseline'])
+    text = findings(rows)
+    assert 'no method beats the baseline' in text and 'by the same amount on every seed: ros' in text
+
 def test_grid_validation_errors(tmp_path, monkeypatch):
     bad = [({'methods': ['baseline', 'no-such']}, "unknown method 'no-such'"),
            ({'methods': ['baseline', {'name': 'focal', 'params': {'gama': 1}}]}, "no parameter ['gama']"),

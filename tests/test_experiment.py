@@ -337,3 +337,12 @@ def test_binary_rows_keep_their_keys(toy):
     r = run_experiment(toy, 'baseline', **RUN)
     assert {'tp', 'tn', 'fp', 'fn', 'specificity', 'threshold_youden', 'balanced_accuracy_youden'} <= set(r.row)
     assert not any(k.startswith('recall_') for k in r.row) and r.threshold == r.row['threshold_youden']
+
+def test_findings_do_not_call_an_identical_difference_on_every_seed_significant():
+    "With the same difference on every seed the t-test's p is 0 (no spread): the findings say so and give Wilcoxon's p."
+    from medimb.experiment import Study
+    rows = pd.DataFrame([dict(method=m, seed=s, balanced_accuracy=b + 0.1 * (m == 'ros'), recall=0.5, roc_auc=0.8)
+                         for m in ('baseline', 'ros') for s, b in ((0, 0.5), (1, 0.6))])
+    text = Study(rows=rows).findings()
+    line = [l for l in text.splitlines() if l.startswith('- ros')][0]
+    assert 'by the same amount on every seed (2 seeds' in line and 'Wilcoxon p = 0.5' in line and 'significantly' not in line

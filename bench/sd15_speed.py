@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from medimb.data import phantom
 from diffusers.utils import logging as diffusers_logging
 diffusers_logging.set_verbosity_error()   # its notes on casting the tiny parts are noise here
-from medimb.pipelines import STABLE_DIFFUSION, TINY
+from medimb.pipelines import STABLE_DIFFUSION, TINY, to_model_input, from_model_output
 from medimb.train import resolve_precision
-from medimb.sd15 import (FineTuneConfig, StableDiffusionTrainer, class_prompts, encode_prompts, load_components, prepare_unet,
-                         to_model_input, from_model_output)
+from medimb.sd15 import (FineTuneConfig, StableDiffusionTrainer, class_prompts, encode_prompts, load_components, prepare_unet)
 
 HALF = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from .core import ConfigError, DataError, get_device, as_list
 from .data import ImageSet, plot_grid
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, derive_seed
-from .pipelines import INSTRUCT_PIX2PIX, TINY, SCHEDULERS, load_pipeline, gray_to_rgb, rgb_to_gray
+from .pipelines import INSTRUCT_PIX2PIX, TINY, SCHEDULERS, load_pipeline, to_model_input, from_model_output
 
 # %% auto #0
 __all__ = ['PROMPT_SETS', 'DIRECTIONS', 'FRACTAL_KINDS', 'prompt_list', 'edit_images', 'seam_mask', 'hybrid', 'julia_image',
@@ -58,15 +57,13 @@ def edit_images(pipe,                     # a StableDiffusionInstructPix2PixPipe
     if x.dtype != np.uint8 or x.ndim != 4: raise DataError(f"images must be uint8 (N, C, H, W); got {x.dtype} {x.shape}")
     prompts = [prompts] * len(x) if isinstance(prompts, str) else list(prompts)
     if len(prompts) != len(x): raise ConfigError(f"give one prompt, or one per image: {len(prompts)} prompts for {len(x)} images")
-    h, w = x.shape[-2:]; dev = pipe._execution_device; out = []
+    dev = pipe._execution_device; out = []
     for i in range(0, len(x), batch_size):
-        rgb = gray_to_rgb(x[i:i + batch_size], dev)
-        if edit_size and (h, w) != (edit_size, edit_size): rgb = F.interpolate(rgb, (edit_size, edit_size), mode='bilinear', antialias=True).clamp(0, 1)
+        rgb = to_model_input(x[i:i + batch_size], edit_size, dev)
         gens = [torch.Generator().manual_seed(derive_seed(seed, j) % 2**63) for j in range(i, i + len(rgb))]
         y = pipe(prompts[i:i + len(rgb)], image=rgb, num_inference_steps=steps, image_guidance_scale=image_guidance,
                  guidance_scale=guidance, generator=gens, output_type='pt').images.float()
-        if y.shape[-2:] != (h, w): y = F.interpolate(y, (h, w), mode='bilinear', antialias=True)
-        out.append(rgb_to_gray(y) if x.shape[1] == 1 else (y.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+        out.append(from_model_output(y, x.shape[1:]))
     return np.concatenate(out) if out else x[:0].copy()
 
 # %% ../nbs/07_diffusemix.ipynb #05f018cf

@@ -15,9 +15,9 @@ from .models import PretrainedWeightsError, _offline
 
 # %% auto #0
 __all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', 'SCHEDULERS', 'gray_to_rgb', 'rgb_to_gray',
-           'to_pil', 'from_pil', 'PipelineWeightsError', 'pipeline_class', 'local_pipeline_dir', 'set_scheduler',
-           'pipeline_dtype', 'load_pipeline', 'write_clip_tokenizer', 'tiny_tokenizer', 'tiny_components',
-           'tiny_pipeline']
+           'to_pil', 'from_pil', 'to_model_input', 'from_model_output', 'PipelineWeightsError', 'pipeline_class',
+           'local_pipeline_dir', 'set_scheduler', 'pipeline_dtype', 'load_pipeline', 'write_clip_tokenizer',
+           'tiny_tokenizer', 'tiny_components', 'tiny_pipeline']
 
 # %% ../nbs/00h_pipelines.ipynb #027f7d2c
 def _uint8_batch(images, what:str='images')->np.ndarray:
@@ -53,6 +53,26 @@ def to_pil(images)->list:
 def from_pil(images:list)->np.ndarray:
     "A list of PIL images as uint8 (N, 1, H, W) (the mean of their RGB channels)."
     return rgb_to_gray(np.stack([np.asarray(im.convert('RGB')) for im in images]))
+
+# %% ../nbs/00h_pipelines.ipynb #800c08f4
+def to_model_input(images,                 # uint8 (N, 1 or 3, H, W)
+                   resolution:int|None,    # the side the model works at (None: the images' own size)
+                   device='cpu')->torch.Tensor:
+    "Float (N, 3, side, side) in [0, 1]: grey as three equal channels, resized with antialiasing."
+    x = gray_to_rgb(images, device)
+    if resolution and tuple(x.shape[-2:]) != (resolution, resolution):
+        x = F.interpolate(x, (resolution, resolution), mode='bilinear', antialias=True).clamp_(0, 1)
+    return x
+
+def from_model_output(x:torch.Tensor,  # float (N, 3, h, w) in [0, 1], as a pipeline returns with output_type='pt'
+                      shape:tuple      # (C, H, W) of the data
+                     )->np.ndarray:
+    "uint8 (N, C, H, W): the mean of the three channels for grey data, resized to the data's side."
+    c, h, w = shape
+    x = x.float().clamp(0, 1)
+    if c == 1: x = x.mean(1, keepdim=True)
+    if tuple(x.shape[-2:]) != (h, w): x = F.interpolate(x, (h, w), mode='bilinear', antialias=True)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 # %% ../nbs/00h_pipelines.ipynb #99b6b3ca
 INSTRUCT_PIX2PIX = 'timbrooks/instruct-pix2pix'                    # DiffuseMix's edit model

@@ -19,14 +19,14 @@ from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, EMA, derive_seed, cache_key
 from .pipelines import (STABLE_DIFFUSION, TINY, SCHEDULERS, PipelineWeightsError, load_pipeline, pipeline_class, pipeline_dtype,
-                              set_scheduler, tiny_components, gray_to_rgb)
+                              set_scheduler, tiny_components, to_model_input, from_model_output)
 
 # %% auto #0
 __all__ = ['NORMAL_CLASSES', 'PROMPT_TEMPLATE', 'HERNIA_STUDY_PROMPT', 'FINETUNE_MODES', 'LORA_TARGETS', 'TRAINED_FILE', 'MODES',
-           'SOURCES', 'Components', 'load_components', 'class_prompts', 'encode_prompts', 'to_model_input',
-           'from_model_output', 'encode_images', 'check_resolution', 'FineTuneConfig', 'prepare_unet', 'TrainedPart',
-           'StableDiffusionTrainer', 'save_trained', 'load_trained', 'StableDiffusionBalancer', 'sd15_img2img_method',
-           'sd15_text2img_method', 'synthetic_validation_split']
+           'SOURCES', 'Components', 'load_components', 'class_prompts', 'encode_prompts', 'encode_images',
+           'check_resolution', 'FineTuneConfig', 'prepare_unet', 'TrainedPart', 'StableDiffusionTrainer',
+           'save_trained', 'load_trained', 'StableDiffusionBalancer', 'sd15_img2img_method', 'sd15_text2img_method',
+           'synthetic_validation_split']
 
 # %% ../nbs/06_sd15.ipynb #6492b5dc
 @dataclass
@@ -116,24 +116,6 @@ def encode_prompts(components:Components, # the text encoder and tokenizer
     return te.to(dev)(ids.to(dev))[0].float()
 
 # %% ../nbs/06_sd15.ipynb #32e85ece
-def to_model_input(images,            # uint8 (N, 1 or 3, H, W)
-                   resolution:int,    # the side the model works at
-                   device='cpu')->torch.Tensor:
-    "Float (N, 3, resolution, resolution) in [0, 1]: grey as three equal channels, resized with antialiasing."
-    x = gray_to_rgb(images, device)
-    if tuple(x.shape[-2:]) != (resolution, resolution): x = F.interpolate(x, (resolution, resolution), mode='bilinear', antialias=True).clamp_(0, 1)
-    return x
-
-def from_model_output(x:torch.Tensor,  # float (N, 3, h, w) in [0, 1], as a pipeline returns with output_type='pt'
-                      shape:tuple      # (C, H, W) of the data
-                     )->np.ndarray:
-    "uint8 (N, C, H, W): the mean of the three channels for grey data, resized to the data's side."
-    c, h, w = shape
-    x = x.float().clamp(0, 1)
-    if c == 1: x = x.mean(1, keepdim=True)
-    if tuple(x.shape[-2:]) != (h, w): x = F.interpolate(x, (h, w), mode='bilinear', antialias=True)
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-
 @torch.no_grad()
 def encode_images(components:Components, # the VAE
                   images,                # uint8 (N, 1 or 3, H, W)

@@ -19,11 +19,12 @@ from .core import atomic_path, DataError, ConfigError
 # %% auto #0
 __all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS',
            'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
-           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom',
-           'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
-           'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
-           'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits', 'split_dataset',
-           'make_imbalanced', 'random_patch_mask', 'BatchAugment']
+           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES', 'NIH_LISTS', 'ImageSet',
+           'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image',
+           'decode_all', 'patient_from_filename', 'pneumonia_subtype_from_filename', 'MissingDataError',
+           'load_image_folder', 'load_csv_images', 'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia',
+           'load_nih_folder', 'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced', 'random_patch_mask',
+           'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -390,6 +391,10 @@ def cache_dir()->Path:
     "Where decoded datasets are cached: `$MEDIMB_CACHE` or `~/.cache/medimb`."
     return Path(os.environ.get('MEDIMB_CACHE', Path.home()/'.cache'/'medimb'))
 
+def _file_stamps(files:Sequence)->list:
+    "What a cache key holds of each file: its path and modification time (ns)."
+    return [(str(f), os.stat(f).st_mtime_ns) for f in files]
+
 def cached(key:str,   # a string that identifies the source and decoding options
            build,     # function returning the ImageSet when it is not cached
            cache:bool=True # False: always build, never read or write the cache
@@ -463,11 +468,16 @@ def decode_image(src,             # a path, bytes, or PIL image
     a = np.asarray(img, np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
-def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|None=None, workers:int|None=None)->np.ndarray:
+def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|None=None, workers:int|None=None,
+               progress:bool|None=None # a progress bar (None: when there are more than 1,000 images)
+              )->np.ndarray:
     "Decode many images with a thread pool into one uint8 array (N, C, H, W); sizes must agree unless `size` is set."
+    from tqdm.auto import tqdm
     names = names if names is not None else [str(s) if isinstance(s, (str, Path)) else f'row {i}' for i, s in enumerate(sources)]
     with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as ex:
-        arrays = list(ex.map(lambda a: decode_image(a[0], size, channels, a[1]), zip(sources, names)))
+        jobs = ex.map(lambda a: decode_image(a[0], size, channels, a[1]), zip(sources, names))
+        arrays = list(tqdm(jobs, total=len(names), desc='decoding', leave=False,
+                           disable=not (len(names) > 1000 if progress is None else progress)))
     if not arrays: raise DataError("no images to decode")
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -598,15 +608,26 @@ def _read_table(csv:Path)->pd.DataFrame:
     if df.empty: raise DataError(f"{csv} has no rows")
     return df.rename(columns=str.strip)
 
-def _image_files(ids:Sequence, folder:Path, table:str)->list:
-    "The file of each image id in `folder`, the id as it is or with an image or DICOM extension; a DataError lists the ids not found."
+def _find_files(ids:Sequence, folders:Sequence)->list:
+    "The file of each image id in the first of `folders` that holds it (the id as it is, or with an image or DICOM extension), else None."
+    index = {}
+    for folder in reversed(list(folders)):   # each folder listed once: 112,120 NIH ids need no 1.3 million stat calls
+        with os.scandir(folder) as it: index.update({e.name: Path(e.path) for e in it if e.is_file()})
     def find(i):
-        p = folder/i
-        if p.suffix.lower() in CSV_EXTENSIONS and p.is_file(): return p
-        return next((folder/f'{i}{e}' for e in CSV_EXTENSIONS if (folder/f'{i}{e}').is_file()), None)
-    files = [find(i) for i in ids]
+        if Path(i).suffix.lower() in CSV_EXTENSIONS and i in index: return index[i]
+        hit = next((index[f'{i}{e}'] for e in CSV_EXTENSIONS if f'{i}{e}' in index), None)
+        if hit is None and ('/' in i or '\\' in i):   # an id with a folder in it: relative to each folder
+            hit = next((Path(f)/i for f in folders if Path(i).suffix.lower() in CSV_EXTENSIONS and (Path(f)/i).is_file()), None)
+        return hit
+    return [find(str(i)) for i in ids]
+
+def _image_files(ids:Sequence, folder:Path|Sequence, table:str)->list:
+    "The file of each image id in `folder` (or the first of several folders that holds it); a DataError lists the ids not found."
+    folders = [folder] if isinstance(folder, (str, Path)) else list(folder)
+    files = _find_files(ids, folders)
     missing = [i for i, f in zip(ids, files) if f is None]
-    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {folder} (e.g. {list(missing[:3])}, "
+    where = folders[0] if len(folders) == 1 else f"any of {[str(f) for f in folders]}"
+    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {where} (e.g. {list(missing[:3])}, "
                                 f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
     return files
 
@@ -633,10 +654,10 @@ def _read_dicom(path:Path)->np.ndarray:
         a = top - a.astype(np.int64)
     return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
 
-def _decode_files(files:Sequence, size:int|None, channels:int)->np.ndarray:
+def _decode_files(files:Sequence, size:int|None, channels:int, progress:bool|None=None)->np.ndarray:
     "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
     _need_pydicom(files)
-    return decode_all(files, size, channels, names=[str(f) for f in files])
+    return decode_all(files, size, channels, names=[str(f) for f in files], progress=progress)
 
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)
@@ -935,6 +956,19 @@ def _nih_labels(values, names)->list:
         else: out.append([names[i] if names and isinstance(i, (int, np.integer)) else str(i) for i in v])
     return out
 
+NIH_FINDINGS = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia', 'Pneumothorax',
+                'Consolidation', 'Edema', 'Emphysema', 'Fibrosis', 'Pleural_Thickening', 'Hernia']
+
+def _nih_task(findings:Sequence, # finding names per row (from _nih_labels)
+              finding:str,        # the finding against 'No Finding', in any case ('pleural thickening' finds 'Pleural_Thickening')
+              where:str           # what to name in errors
+             )->tuple:
+    "Per row 1 (has `finding`, alone or with others), 0 ('No Finding' only) or -1 (other findings only), and the finding's NIH name."
+    known = sorted(set(NIH_FINDINGS) | {f for fs in findings for f in fs} - {'No Finding'})
+    col = next((f for f in known if _label_key(f) == _label_key(finding)), None)
+    if col is None: raise ConfigError(f"unknown finding {finding!r}; {where} has the findings {known} (case, spaces and underscores do not matter)")
+    return np.array([1 if col in fs else 0 if list(fs) == ['No Finding'] else -1 for fs in findings]), col
+
 def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/DatasetDict with NIH rows
                     size:int=128,            # side in pixels (the study: 128)
                     view:str|None='PA',      # keep this view position only (None: all)
@@ -980,8 +1014,8 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
         if df['Patient ID'].isna().any():
             raise DataError(f"{int(df['Patient ID'].isna().sum())} images have no row in the NIH metadata (e.g. {df.file[df['Patient ID'].isna()].iloc[0]})")
     if view: df = df[df['View Position'].astype(str).str.upper() == view.upper()]
-    is_h = df.findings.map(lambda f: 'Hernia' in f); is_n = df.findings.map(lambda f: f == ['No Finding'])
-    df = df[is_h | is_n].assign(label=is_h.astype(int))
+    label, _ = _nih_task(list(df.findings), 'hernia', 'the NIH rows')
+    df = df[label >= 0].assign(label=label[label >= 0])
     if max_normal is not None and (df.label == 0).sum() > max_normal:
         neg = df[df.label == 0].sample(max_normal, random_state=seed)
         df = pd.concat([df[df.label == 1], neg]).sort_values('row')
@@ -993,6 +1027,83 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
     key = json.dumps(['nih', source, size, view, max_normal, seed, len(df)], default=str)
     return cached(key, build, cache and isinstance(source, str)).to_channels(1)
 
+# %% ../nbs/00a_data.ipynb #b7f3c9a1
+NIH_TABLES = ('Data_Entry_2017_v2020.csv', 'Data_Entry_2017.csv')     # the NIH's table, newest first
+NIH_LISTS = {'train': 'train_val_list.txt', 'test': 'test_list.txt'}  # the official split, disjoint by patient
+
+def _nih_image_folders(root:Path)->list:
+    "The folders of an NIH download that hold images: `images/`, and `images_001/images/` ... (or `images_001/`)."
+    nested = sorted(d for d in root.glob('images_*') if d.is_dir())
+    return ([root/'images'] if (root/'images').is_dir() else []) + [d/'images' if (d/'images').is_dir() else d for d in nested]
+
+def _nih_split(root:Path, ids:pd.Series)->np.ndarray|None:
+    "'train' or 'test' per image id from the official lists ('' for ids in neither); None when the folder has no lists."
+    have = {s: (root/f).is_file() for s, f in NIH_LISTS.items()}
+    if not any(have.values()): return None
+    if not all(have.values()):
+        raise DataError(f"{root} has {[NIH_LISTS[s] for s in have if have[s]]} but not {[NIH_LISTS[s] for s in have if not have[s]]}; "
+                        f"the official split needs both lists (or neither, for a patient-aware random split)")
+    lists = {s: {l.strip() for l in (root/f).read_text().splitlines() if l.strip()} for s, f in NIH_LISTS.items()}
+    if both := lists['train'] & lists['test']: raise DataError(f"{len(both)} images are in both {NIH_LISTS['train']} and {NIH_LISTS['test']} (e.g. {sorted(both)[:3]})")
+    return np.array(['test' if i in lists['test'] else 'train' if i in lists['train'] else '' for i in ids])
+
+def load_nih_folder(root:str|Path,            # the NIH ChestX-ray14 folder (or its Data_Entry_2017*.csv)
+                    finding:str='hernia',     # the finding against 'No Finding' (the hernia study's: 'hernia')
+                    view:str|None='PA',       # keep this view position only (None: all)
+                    size:int|None=None,       # resize to size x size (the originals are 1024 px; the hernia study: 128)
+                    channels:int=1,           # 1 grey or 3 RGB
+                    cache:bool=True,          # cache the decoded set
+                    num_classes:int|None=None,# refuse, before decoding, a request for another number of classes
+                    max_normal:int|None=None, # subsample 'No Finding' images to at most this many (the study: 1,000)
+                    seed:int=0,               # seed of that subsample
+                    partial:bool=False        # load the images that are on disk when some are missing (with a warning), not refuse
+                   )->ImageSet:
+    "NIH ChestX-ray14 as downloaded: `finding` vs 'No Finding', one view, patient ids, the official train_val/test split."
+    root = Path(root).expanduser()
+    if root.is_file(): table, root = root, root.parent
+    elif root.is_dir():
+        table = next((root/t for t in NIH_TABLES if (root/t).is_file()), None)
+        if table is None: raise DataError(f"{root} holds no NIH table {' or '.join(NIH_TABLES)}")
+    else: raise MissingDataError(f"NIH ChestX-ray14 folder {root.resolve()} does not exist")
+    df = _read_table(table)
+    need = ['Image Index', 'Finding Labels', 'Patient ID'] + (['View Position'] if view else [])
+    if miss := [c for c in need if c not in df.columns]: raise DataError(f"{table}: no column {miss} (NIH's columns are {need}); columns are {list(df.columns)}")
+    label, col = _nih_task(_nih_labels(df['Finding Labels'].str.strip(), None), finding, table.name)
+    name = col.lower().replace('_', ' ')
+    _check_num_classes(root, ['no finding', name], num_classes)
+    in_view = df['View Position'].str.strip().str.upper().eq(view.upper()).to_numpy() if view else np.ones(len(df), bool)
+    if view and not in_view.any(): raise DataError(f"{table}: no image has View Position {view!r}; it has {sorted(df['View Position'].unique())}; pass view=None for all")
+    split = _nih_split(root, df['Image Index'].str.strip())
+    listed = np.ones(len(df), bool) if split is None else split != ''
+    keep = (label >= 0) & in_view & listed; over = 0
+    if max_normal is not None and (keep & (label == 0)).sum() > max_normal:
+        normal = np.flatnonzero(keep & (label == 0)); over = len(normal) - max_normal
+        keep[np.random.default_rng(seed).choice(normal, over, replace=False)] = False
+    ids = df['Image Index'].str.strip().to_numpy()[keep]
+    folders = _nih_image_folders(root)
+    if not folders: raise DataError(f"{root} has no image folder: NIH's images are in images_001/images/ ... images_012/images/ (or images/)")
+    files = _find_files(ids, folders)
+    lost = np.array([f is None for f in files])
+    if lost.any():
+        where = f"{lost.sum()} of {len(ids)} images of {table.name} (e.g. {list(ids[lost][:3])}) are not in {[str(f.relative_to(root)) for f in folders]}"
+        if not partial: raise DataError(f"{where}; unpack the missing images_NNN archives there, or pass partial=True to load the {(~lost).sum()} that are")
+        warnings.warn(f"{where}: loading the {(~lost).sum()} that are (partial=True)")
+        keep[np.flatnonzero(keep)[lost]] = False; files = [f for f in files if f is not None]
+    labels = label[keep]
+    words = [f"{(labels == 0).sum()} no finding", f"{(labels == 1).sum()} {name}"]
+    both = sum(len(fs) > 1 for fs, k in zip(_nih_labels(df['Finding Labels'][keep], None), labels) if k == 1)
+    left = ([f"{((label == -1) & in_view & listed).sum()} images with other findings only"] + ([f"{(~in_view).sum()} of other views than {view}"] if view else [])
+            + ([f"{(~listed).sum()} in neither list"] if (~listed).any() else []) + ([f"{over} no-finding images over max_normal={max_normal}"] if over else []))
+    warnings.warn(f"{table.name}: {name} vs no finding keeps {', '.join(words)} ({both} {name} images with other findings too); "
+                  f"leaves out {', '.join(left)}")
+    if len(set(labels.tolist())) < 2: raise DataError(f"{table.name}: {name} vs no finding (view={view}) keeps {', '.join(words)}; a classifier needs both")
+    key = json.dumps(['nih-folder', str(table.resolve()), col, view, max_normal, seed, size, channels, _file_stamps(files)])
+    def build():
+        return ImageSet(_decode_files(files, size, channels), labels, ['no finding', name],
+                        patient_ids=df['Patient ID'].str.strip().to_numpy()[keep], split=None if split is None else split[keep],
+                        name=f"nih-{name.replace(' ', '-')}")
+    return cached(key, build, cache)
+
 # %% ../nbs/00a_data.ipynb #279ee528
 _PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
 
@@ -1000,14 +1111,14 @@ def _looks_like_a_path(name:str)->bool:
     "A name that can only mean a local file or folder (Hub names are 'owner/name'): a suffix, several '/', a '\\', or a leading '.', '~' or '/'."
     return name.startswith(('.', '~', '/')) or '\\' in name or name.count('/') > 1 or Path(name).suffix.lower() in _PATH_SUFFIXES
 
-def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, a VinDr-PCXR folder, or a Hub name
+def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, an NIH or VinDr-PCXR folder, or a Hub name
                  size:int|None=None,        # side in pixels
                  channels:int=1,            # 1 grey or 3
                  n:int|None=None,           # phantom only: number of images (binary: 1200; 'phantom-covid3': 1017)
                  ratio:float|None=None,     # phantom only: minority fraction (binary: 0.16; 'phantom-covid3': COVID's, 116/1017)
                  seed:int=0,                # phantom only: seed
                  num_classes:int|None=None, # refuse, before any work, data with another number of classes
-                 **kwargs                   # passed to the loader (the phantom takes counts=, VinDr-PCXR finding=, an image folder pneumonia_subtype=)
+                 **kwargs                   # passed to the loader (the phantom takes counts=; ChestMNIST, NIH and VinDr-PCXR finding=; an image folder pneumonia_subtype=)
                 )->ImageSet:
     "Load any dataset medimb knows by name or path."
     name = str(name)
@@ -1023,11 +1134,13 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
     path = Path(name).expanduser()
     if name.lower() in ('pneumoniamnist', 'chestmnist'): return load_medmnist(name, **local)
     if path.is_dir():
+        if any((path/t).is_file() for t in NIH_TABLES): return load_nih_folder(path, **local)   # NIH ChestX-ray14 as downloaded
         if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **local)   # VinDr-PCXR's layout
         return load_image_folder(path, **local)
     if path.is_file():
         if path.suffix == '.npz': return load_medmnist(path, **local)
         if path.suffix.lower() == '.csv':
+            if path.name in NIH_TABLES: return load_nih_folder(path, **local)
             return (load_vindr_pcxr if path.name.startswith('image_labels_') else load_csv_images)(path, **local)
         raise DataError(f"{name} is a file but not a MedMNIST .npz or a .csv table of image ids and labels; give one of those or a folder with one subfolder of images per class")
     if kwargs.get('pneumonia_subtype') is not None:

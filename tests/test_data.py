@@ -701,3 +701,70 @@ def test_kermany_pneumonia_subtype_errors(tmp_path, monkeypatch):
     _folder(tmp_path / 'covid', (('train', 'normal'), ('train', 'covid')))
     with pytest.raises(ConfigError, match=r"needs Kermany's layout.*\['normal', 'covid'\]"): load_image_folder(tmp_path / 'covid', pneumonia_subtype='viral')
     with pytest.raises(ConfigError, match='needs the chest_xray/ image folder'): load_dataset('hf-vision/chest-xray-pneumonia', pneumonia_subtype='viral')
+
+# ---------------------------------------------------------------- NIH ChestX-ray14 as downloaded (issue 20)
+def _nih(root, table='Data_Entry_2017_v2020.csv', flat=False, lists=True):
+    "A tiny NIH download: 20 patients of 2 films; hernia (one also Cardiomegaly), no finding, other findings only, AP views."
+    rng = np.random.default_rng(0); rows = []
+    for p in range(1, 21):
+        for i in range(2):
+            findings = ('Cardiomegaly|Hernia' if p == 1 and i == 1 else 'Hernia') if p <= 6 else 'Effusion|Mass' if p in (17, 18) else 'No Finding'
+            idx = f'{p:08d}_{i:03d}.png'
+            folder = root / 'images' if flat else root / f'images_{(p - 1) // 10 + 1:03d}' / 'images'
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / idx)
+            rows.append({'Image Index': idx, 'Finding Labels': findings, 'Follow-up #': i, 'Patient ID': str(p), 'Patient Age': 50,
+                         'View Position': 'AP' if p == 20 else 'PA'})
+    pd.DataFrame(rows).to_csv(root / table, index=False)
+    if lists:   # the official split is by patient: 4-6 and 13-16 are test
+        test = lambda r: int(r['Patient ID']) in (4, 5, 6, 13, 14, 15, 16)
+        (root / 'train_val_list.txt').write_text('\n'.join(r['Image Index'] for r in rows if not test(r)) + '\n')
+        (root / 'test_list.txt').write_text('\n'.join(r['Image Index'] for r in rows if test(r)) + '\n')
+    return root
+
+def test_nih_folder_as_downloaded_loads_hernia_vs_no_finding(tmp_path, monkeypatch):
+    import warnings, medimb.data as md
+    from medimb.data import load_nih_folder, split_dataset
+    root = _nih(tmp_path / 'nih')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always'); d = load_dataset(str(root))               # recognized by its table
+    assert d.classes == ['no finding', 'hernia'] and d.counts == {'no finding': 22, 'hernia': 12}   # PA only; 4 other-findings rows out
+    said = ' '.join(str(w.message) for w in caught)
+    assert '12 hernia' in said and '4 images with other findings only' in said and '2 of other views than PA' in said, said
+    assert '1 hernia images with other findings too' in said
+    assert set(d.patient_ids) == {str(p) for p in range(1, 20) if p not in (17, 18)}
+    test_rows = np.isin(d.patient_ids.astype(int), [4, 5, 6, 13, 14, 15, 16])
+    assert (d.split[test_rows] == 'test').all() and (d.split[~test_rows] == 'train').all()
+    sp = split_dataset(d, val=0.2, test=0.2, seed=0)                                # val carved from train_val, by patient
+    assert set(sp.test.patient_ids) == {'4', '5', '6', '13', '14', '15', '16'} and len(sp.val) > 0
+    assert not set(sp.val.patient_ids) & set(sp.train.patient_ids) and not set(sp.val.patient_ids) & set(sp.test.patient_ids)
+    assert set(sp.val.labels.tolist()) == {0, 1}
+    def no_work(*a, **k): raise AssertionError('decoded again instead of reading the cache')
+    monkeypatch.setattr(md, 'decode_all', no_work)
+    assert np.array_equal(load_dataset(str(root)).images, d.images)               # the dataset cache
+    monkeypatch.undo()
+    e = load_nih_folder(root, finding='effusion', view=None, cache=False)          # another finding, every view
+    assert e.counts == {'no finding': 24, 'effusion': 4} and e.name == 'nih-effusion'
+
+def test_nih_folder_layouts_and_errors(tmp_path):
+    from medimb.data import load_nih_folder, decode_all
+    flat = _nih(tmp_path / 'flat', table='Data_Entry_2017.csv', flat=True, lists=False)
+    d = load_dataset(str(flat / 'Data_Entry_2017.csv'), cache=False)               # the table itself; a flat images/; no lists
+    assert len(d) == 34 and d.split is None
+    assert load_dataset(str(flat), finding='Hernia', num_classes=2, cache=False).counts['hernia'] == 12
+    with pytest.raises(DataError, match='has 2 classes'): load_dataset(str(flat), num_classes=3)
+    with pytest.raises(ConfigError, match=r"unknown finding 'flu'.*'Hernia'"): load_dataset(str(flat), finding='flu')
+    with pytest.raises(DataError, match="no image has View Position 'LL'"): load_nih_folder(flat, view='LL')
+    root = _nih(tmp_path / 'nih'); (root / 'test_list.txt').unlink()
+    with pytest.raises(DataError, match='needs both lists'): load_nih_folder(root)
+    root = _nih(tmp_path / 'part'); (root / 'images_002' / 'images' / '00000013_000.png').unlink()
+    with pytest.raises(DataError, match=r"1 of 34 images .*00000013_000.png.*partial=True"): load_nih_folder(root)
+    with pytest.warns(UserWarning, match='loading the 33 that are'): assert len(load_nih_folder(root, partial=True, cache=False)) == 33
+    with pytest.raises(MissingDataError, match='does not exist'): load_nih_folder(tmp_path / 'none')
+
+def test_decode_all_shows_a_progress_bar(tmp_path, capsys):
+    from medimb.data import decode_all
+    files = []
+    for i in range(3): Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / f'{i}.png'); files.append(tmp_path / f'{i}.png')
+    decode_all(files, None, progress=True)
+    assert 'decoding' in capsys.readouterr().err

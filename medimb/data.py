@@ -19,12 +19,12 @@ from .core import atomic_path, DataError, ConfigError
 # %% auto #0
 __all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS',
            'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
-           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES', 'NIH_LISTS', 'ImageSet',
-           'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image',
-           'decode_all', 'patient_from_filename', 'pneumonia_subtype_from_filename', 'MissingDataError',
-           'load_image_folder', 'load_csv_images', 'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia',
-           'load_nih_folder', 'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced', 'random_patch_mask',
-           'BatchAugment']
+           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES', 'NIH_LISTS',
+           'MEDMNIST_NAMES', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached',
+           'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename', 'pneumonia_subtype_from_filename',
+           'MissingDataError', 'load_image_folder', 'load_csv_images', 'load_vindr_pcxr', 'load_medmnist', 'load_hf',
+           'load_nih_hernia', 'load_nih_folder', 'local_path', 'load_dataset', 'Splits', 'split_dataset',
+           'make_imbalanced', 'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -1105,11 +1105,25 @@ def load_nih_folder(root:str|Path,            # the NIH ChestX-ray14 folder (or 
     return cached(key, build, cache)
 
 # %% ../nbs/00a_data.ipynb #279ee528
-_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
+_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv', '.txt', '.json', '.toml', '.yaml', '.yml', '.gz', '.tar') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
+_HUB_NAME = re.compile(r'[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*')   # what the Hub allows in 'owner/name'
+MEDMNIST_NAMES = ('pneumoniamnist', 'chestmnist')
 
 def _looks_like_a_path(name:str)->bool:
     "A name that can only mean a local file or folder (Hub names are 'owner/name'): a suffix, several '/', a '\\', or a leading '.', '~' or '/'."
     return name.startswith(('.', '~', '/')) or '\\' in name or name.count('/') > 1 or Path(name).suffix.lower() in _PATH_SUFFIXES
+
+def local_path(name:str,          # a dataset name as a user gives it
+               base:str|Path|None=None # the folder a relative path is relative to (default: the working folder)
+              )->Path|None:
+    "The absolute local path `name` means, existing or not; None for a phantom, a MedMNIST name or a Hugging Face Hub name."
+    name = str(name)
+    if name.startswith('phantom') or name.lower() in MEDMNIST_NAMES: return None
+    path = Path(os.path.abspath(Path(base if base is not None else os.getcwd())/Path(name).expanduser()))
+    if path.exists() or _looks_like_a_path(name): return path
+    if name.count('/') == 1:   # 'owner/name' is the Hub's unless it cannot be: a split folder, a local parent folder, characters the Hub refuses
+        if not _HUB_NAME.fullmatch(name) or name.split('/')[1].lower() in SPLIT_NAMES or path.parent.is_dir(): return path
+    return None
 
 def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, an NIH or VinDr-PCXR folder, or a Hub name
                  size:int|None=None,        # side in pixels
@@ -1131,8 +1145,8 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
             n, ratio = 1200 if n is None else n, 0.16 if ratio is None else ratio
         return phantom(n, size or 128, ratio=ratio, finding=finding, seed=seed, channels=channels, **kwargs)
     local = dict(size=size, channels=channels, num_classes=num_classes, **kwargs)
-    path = Path(name).expanduser()
-    if name.lower() in ('pneumoniamnist', 'chestmnist'): return load_medmnist(name, **local)
+    if name.lower() in MEDMNIST_NAMES: return load_medmnist(name, **local)
+    path = local_path(name) or Path(os.path.abspath(Path(name).expanduser()))
     if path.is_dir():
         if any((path/t).is_file() for t in NIH_TABLES): return load_nih_folder(path, **local)   # NIH ChestX-ray14 as downloaded
         if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **local)   # VinDr-PCXR's layout
@@ -1146,14 +1160,18 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
     if kwargs.get('pneumonia_subtype') is not None:
         raise ConfigError(f"pneumonia_subtype= reads Kermany's file names, so it needs the chest_xray/ image folder; {name!r} is not a folder "
                           f"(the Hub copy hf-vision/chest-xray-pneumonia has only an image and a NORMAL/PNEUMONIA label per row)")
-    if _looks_like_a_path(name):
-        raise MissingDataError(f"{name}: no such file or folder ({path.resolve()} does not exist). Check the path; "
-                               f"Hugging Face datasets are named 'owner/name'")
+    if local_path(name) is not None:
+        raise MissingDataError(f"{name}: no such file or folder ({path} does not exist). Check the path (a relative one is relative "
+                               f"to the folder you ran from, {os.getcwd()}); Hugging Face datasets are named 'owner/name'")
     if name == NIH_REPO:
         _check_num_classes(name, ['no finding', 'hernia'], num_classes)
         return load_nih_hernia(name, size=size or 128, **kwargs).to_channels(channels)
-    if '/' in name: return load_hf(name, **local)
-    raise ConfigError(f"unknown dataset {name!r}: give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}, "
+    if '/' in name:
+        try: return load_hf(name, **local)
+        except RuntimeError as e:   # a local path that looked like a Hub name: say both
+            raise MissingDataError(f"{name}: no such file or folder ({path} does not exist), and not a dataset the Hugging Face Hub "
+                                   f"could load: {e}") from e
+    raise ConfigError(f"unknown dataset {name!r} (and no file or folder {path}): give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}, "
                       f"a MedMNIST .npz path or name, an image folder, or a Hugging Face dataset name")
 
 # %% ../nbs/00a_data.ipynb #67e0fdf2

@@ -768,3 +768,26 @@ def test_decode_all_shows_a_progress_bar(tmp_path, capsys):
     for i in range(3): Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / f'{i}.png'); files.append(tmp_path / f'{i}.png')
     decode_all(files, None, progress=True)
     assert 'decoding' in capsys.readouterr().err
+
+# ---------------------------------------------------------------- relative paths and Hub names (issue 20, issue 21)
+def test_missing_local_paths_are_missing_data_not_hub_requests(tmp_path, monkeypatch):
+    import medimb.data as md
+    from medimb.data import local_path
+    hub = []
+    def fake_hub(name, **k): hub.append(name); raise RuntimeError('could not load the Hugging Face dataset (404)')
+    monkeypatch.setattr(md, 'load_hf', fake_hub)
+    monkeypatch.setattr(md, 'load_nih_hernia', lambda name, **k: hub.append(name) or phantom(20, 16, ratio=0.5))
+    monkeypatch.chdir(tmp_path); (tmp_path / 'data').mkdir()
+    for name in ('data/x', 'chest_xray/train', 'x.npz', 'my scans/x'):   # a local folder's child, a split folder, a suffix, a space
+        with pytest.raises(MissingDataError) as e: load_dataset(name)
+        assert str(tmp_path / name) in str(e.value) and 'no such file or folder' in str(e.value), e.value
+    assert hub == []                                                            # none went to the Hub
+    with pytest.raises(MissingDataError, match=rf"no such file or folder \({tmp_path}/scans/x does not exist\).*404"): load_dataset('scans/x')
+    assert hub == ['scans/x']                                                   # could be a Hub name: tried, and both are named
+    load_dataset('alkzar90/NIH-Chest-X-ray-dataset')
+    with pytest.raises(MissingDataError): load_dataset('hf-vision/chest-xray-pneumonia')
+    assert hub[1:] == ['alkzar90/NIH-Chest-X-ray-dataset', 'hf-vision/chest-xray-pneumonia']
+    assert local_path('hf-vision/chest-xray-pneumonia') is None and local_path('phantom-hernia') is None and local_path('chestmnist') is None
+    (tmp_path / 'hf-vision' / 'chest-xray-pneumonia').mkdir(parents=True)    # a local copy under the Hub's name: the local one
+    assert local_path('hf-vision/chest-xray-pneumonia') == tmp_path / 'hf-vision' / 'chest-xray-pneumonia'
+    assert str(local_path('d1/f.npz', '/elsewhere')) == '/elsewhere/d1/f.npz'

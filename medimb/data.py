@@ -509,14 +509,53 @@ def pneumonia_subtype_from_filename(name:str)->str|None:
 class MissingDataError(DataError, FileNotFoundError):
     "A data file or folder that does not exist (a DataError, and a FileNotFoundError for older callers)."
 
+def _need_pydicom(files:Sequence):
+    "A DataError, before any decoding, when some files are DICOM and pydicom is not installed."
+    dicom = [f for f in files if Path(f).suffix.lower() in DICOM_EXTENSIONS]
+    if not dicom: return
+    try: import pydicom  # noqa: F401
+    except ImportError as e:
+        raise DataError(f"{dicom[0]} is DICOM ({len(dicom)} such files), which needs the optional package pydicom: pip install pydicom "
+                        f"(or pip install medimb[dicom]), or convert them to PNG") from e
+
+def _read_dicom(path:Path)->np.ndarray:
+    "The pixels of one DICOM file as uint8, rescaled from the bits it stores (12-bit: 0-4095), MONOCHROME1 inverted."
+    _need_pydicom([path])
+    import pydicom
+    try: ds = pydicom.dcmread(path)
+    except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
+    a = ds.pixel_array
+    bits = int(getattr(ds, 'BitsStored', 8) or 8)
+    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1':   # white is zero: invert within the stored range
+        top = 2**bits - 1
+        if a.min() < 0 or a.max() > top: raise DataError(f"DICOM file {path} says BitsStored={bits} but holds values {a.min()}..{a.max()}")
+        a = top - a.astype(np.int64)
+    return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
+
+def _decode_files(files:Sequence, size:int|None, channels:int, progress:bool|None=None)->np.ndarray:
+    "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
+    _need_pydicom(files)
+    return decode_all(files, size, channels, names=[str(f) for f in files], progress=progress)
+
 def _class_order(names):
     "Sort class names so a 'normal'/'no finding' class comes first (label 0)."
     neg = lambda c: 0 if c.lower() in ('normal', 'no finding', 'no_finding', 'negative', 'healthy') else 1
     return sorted(names, key=lambda c: (neg(c), c.lower()))
 
 def _holds_images(folder:Path)->bool:
-    "Whether `folder` or any folder inside it holds an image file."
-    return any(f.suffix.lower() in IMAGE_EXTENSIONS for f in folder.rglob('*') if f.is_file())
+    "Whether `folder` or any folder inside it holds an image or DICOM file."
+    return any(f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS for f in folder.rglob('*') if f.is_file())
+
+def _class_files(cdir:Path, root:Path)->tuple:
+    "The image and DICOM files in class folder `cdir` and in folders below it (hidden ones left out), and {subfolder: count} of those below."
+    splits = sorted(d.name for d in cdir.iterdir() if d.is_dir() and d.name.lower() in SPLIT_NAMES and _holds_images(d))
+    if splits: raise DataError(f"{cdir} holds the split folders {splits}, so it is a dataset, not a class folder; pass {cdir} itself")
+    files = sorted(f for f in cdir.rglob('*') if f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS and f.is_file()
+                   and not any(p.startswith('.') for p in f.relative_to(cdir).parts))
+    below = {}
+    for f in files:
+        if f.parent != cdir: below[str(f.parent.relative_to(root))] = below.get(str(f.parent.relative_to(root)), 0) + 1
+    return files, below
 
 def _check_num_classes(name, classes, num_classes):
     "A DataError, before any decoding, when a study that needs `num_classes` classes is given another number."
@@ -530,19 +569,25 @@ def _scan_folder(root:Path)->tuple:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
     split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_NAMES]
     groups = [(SPLIT_NAMES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
+    loose = [f.name for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS]
+    if loose and not split_dirs: warnings.warn(f"{root}: {len(loose)} images directly in the folder ({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) "
+                                               f"are NOT loaded: they have no class folder; move them into {root}/<class>/")
     if split_dirs:   # anything else beside train/val/test that holds images would be dropped: say so
         stray = [d.name + '/' for d in subdirs if d not in split_dirs and _holds_images(d)]
         stray += [f.name for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
         if stray: warnings.warn(f"{root}: {', '.join(stray)} beside the split folders {[d.name for d in split_dirs]} hold images "
                                 f"that are NOT loaded; move them into <split>/<class>/ or delete them")
-    files, cls_names, splits, spellings = [], [], [], {}
+    files, cls_names, splits, spellings, below = [], [], [], {}, {}
     for split, base in groups:
         for cdir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith('.')):
-            fs = sorted(f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not fs: raise DataError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove it or add images")
+            fs, deeper = _class_files(cdir, root); below.update(deeper)
+            if not fs: raise DataError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS + DICOM_EXTENSIONS)}, in it or "
+                                       f"in folders below it); remove it or add images")
             spellings.setdefault(cdir.name.lower(), set()).add(str(cdir.relative_to(root)))
             files += fs; cls_names += [cdir.name.lower()] * len(fs); splits += [split] * len(fs)
     if not files: raise DataError(f"no class subfolders with images under {root}; expected root/<class>/*.png")
+    if below: warnings.warn(f"{root}: {sum(below.values())} images in folders below their class folder are loaded with that class: "
+                            + ', '.join(f"{d}/ ({n})" for d, n in sorted(below.items())[:8]) + (', ...' if len(below) > 8 else ''))
     for c, dirs in spellings.items():
         if len({Path(d).name for d in dirs}) > 1:
             warnings.warn(f"{root}: class folders {sorted(dirs)} differ only in case; they are read as one class {c!r}")
@@ -580,7 +625,7 @@ def load_image_folder(root:str|Path,     # folder with one subfolder per class (
     key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]]
                      + ([pneumonia_subtype] if pneumonia_subtype else []))   # without a subtype: the key earlier versions cached under
     def build():
-        images = decode_all(files, size, channels, names=[str(f) for f in files])
+        images = _decode_files(files, size, channels)   # DICOM files through pydicom
         return ImageSet(images, np.array([classes.index(c) for c in cls_names]), classes,
                         patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits,
                         name=root.name if pneumonia_subtype is None else f'{root.name}-{pneumonia_subtype}')
@@ -630,34 +675,6 @@ def _image_files(ids:Sequence, folder:Path|Sequence, table:str)->list:
     if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {where} (e.g. {list(missing[:3])}, "
                                 f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
     return files
-
-def _need_pydicom(files:Sequence):
-    "A DataError, before any decoding, when some files are DICOM and pydicom is not installed."
-    dicom = [f for f in files if Path(f).suffix.lower() in DICOM_EXTENSIONS]
-    if not dicom: return
-    try: import pydicom  # noqa: F401
-    except ImportError as e:
-        raise DataError(f"{dicom[0]} is DICOM ({len(dicom)} such files), which needs the optional package pydicom: pip install pydicom "
-                        f"(or pip install medimb[dicom], or convert the images to PNG beside the table)") from e
-
-def _read_dicom(path:Path)->np.ndarray:
-    "The pixels of one DICOM file as uint8, rescaled from the bits it stores (12-bit: 0-4095), MONOCHROME1 inverted."
-    _need_pydicom([path])
-    import pydicom
-    try: ds = pydicom.dcmread(path)
-    except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
-    a = ds.pixel_array
-    bits = int(getattr(ds, 'BitsStored', 8) or 8)
-    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1':   # white is zero: invert within the stored range
-        top = 2**bits - 1
-        if a.min() < 0 or a.max() > top: raise DataError(f"DICOM file {path} says BitsStored={bits} but holds values {a.min()}..{a.max()}")
-        a = top - a.astype(np.int64)
-    return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
-
-def _decode_files(files:Sequence, size:int|None, channels:int, progress:bool|None=None)->np.ndarray:
-    "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
-    _need_pydicom(files)
-    return decode_all(files, size, channels, names=[str(f) for f in files], progress=progress)
 
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)

@@ -791,3 +791,35 @@ def test_missing_local_paths_are_missing_data_not_hub_requests(tmp_path, monkeyp
     (tmp_path / 'hf-vision' / 'chest-xray-pneumonia').mkdir(parents=True)    # a local copy under the Hub's name: the local one
     assert local_path('hf-vision/chest-xray-pneumonia') == tmp_path / 'hf-vision' / 'chest-xray-pneumonia'
     assert str(local_path('d1/f.npz', '/elsewhere')) == '/elsewhere/d1/f.npz'
+
+# ---------------------------------------------------------------- image folders: deeper images and DICOM (issue 20, issue 21)
+def test_images_below_a_class_folder_are_loaded_with_their_class_and_named(tmp_path):
+    import warnings
+    root = _folder(tmp_path / 'x', extra=['train/pneumonia/batch2/a.png', 'train/pneumonia/batch2/b.png', 'test/normal/old/deep/c.png',
+                                          'train/normal/.hidden/d.png'])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always'); d = load_image_folder(root, cache=False)
+    assert d.counts == {'normal': 5, 'pneumonia': 6}                                    # the hidden folder stays out
+    said = [str(w.message) for w in caught if 'below their class folder' in str(w.message)]
+    assert said and '3 images' in said[0] and 'train/pneumonia/batch2/ (2)' in said[0] and 'test/normal/old/deep/ (1)' in said[0], said
+    assert (d.split == 'train').sum() == 6
+    bad = _folder(tmp_path / 'y', (('normal', 'train'), ('pneumonia', 'x')))           # a dataset inside a class folder
+    with pytest.raises(DataError, match=r"normal holds the split folders \['train'\].*pass"): load_image_folder(bad, cache=False)
+    flat = _folder(tmp_path / 'z', (('normal', 'a'), ('pneumonia', 'b')), extra=['loose.png'])
+    with pytest.warns(UserWarning, match=r'1 images directly in the folder \(loose.png\) are NOT loaded'): load_image_folder(flat, cache=False)
+
+def test_dicom_class_folders(tmp_path, monkeypatch):
+    import sys
+    root = tmp_path / 'dcm'
+    for c in ('normal', 'pneumonia'):
+        (root / c).mkdir(parents=True)
+        for i in range(2): (root / c / f'{c}{i}.dcm').write_bytes(b'DICM')
+    monkeypatch.setitem(sys.modules, 'pydicom', None)                                  # pydicom missing: say how to read DICOM
+    with pytest.raises(DataError, match=r'\.dcm is DICOM \(4 such files\).*pip install medimb\[dicom\]'): load_dataset(str(root), cache=False)
+    monkeypatch.undo()
+    pytest.importorskip('pydicom')
+    ramp = (np.arange(64).reshape(8, 8) * 65).astype(np.uint16)
+    for c in ('normal', 'pneumonia'):
+        for i in range(2): _dicom(root / c / f'{c}{i}.dcm', ramp)
+    d = load_dataset(str(root), cache=False)
+    assert d.counts == {'normal': 2, 'pneumonia': 2} and np.array_equal(d.images[0, 0], np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8))

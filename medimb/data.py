@@ -17,14 +17,14 @@ import torch.nn.functional as F
 from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS',
-           'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
-           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES', 'NIH_LISTS',
-           'MEDMNIST_NAMES', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir', 'cached',
-           'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename', 'pneumonia_subtype_from_filename',
-           'MissingDataError', 'load_image_folder', 'load_csv_images', 'load_vindr_pcxr', 'load_medmnist', 'load_hf',
-           'load_nih_hernia', 'load_nih_folder', 'local_path', 'load_dataset', 'Splits', 'split_dataset',
-           'make_imbalanced', 'random_patch_mask', 'BatchAugment']
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'OVERSHOOT', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES',
+           'KERMANY_SUBTYPE_TASKS', 'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS',
+           'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES',
+           'NIH_LISTS', 'MEDMNIST_NAMES', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir',
+           'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
+           'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
+           'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_nih_folder', 'local_path',
+           'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced', 'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -392,8 +392,8 @@ def cache_dir()->Path:
     return Path(os.environ.get('MEDIMB_CACHE', Path.home()/'.cache'/'medimb'))
 
 def _file_stamps(files:Sequence)->list:
-    "What a cache key holds of each file: its path and modification time (ns)."
-    return [(str(f), os.stat(f).st_mtime_ns) for f in files]
+    "What a cache key holds of each file: path, size, and modification and status-change times (ns); one stat call, no reading."
+    return [(str(f), s.st_size, s.st_mtime_ns, s.st_ctime_ns) for f in files for s in [os.stat(f)]]
 
 def cached(key:str,   # a string that identifies the source and decoding options
            build,     # function returning the ImageSet when it is not cached
@@ -409,13 +409,15 @@ def cached(key:str,   # a string that identifies the source and decoding options
     return ds
 
 # %% ../nbs/00a_data.ipynb #a7e5c0d1
+OVERSHOOT = 0.01   # floats this far outside [0, 1] (resampling's overshoot) are clipped into it, with a warning
+
 def _pixel_problems(a:np.ndarray, where:str):
     "Raise a DataError naming `where` when `a` cannot be pixel values: not numbers, not finite, or negative."
     if a.dtype.kind not in 'uif':
         raise DataError(f"{where} holds {a.dtype} values, not pixel numbers; images must be uint8, 16-bit integers or floats in [0, 1] or [0, 255]")
     if a.size and a.dtype.kind == 'f' and not np.isfinite(a).all():
         raise DataError(f"{where} has {int((~np.isfinite(a)).sum())} NaN or infinite pixel values; fix or drop those images")
-    if a.size and a.dtype.kind != 'u' and a.min() < 0:
+    if a.size and a.dtype.kind != 'u' and a.min() < 0 and not (a.dtype.kind == 'f' and a.min() >= -OVERSHOOT and a.max() <= 1 + OVERSHOOT):
         raise DataError(f"{where} has negative pixel values (min {a.min()}); medimb reads 8-bit (0-255), 16-bit (0-65535) "
                         f"or float [0, 1] images: rescale them into one of those ranges first")
 
@@ -428,20 +430,27 @@ def to_uint8(a:np.ndarray,        # pixel values of any numeric type
     if a.dtype == np.uint8 and bits is None: return a
     _pixel_problems(a, where)
     if not a.size: return a.astype(np.uint8)
-    top = a.max()
+    top, low = a.max(), a.min()
     whole = a.dtype.kind in 'ui' or bool(np.all(a == np.round(a)))
-    sixteen = lambda: (a.astype(np.float32) / 257).round().astype(np.uint8)   # 65535 / 255 = 257
+    scale = lambda b: (a.astype(np.float32) * (255 / (2**b - 1))).round().astype(np.uint8)
     if bits is not None:   # scaled from the full range those bits can hold, so a dark film stays dark
         full = 2**int(bits) - 1
         if top > full or not whole: raise DataError(f"{where} should hold {bits}-bit values but has {top}; expected whole numbers 0-{full}")
-        return sixteen() if bits == 16 else (a.astype(np.float32) * (255 / full)).round().astype(np.uint8)
+        return scale(int(bits))
+    if whole and 255 < top <= 65535:   # 12-bit detectors (0-4095) are the common medical case: 16-bit scaling would make them black
+        b = 12 if top <= 4095 else 16
+        warnings.warn(f"pixel values above 255 read as {b}-bit (0-{2**b - 1}) and scaled by 255/{2**b - 1}: the rule takes 12 bits when "
+                      f"the maximum fits in 12 (0-4095), else 16; pass bits= to to_uint8 to choose (DICOM files use their BitsStored)")
+        return scale(b)
     if a.dtype.kind in 'ui':
         if top <= 255: return a.astype(np.uint8)
-        if top <= 65535: return sixteen()
         raise DataError(f"{where} has values up to {top}, beyond 16 bits (65535); rescale them to 0-255 or 0-65535 first")
+    if (top > 1 or low < 0) and top <= 1 + OVERSHOOT and not whole:   # 1.0001 after resampling: [0, 1], not [0, 255]
+        warnings.warn(f"{where}: floats from {low:.6g} to {top:.6g} are read as [0, 1] with a small overshoot (at most {OVERSHOOT}) "
+                      f"and clipped into it")
+        a, top = np.clip(a, 0, 1), 1
     if top <= 1: return (a.astype(np.float32) * 255).round().astype(np.uint8)
     if top <= 255: return a.astype(np.float32).round().astype(np.uint8)
-    if whole and top <= 65535: return sixteen()
     raise DataError(f"{where} holds floats up to {top}: neither [0, 1], [0, 255] nor whole 16-bit values; rescale them to [0, 1] first")
 
 # %% ../nbs/00a_data.ipynb #2491f668
@@ -452,18 +461,20 @@ def decode_image(src,             # a path, bytes, or PIL image
                 )->np.ndarray:
     "One image (or DICOM file) as uint8 (C, H, W); 16-bit images are rescaled, not clipped; a corrupt file raises a DataError naming it."
     from PIL import Image, UnidentifiedImageError
+    opened = None   # a file this call opened, closed even when decoding fails (a truncated image)
     try:
-        if isinstance(src, (bytes, bytearray)): img = Image.open(io.BytesIO(src))
+        if isinstance(src, (bytes, bytearray)): img = opened = Image.open(io.BytesIO(src))
         elif isinstance(src, (str, Path)):   # DICOM through pydicom, one file at a time, so full-size films never pile up in memory
-            img = Image.fromarray(_read_dicom(Path(src))) if Path(src).suffix.lower() in DICOM_EXTENSIONS else Image.open(src)
+            img = Image.fromarray(_read_dicom(Path(src))) if Path(src).suffix.lower() in DICOM_EXTENSIONS else (opened := Image.open(src))
         else: img = src
         img.load()
-        if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255
-            bits = 16 if img.mode.startswith('I;16') or (img.mode == 'I' and img.format == 'PNG') else None
-            img = Image.fromarray(to_uint8(np.asarray(img), f"image {where or src}", bits))
+        if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255; to_uint8's rule instead
+            img = Image.fromarray(to_uint8(np.asarray(img), f"image {where or src}"))
         img = img.convert('L' if channels == 1 else 'RGB')
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise DataError(f"cannot decode image {where or src!s}: {e}. Remove or replace the corrupt file.") from e
+    finally:
+        if opened is not None: opened.close()
     if size is not None and img.size != (size, size): img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
     a = np.asarray(img, np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
@@ -622,8 +633,7 @@ def load_image_folder(root:str|Path,     # folder with one subfolder per class (
     files, cls_names, splits, classes = _scan_folder(root)
     if pneumonia_subtype is not None: files, cls_names, splits, classes = _pneumonia_subtypes(root, files, cls_names, splits, classes, pneumonia_subtype)
     _check_num_classes(root, classes, num_classes)
-    key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]]
-                     + ([pneumonia_subtype] if pneumonia_subtype else []))   # without a subtype: the key earlier versions cached under
+    key = json.dumps(['folder', str(root.resolve()), size, channels, _file_stamps(files)] + ([pneumonia_subtype] if pneumonia_subtype else []))
     def build():
         images = _decode_files(files, size, channels)   # DICOM files through pydicom
         return ImageSet(images, np.array([classes.index(c) for c in cls_names]), classes,
@@ -676,6 +686,24 @@ def _image_files(ids:Sequence, folder:Path|Sequence, table:str)->list:
                                 f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
     return files
 
+_MISSING = ('', 'nan', 'na', 'n/a', 'null', '?')
+
+def _label_text(labels:pd.Series, where:str)->pd.Series:
+    "Labels as one text per class: whitespace stripped, numbers written one way ('1', '1.0', ' 1' are '1'); a DataError names rows whose label is no class."
+    text = labels.str.strip()
+    lines = lambda bad: f"lines {[int(i) + 2 for i in np.flatnonzero(bad)[:5]]}{' ...' if bad.sum() > 5 else ''} (the header is line 1)"
+    missing = text.str.lower().isin(_MISSING)
+    number = pd.to_numeric(text.where(~missing), errors='coerce')
+    if number.notna().any():   # numeric labels are class numbers: whole and >= 0, and every row has one
+        ok = number.notna() & np.isfinite(number.fillna(-1)) & (number >= 0) & (number == number.round())
+        if not ok.all():
+            classes = sorted({int(v) for v in number[ok]})
+            raise DataError(f"{where}: labels {list(dict.fromkeys(labels[~ok]))[:5]} in {lines(~ok)} are not classes: the other labels are "
+                            f"the class numbers {classes}. Fix or drop those rows (a missing or uncertain label has no class)")
+        return number.astype(np.int64).astype(str)
+    if missing.any(): raise DataError(f"{where}: labels are missing ({list(dict.fromkeys(labels[missing]))[:3]}) in {lines(missing)}; fix or drop those rows")
+    return text
+
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)
                     id_column:str|None=None,      # image ids (default: found among ID_COLUMNS)
@@ -695,7 +723,7 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
     if not folder.is_dir(): raise MissingDataError(f"image folder {folder} (for {csv.name}) does not exist; pass images=")
     df = _read_table(csv)
     idc, lab = _column(df, id_column, ID_COLUMNS, 'image ids', csv), _column(df, label_column, LABEL_COLUMNS, 'labels', csv)
-    if (df[lab].str.strip() == '').any(): raise DataError(f"{csv}: column {lab!r} is empty in rows {list(np.flatnonzero(df[lab].str.strip() == '')[:5])}")
+    df[lab] = _label_text(df[lab], f"{csv} column {lab!r}")
     values = sorted(df[lab].unique(), key=lambda v: (float(v), v) if re.fullmatch(r'-?\d+(\.\d+)?', v) else (np.inf, v))
     flags = set(values) <= {'0', '1'}
     per_image = df.groupby(idc, sort=False)[lab].agg(lambda s: max(s) if flags else (s.iloc[0] if s.nunique() == 1 else None))
@@ -709,7 +737,7 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
     files = _image_files(list(per_image.index), folder, csv.name)
     patients = (df.groupby(idc, sort=False)[patient_column].first().to_numpy() if patient_column else per_image.index.to_numpy())
     key = json.dumps(['csv', str(csv.resolve()), str(folder.resolve()), idc, lab, names, size, channels,
-                      [(str(f), f.stat().st_mtime_ns) for f in files]])
+                      _file_stamps(files)])
     def build():
         arr = _decode_files(files, size, channels)
         return ImageSet(arr, np.array([values.index(v) for v in per_image.to_numpy()]), names,
@@ -789,7 +817,7 @@ def load_vindr_pcxr(source:str|Path,             # the VinDr-PCXR folder (image_
     files = [f for p in parts for f in p[4]]
     ids = np.array([i for p in parts for i in p[2]])
     split = np.concatenate([[p[0]] * len(p[2]) for p in parts]) if all(p[0] for p in parts) else None
-    key = json.dumps(['vindr-pcxr', [str(p[1].resolve()) for p in parts], name, size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]])
+    key = json.dumps(['vindr-pcxr', [str(p[1].resolve()) for p in parts], name, size, channels, _file_stamps(files)])
     def build():
         return ImageSet(_decode_files(files, size, channels), labels, ['normal', name], patient_ids=ids, split=split,
                         name=f'vindr-pcxr-{name}')

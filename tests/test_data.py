@@ -823,3 +823,67 @@ def test_dicom_class_folders(tmp_path, monkeypatch):
         for i in range(2): _dicom(root / c / f'{c}{i}.dcm', ramp)
     d = load_dataset(str(root), cache=False)
     assert d.counts == {'normal': 2, 'pneumonia': 2} and np.array_equal(d.images[0, 0], np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8))
+
+# ---------------------------------------------------------------- nothing silent, second pass: data items (issue 21)
+def test_12_bit_values_in_uint16_are_scaled_from_4095_with_a_warning(tmp_path):
+    from medimb.data import to_uint8, decode_image
+    ramp = (np.arange(64).reshape(8, 8) * 65).astype(np.uint16)                      # 0..4095
+    want = np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r'read as 12-bit \(0-4095\)'): assert np.array_equal(to_uint8(ramp), want)
+    arrays = {f'{s}_{k}': np.stack([ramp] * 4) if k == 'images' else np.array([[0], [1], [0], [1]]) for s in ('train', 'val', 'test') for k in ('images', 'labels')}
+    np.savez(tmp_path / 'twelve.npz', **arrays)
+    with pytest.warns(UserWarning, match='12-bit'): d = load_medmnist(tmp_path / 'twelve.npz')
+    assert d.images.max() == 255 and np.array_equal(d.images[0, 0], want)            # not almost black (4095 -> 16)
+    _png16(tmp_path / 'x.png', ramp)                                                  # a 16-bit PNG holding 12-bit values
+    with pytest.warns(UserWarning, match='12-bit'): assert np.array_equal(decode_image(tmp_path / 'x.png', None)[0], want)
+    with pytest.warns(UserWarning, match=r'read as 16-bit'): assert to_uint8(np.array([0, 65535], np.uint16)).tolist() == [0, 255]
+
+def test_floats_with_a_tiny_overshoot_are_read_as_0_to_1():
+    from medimb.data import to_uint8
+    a = np.array([[0., 0.25, 0.5, 1.0001]])
+    with pytest.warns(UserWarning, match=r'read as \[0, 1\].*clipped'): assert to_uint8(a).tolist() == [[0, 64, 128, 255]]
+    with pytest.warns(UserWarning, match='clipped'): assert to_uint8(np.array([-0.0001, 0.5, 1.0])).tolist() == [0, 128, 255]
+    with pytest.raises(DataError, match='negative'): to_uint8(np.array([-0.5, 0.5]))   # not an overshoot: refused as before
+    assert to_uint8(np.array([0., 1.5, 200.])).tolist() == [0, 2, 200]                # [0, 255] floats as before
+
+def _csv_labels(tmp_path, labels):
+    (tmp_path / 'imgs').mkdir(exist_ok=True)
+    for i in range(len(labels)): Image.fromarray(np.full((4, 4), i, np.uint8)).save(tmp_path / 'imgs' / f'id{i}.png')
+    pd.DataFrame({'id': [f'id{i}' for i in range(len(labels))], 'label': labels}).to_csv(tmp_path / 't.csv', index=False)
+    return tmp_path / 't.csv'
+
+def test_csv_labels_are_normalized_and_non_classes_refused(tmp_path):
+    from medimb.data import load_csv_images
+    d = load_csv_images(_csv_labels(tmp_path, ['0', '1', '1.0', ' 1', '0.0 ', '1']), tmp_path / 'imgs', cache=False)
+    assert d.classes == ['0', '1'] and d.counts == {'0': 2, '1': 4}                   # not four classes '0', '0.0 ', '1', '1.0', ' 1'
+    for bad, line in (('yes', 4), ('NaN', 4), ('-1', 4), ('0.5', 4), (' ', 4)):
+        with pytest.raises(DataError, match=rf"t.csv column 'label'.*in lines \[{line}\]") as e:
+            load_csv_images(_csv_labels(tmp_path, ['0', '1', bad, '1']), tmp_path / 'imgs', cache=False)
+        assert (repr(bad) in str(e.value) or bad.strip() == '') and ('class numbers [0, 1]' in str(e.value) or 'missing' in str(e.value)), e.value
+    with pytest.raises(DataError, match=r"missing \(\['NaN'\]\) in lines \[4\]"):
+        load_csv_images(_csv_labels(tmp_path, ['normal', 'opacity', 'NaN', 'normal']), tmp_path / 'imgs', cache=False)
+    assert load_csv_images(_csv_labels(tmp_path, [' normal', 'opacity ', 'normal', 'opacity']), tmp_path / 'imgs', cache=False).counts == {'normal': 2, 'opacity': 2}
+
+def test_cache_sees_an_image_replaced_in_place_with_its_old_mtime(tmp_path):
+    import os
+    root = tmp_path / 'f'
+    for c in ('normal', 'pneumonia'):
+        (root / c).mkdir(parents=True)
+        for i in range(2): Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(root / c / f'{c}{i}.bmp')   # BMP: same size whatever the pixels
+    first = load_image_folder(root)
+    f = root / 'normal' / 'normal0.bmp'; st = os.stat(f)
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(f); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(f).st_size == st.st_size and os.stat(f).st_mtime_ns == st.st_mtime_ns
+    again = load_image_folder(root)
+    assert first.images[0].max() == 0 and again.images[0].min() == 200                # the new pixels, not the cached ones
+
+def test_a_truncated_image_is_closed(tmp_path):
+    import gc, warnings
+    from medimb.data import decode_image
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(tmp_path / 'a.png')
+    (tmp_path / 'cut.png').write_bytes((tmp_path / 'a.png').read_bytes()[:300])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(DataError, match='cannot decode image'): decode_image(tmp_path / 'cut.png', None)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]

@@ -911,6 +911,7 @@ def load_medmnist(source:str|Path='pneumoniamnist', # a .npz path or a MedMNIST 
     split = np.concatenate([np.full(len(parts[s]), s) for s in MEDMNIST_SPLITS])
     if labels.shape[1] > 1:   # multi-label (ChestMNIST)
         if finding is None: raise DataError(f"{path.name} is multi-label ({labels.shape[1]} findings); pass finding= one of {CHESTMNIST_FINDINGS}")
+        finding = next((f for f in CHESTMNIST_FINDINGS if _label_key(f) == _label_key(finding)), finding)   # 'Hernia' is 'hernia'
         if finding not in CHESTMNIST_FINDINGS: raise ConfigError(f"unknown finding {finding!r}; choose one of {CHESTMNIST_FINDINGS}")
         if labels.max() > 1: raise DataError(f"{path} has multi-label values up to {labels.max()}; each finding is 0 or 1")
         j = CHESTMNIST_FINDINGS.index(finding)
@@ -920,6 +921,8 @@ def load_medmnist(source:str|Path='pneumoniamnist', # a .npz path or a MedMNIST 
         keep, y = slice(None), labels[:, 0]
         classes = MEDMNIST_CLASSES.get(name, [f'class_{i}' for i in range(int(y.max()) + 1)])
         if y.max() >= len(classes): raise DataError(f"{path} has labels up to {y.max()}, but {name} has the classes {classes}")
+        if finding is not None and finding.lower() not in classes:
+            raise ConfigError(f"finding={finding!r}, but {path.name} has one label per image, the classes {classes}; leave finding unset (None)")
     _check_num_classes(path, classes, num_classes)
     images = to_uint8(np.concatenate(list(parts.values()))[keep], f"{path} arrays {', '.join(shapes)}")
     ds = ImageSet(images, y, classes, split=split[keep], name=name)
@@ -1020,8 +1023,9 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
                     max_normal:int|None=None,# subsample 'No Finding' images to at most this many
                     metadata=None,           # NIH Data_Entry csv path or DataFrame (default: from the Hub repo)
                     label_column:str='labels', image_column:str='image', seed:int=0, cache:bool=True,
+                    finding:str='hernia',    # the finding against 'No Finding' (the hernia study's: 'hernia')
                     **load_kwargs)->ImageSet:
-    "NIH ChestX-ray14 as 'no finding' vs 'hernia', PA view, patient ids kept."
+    "NIH ChestX-ray14 from the Hub as 'no finding' vs `finding` (hernia), PA view, patient ids kept."
     import datasets as hfd
     if isinstance(source, str):
         try: dd = hfd.load_dataset(source, **load_kwargs)
@@ -1059,17 +1063,17 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
         if df['Patient ID'].isna().any():
             raise DataError(f"{int(df['Patient ID'].isna().sum())} images have no row in the NIH metadata (e.g. {df.file[df['Patient ID'].isna()].iloc[0]})")
     if view: df = df[df['View Position'].astype(str).str.upper() == view.upper()]
-    label, _ = _nih_task(list(df.findings), 'hernia', 'the NIH rows')
+    label, col = _nih_task(list(df.findings), finding, 'the NIH rows'); name = col.lower().replace('_', ' ')
     df = df[label >= 0].assign(label=label[label >= 0])
     if max_normal is not None and (df.label == 0).sum() > max_normal:
         neg = df[df.label == 0].sample(max_normal, random_state=seed)
         df = pd.concat([df[df.label == 1], neg]).sort_values('row')
-    if df.label.nunique() < 2: raise DataError(f"after filtering (view={view}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
+    if df.label.nunique() < 2: raise DataError(f"after filtering (view={view}, finding={finding!r}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
     def build():
         images = decode_all(list(df.src), size, 1, names=list(df.file))
-        return ImageSet(images, df.label.values, ['no finding', 'hernia'], df['Patient ID'].astype(str).values,
-                        split=df.split.values if df.split.isin(['train', 'val', 'test']).any() else None, name='nih-hernia')
-    key = json.dumps(['nih', source, size, view, max_normal, seed, len(df)], default=str)
+        return ImageSet(images, df.label.values, ['no finding', name], df['Patient ID'].astype(str).values,
+                        split=df.split.values if df.split.isin(['train', 'val', 'test']).any() else None, name=f"nih-{name.replace(' ', '-')}")
+    key = json.dumps(['nih', source, size, view, max_normal, seed, len(df)] + ([col] if col != 'Hernia' else []), default=str)
     return cached(key, build, cache and isinstance(source, str)).to_channels(1)
 
 # %% ../nbs/00a_data.ipynb #b7f3c9a1
@@ -1181,26 +1185,36 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
                 )->ImageSet:
     "Load any dataset medimb knows by name or path."
     name = str(name)
+    asked = kwargs.pop('finding', None)   # every study passes its `finding`; None: the source's own (or none)
     if name.startswith('phantom'):
         finding = 'hernia' if name == 'phantom' else name.removeprefix('phantom-')
         if finding not in FINDINGS and finding not in PHANTOM_TASKS:
             raise ConfigError(f"unknown phantom {name!r}; give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}")
+        if asked is not None and _label_key(asked) != _label_key(finding):
+            raise ConfigError(f"{name} is the {finding} phantom, but finding={asked!r}: the phantom's finding is in its name, e.g. 'phantom-{asked}'")
         _check_num_classes(name, list(PHANTOM_TASKS.get(finding, ['normal', finding])), num_classes)
         if finding in FINDINGS and 'counts' not in kwargs:
             n, ratio = 1200 if n is None else n, 0.16 if ratio is None else ratio
         return phantom(n, size or 128, ratio=ratio, finding=finding, seed=seed, channels=channels, **kwargs)
     local = dict(size=size, channels=channels, num_classes=num_classes, **kwargs)
-    if name.lower() in MEDMNIST_NAMES: return load_medmnist(name, **local)
+    chosen = {**local, **({} if asked is None else {'finding': asked})}   # for the sources with findings to choose from
+    def one_label(ds:ImageSet)->ImageSet:   # a source with one label per image: `finding` must be one of its classes
+        if asked is not None and _label_key(asked) not in map(_label_key, ds.classes):
+            raise ConfigError(f"finding={asked!r}, but {name} has one label per image, the classes {ds.classes}; leave finding unset "
+                              f"(None), or give one of those classes")
+        return ds
+    if name.lower() in MEDMNIST_NAMES: return load_medmnist(name, **chosen)
     path = local_path(name) or Path(os.path.abspath(Path(name).expanduser()))
     if path.is_dir():
-        if any((path/t).is_file() for t in NIH_TABLES): return load_nih_folder(path, **local)   # NIH ChestX-ray14 as downloaded
-        if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **local)   # VinDr-PCXR's layout
-        return load_image_folder(path, **local)
+        if any((path/t).is_file() for t in NIH_TABLES): return load_nih_folder(path, **chosen)   # NIH ChestX-ray14 as downloaded
+        if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **chosen)   # VinDr-PCXR's layout
+        return one_label(load_image_folder(path, **local))
     if path.is_file():
-        if path.suffix == '.npz': return load_medmnist(path, **local)
+        if path.suffix == '.npz': return load_medmnist(path, **chosen)
         if path.suffix.lower() == '.csv':
-            if path.name in NIH_TABLES: return load_nih_folder(path, **local)
-            return (load_vindr_pcxr if path.name.startswith('image_labels_') else load_csv_images)(path, **local)
+            if path.name in NIH_TABLES: return load_nih_folder(path, **chosen)
+            if path.name.startswith('image_labels_'): return load_vindr_pcxr(path, **chosen)
+            return one_label(load_csv_images(path, **local))
         raise DataError(f"{name} is a file but not a MedMNIST .npz or a .csv table of image ids and labels; give one of those or a folder with one subfolder of images per class")
     if kwargs.get('pneumonia_subtype') is not None:
         raise ConfigError(f"pneumonia_subtype= reads Kermany's file names, so it needs the chest_xray/ image folder; {name!r} is not a folder "
@@ -1209,10 +1223,10 @@ def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covi
         raise MissingDataError(f"{name}: no such file or folder ({path} does not exist). Check the path (a relative one is relative "
                                f"to the folder you ran from, {os.getcwd()}); Hugging Face datasets are named 'owner/name'")
     if name == NIH_REPO:
-        _check_num_classes(name, ['no finding', 'hernia'], num_classes)
-        return load_nih_hernia(name, size=size or 128, **kwargs).to_channels(channels)
+        _check_num_classes(name, ['no finding', asked or 'hernia'], num_classes)
+        return load_nih_hernia(name, size=size or 128, **kwargs, **({} if asked is None else {'finding': asked})).to_channels(channels)
     if '/' in name:
-        try: return load_hf(name, **local)
+        try: return one_label(load_hf(name, **local))
         except RuntimeError as e:   # a local path that looked like a Hub name: say both
             raise MissingDataError(f"{name}: no such file or folder ({path} does not exist), and not a dataset the Hugging Face Hub "
                                    f"could load: {e}") from e

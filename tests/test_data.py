@@ -887,3 +887,24 @@ def test_a_truncated_image_is_closed(tmp_path):
         with pytest.raises(DataError, match='cannot decode image'): decode_image(tmp_path / 'cut.png', None)
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
+
+def test_load_dataset_takes_finding_for_every_source(tmp_path, monkeypatch):
+    "Every study passes its `finding`: the sources with several labels choose by it, the others check it is one of their classes."
+    import medimb.data as md
+    assert load_dataset('phantom-hernia', size=16, n=20, finding='Hernia').classes == ['normal', 'hernia']
+    with pytest.raises(ConfigError, match="e.g. 'phantom-pneumonia'"): load_dataset('phantom-hernia', finding='pneumonia')
+    arrays = {f'{s}_{k}': (np.zeros((4, 8, 8), np.uint8) if k == 'images' else np.array([[0] * 14, [1] + [0] * 12 + [1], [0] * 13 + [1], [0] * 14]))
+              for s in ('train', 'val', 'test') for k in ('images', 'labels')}
+    np.savez(tmp_path / 'chestmnist.npz', **arrays)
+    assert load_dataset(str(tmp_path / 'chestmnist.npz'), finding='Hernia').counts == {'no finding': 6, 'hernia': 6}
+    root = _folder(tmp_path / 'k')
+    assert load_dataset(str(root), finding='pneumonia', cache=False).classes == ['normal', 'pneumonia']
+    assert load_dataset(str(root), finding=None, cache=False).classes == ['normal', 'pneumonia']
+    with pytest.raises(ConfigError, match=r"finding='hernia', but .* has one label per image, the classes \['normal', 'pneumonia'\]"):
+        load_dataset(str(root), finding='hernia', cache=False)
+    np.savez(tmp_path / 'pneumoniamnist.npz', **_medmnist_arrays())
+    with pytest.raises(ConfigError, match="finding='hernia', but pneumoniamnist.npz has one label"): load_dataset(str(tmp_path / 'pneumoniamnist.npz'), finding='hernia')
+    seen = []
+    monkeypatch.setattr(md, 'load_nih_hernia', lambda name, **k: seen.append(k.get('finding')) or phantom(20, 16, ratio=0.5))
+    load_dataset('alkzar90/NIH-Chest-X-ray-dataset', finding='hernia'); load_dataset('alkzar90/NIH-Chest-X-ray-dataset')
+    assert seen == ['hernia', None]

@@ -96,13 +96,13 @@ def _default_labels(entries, name_of, params_of, what):
 
 def _check_source(source:str, i:int):
     "A ConfigError for a dataset name load_dataset cannot mean, before anything is loaded."
-    from medimb.data import _looks_like_a_path
+    from medimb.data import local_path
     phantoms = ', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))
     if source.startswith('phantom'):
         finding = 'hernia' if source == 'phantom' else source.removeprefix('phantom-')
         if finding not in FINDINGS and finding not in PHANTOM_TASKS: raise ConfigError(f"grid: datasets[{i}]: unknown phantom {source!r}; give {phantoms}")
     elif source.lower() in ('pneumoniamnist', 'chestmnist') or Path(source).expanduser().exists(): pass
-    elif _looks_like_a_path(source): raise ConfigError(f"grid: datasets[{i}]: {source} does not exist ({Path(source).expanduser().resolve()}); check the path")
+    elif (path := local_path(source)) is not None: raise ConfigError(f"grid: datasets[{i}]: {source} does not exist ({path}); check the path")
     elif '/' not in source:
         raise ConfigError(f"grid: datasets[{i}]: unknown dataset {source!r}; give {phantoms}, a MedMNIST .npz, an image folder or a Hugging Face name 'owner/name'")
 
@@ -159,8 +159,19 @@ def read_grid(path:str|Path # a .toml, or a .yaml/.yml file (needs PyYAML)
         try: config = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e: raise ConfigError(f"grid file {path} is not valid YAML: {e}") from None
     else: raise ConfigError(f"grid file {path}: give a .toml, .yaml or .yml file")
-    try: return make_grid(config)
+    from medimb.data import local_path
+    written = {}   # a relative dataset path in a grid file is relative to the file's folder, wherever the grid is run from
+    if isinstance(config, dict) and isinstance(config.get('datasets'), list):
+        for i, d in enumerate(config['datasets']):
+            name = d if isinstance(d, str) else d.get('name') if isinstance(d, dict) else None
+            if isinstance(name, str) and name.strip() and (p := local_path(name, path.parent)) is not None and str(p) != name:
+                config['datasets'][i] = str(p) if isinstance(d, str) else {**d, 'name': str(p)}
+                if not isinstance(d, dict) or 'label' not in d: written[i] = (str(p), name)
+    try: grid = make_grid(config)
     except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
+    for i, (full, name) in written.items():   # labels as written in the file, not the absolute path
+        grid.datasets[i]['label'] = grid.datasets[i]['label'].replace(full, name, 1)
+    return grid
 
 # %% ../nbs/11_benchmark.ipynb #86bf830c
 @dataclass

@@ -171,6 +171,16 @@ def write_report(results:str|Path|None=None, # the results folder (default: resu
         return atomic_write(root/'REPORT.md', '\n'.join(out))
 
 # %% ../nbs/00f_cli.ipynb #4019b61f
+def _absolute_paths(params:dict, base:Path)->dict:
+    "Relative local paths in dataset and file parameters made absolute against `base`: papermill runs the notebooks in nbs/."
+    from medimb.data import local_path
+    def fix(v):
+        if isinstance(v, str): return str(p) if (p := local_path(v, base)) is not None else v
+        if isinstance(v, (list, tuple)): return type(v)(fix(x) for x in v)
+        if isinstance(v, dict) and isinstance(v.get('name'), str): return {**v, 'name': fix(v['name'])}   # a benchmark grid's dataset
+        return v
+    return {k: fix(v) if re.search(r'dataset|file|path|folder|dir', k) else v for k, v in params.items()}
+
 def reproduce(notebooks:list[str]|None=None,  # which study notebooks (default: all)
               parameters:dict|None=None,      # parameters for every notebook that declares them (text or Python values)
               nbs:str|Path|None=None,         # notebook folder (default: nbs/ at the project root)
@@ -188,7 +198,7 @@ def reproduce(notebooks:list[str]|None=None,  # which study notebooks (default: 
     declared = {p: notebook_parameters(p) for p in paths}
     unused = set(parameters) - set().union(*[set(d) for d in declared.values()])
     if unused: raise ConfigError(f"parameters {sorted(unused)} are declared by none of {[p.stem for p in paths]}")
-    checked = {p: check_parameters(p, parameters) for p in paths}
+    checked = {p: _absolute_paths(check_parameters(p, parameters), Path.cwd()) for p in paths}   # `-p dataset d/x.npz`: from here, not nbs/
     results = Path(results).resolve() if results is not None else results_root().resolve()
     runs = Path(runs) if runs is not None else results.parent/'_runs'
     runs.mkdir(parents=True, exist_ok=True); results.mkdir(parents=True, exist_ok=True)

@@ -17,13 +17,14 @@ import torch.nn.functional as F
 from .core import atomic_path, DataError, ConfigError
 
 # %% auto #0
-__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS',
-           'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS', 'CHESTMNIST_FINDINGS',
-           'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'ImageSet', 'resize_images', 'concat', 'phantom',
-           'plot_grid', 'cache_dir', 'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
+__all__ = ['FINDINGS', 'PHANTOM_TASKS', 'OVERSHOOT', 'IMAGE_EXTENSIONS', 'DICOM_EXTENSIONS', 'SPLIT_NAMES',
+           'KERMANY_SUBTYPE_TASKS', 'ID_COLUMNS', 'LABEL_COLUMNS', 'CSV_EXTENSIONS', 'LABEL_ALIASES', 'READER_COLUMNS',
+           'CHESTMNIST_FINDINGS', 'MEDMNIST_CLASSES', 'MEDMNIST_SPLITS', 'NIH_REPO', 'NIH_FINDINGS', 'NIH_TABLES',
+           'NIH_LISTS', 'MEDMNIST_NAMES', 'ImageSet', 'resize_images', 'concat', 'phantom', 'plot_grid', 'cache_dir',
+           'cached', 'to_uint8', 'decode_image', 'decode_all', 'patient_from_filename',
            'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
-           'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_dataset', 'Splits', 'split_dataset',
-           'make_imbalanced', 'random_patch_mask', 'BatchAugment']
+           'load_vindr_pcxr', 'load_medmnist', 'load_hf', 'load_nih_hernia', 'load_nih_folder', 'local_path',
+           'load_dataset', 'Splits', 'split_dataset', 'make_imbalanced', 'random_patch_mask', 'BatchAugment']
 
 # %% ../nbs/00a_data.ipynb #79fd5b32
 @dataclass
@@ -390,6 +391,10 @@ def cache_dir()->Path:
     "Where decoded datasets are cached: `$MEDIMB_CACHE` or `~/.cache/medimb`."
     return Path(os.environ.get('MEDIMB_CACHE', Path.home()/'.cache'/'medimb'))
 
+def _file_stamps(files:Sequence)->list:
+    "What a cache key holds of each file: path, size, and modification and status-change times (ns); one stat call, no reading."
+    return [(str(f), s.st_size, s.st_mtime_ns, s.st_ctime_ns) for f in files for s in [os.stat(f)]]
+
 def cached(key:str,   # a string that identifies the source and decoding options
            build,     # function returning the ImageSet when it is not cached
            cache:bool=True # False: always build, never read or write the cache
@@ -404,13 +409,15 @@ def cached(key:str,   # a string that identifies the source and decoding options
     return ds
 
 # %% ../nbs/00a_data.ipynb #a7e5c0d1
+OVERSHOOT = 0.01   # floats this far outside [0, 1] (resampling's overshoot) are clipped into it, with a warning
+
 def _pixel_problems(a:np.ndarray, where:str):
     "Raise a DataError naming `where` when `a` cannot be pixel values: not numbers, not finite, or negative."
     if a.dtype.kind not in 'uif':
         raise DataError(f"{where} holds {a.dtype} values, not pixel numbers; images must be uint8, 16-bit integers or floats in [0, 1] or [0, 255]")
     if a.size and a.dtype.kind == 'f' and not np.isfinite(a).all():
         raise DataError(f"{where} has {int((~np.isfinite(a)).sum())} NaN or infinite pixel values; fix or drop those images")
-    if a.size and a.dtype.kind != 'u' and a.min() < 0:
+    if a.size and a.dtype.kind != 'u' and a.min() < 0 and not (a.dtype.kind == 'f' and a.min() >= -OVERSHOOT and a.max() <= 1 + OVERSHOOT):
         raise DataError(f"{where} has negative pixel values (min {a.min()}); medimb reads 8-bit (0-255), 16-bit (0-65535) "
                         f"or float [0, 1] images: rescale them into one of those ranges first")
 
@@ -423,20 +430,27 @@ def to_uint8(a:np.ndarray,        # pixel values of any numeric type
     if a.dtype == np.uint8 and bits is None: return a
     _pixel_problems(a, where)
     if not a.size: return a.astype(np.uint8)
-    top = a.max()
+    top, low = a.max(), a.min()
     whole = a.dtype.kind in 'ui' or bool(np.all(a == np.round(a)))
-    sixteen = lambda: (a.astype(np.float32) / 257).round().astype(np.uint8)   # 65535 / 255 = 257
+    scale = lambda b: (a.astype(np.float32) * (255 / (2**b - 1))).round().astype(np.uint8)
     if bits is not None:   # scaled from the full range those bits can hold, so a dark film stays dark
         full = 2**int(bits) - 1
         if top > full or not whole: raise DataError(f"{where} should hold {bits}-bit values but has {top}; expected whole numbers 0-{full}")
-        return sixteen() if bits == 16 else (a.astype(np.float32) * (255 / full)).round().astype(np.uint8)
+        return scale(int(bits))
+    if whole and 255 < top <= 65535:   # 12-bit detectors (0-4095) are the common medical case: 16-bit scaling would make them black
+        b = 12 if top <= 4095 else 16
+        warnings.warn(f"pixel values above 255 read as {b}-bit (0-{2**b - 1}) and scaled by 255/{2**b - 1}: the rule takes 12 bits when "
+                      f"the maximum fits in 12 (0-4095), else 16; pass bits= to to_uint8 to choose (DICOM files use their BitsStored)")
+        return scale(b)
     if a.dtype.kind in 'ui':
         if top <= 255: return a.astype(np.uint8)
-        if top <= 65535: return sixteen()
         raise DataError(f"{where} has values up to {top}, beyond 16 bits (65535); rescale them to 0-255 or 0-65535 first")
+    if (top > 1 or low < 0) and top <= 1 + OVERSHOOT and not whole:   # 1.0001 after resampling: [0, 1], not [0, 255]
+        warnings.warn(f"{where}: floats from {low:.6g} to {top:.6g} are read as [0, 1] with a small overshoot (at most {OVERSHOOT}) "
+                      f"and clipped into it")
+        a, top = np.clip(a, 0, 1), 1
     if top <= 1: return (a.astype(np.float32) * 255).round().astype(np.uint8)
     if top <= 255: return a.astype(np.float32).round().astype(np.uint8)
-    if whole and top <= 65535: return sixteen()
     raise DataError(f"{where} holds floats up to {top}: neither [0, 1], [0, 255] nor whole 16-bit values; rescale them to [0, 1] first")
 
 # %% ../nbs/00a_data.ipynb #2491f668
@@ -447,27 +461,34 @@ def decode_image(src,             # a path, bytes, or PIL image
                 )->np.ndarray:
     "One image (or DICOM file) as uint8 (C, H, W); 16-bit images are rescaled, not clipped; a corrupt file raises a DataError naming it."
     from PIL import Image, UnidentifiedImageError
+    opened = None   # a file this call opened, closed even when decoding fails (a truncated image)
     try:
-        if isinstance(src, (bytes, bytearray)): img = Image.open(io.BytesIO(src))
+        if isinstance(src, (bytes, bytearray)): img = opened = Image.open(io.BytesIO(src))
         elif isinstance(src, (str, Path)):   # DICOM through pydicom, one file at a time, so full-size films never pile up in memory
-            img = Image.fromarray(_read_dicom(Path(src))) if Path(src).suffix.lower() in DICOM_EXTENSIONS else Image.open(src)
+            img = Image.fromarray(_read_dicom(Path(src))) if Path(src).suffix.lower() in DICOM_EXTENSIONS else (opened := Image.open(src))
         else: img = src
         img.load()
-        if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255
-            bits = 16 if img.mode.startswith('I;16') or (img.mode == 'I' and img.format == 'PNG') else None
-            img = Image.fromarray(to_uint8(np.asarray(img), f"image {where or src}", bits))
+        if img.mode.startswith('I') or img.mode == 'F':   # 16/32-bit grey: PIL's own convert clips at 255; to_uint8's rule instead
+            img = Image.fromarray(to_uint8(np.asarray(img), f"image {where or src}"))
         img = img.convert('L' if channels == 1 else 'RGB')
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise DataError(f"cannot decode image {where or src!s}: {e}. Remove or replace the corrupt file.") from e
+    finally:
+        if opened is not None: opened.close()
     if size is not None and img.size != (size, size): img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
     a = np.asarray(img, np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
-def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|None=None, workers:int|None=None)->np.ndarray:
+def decode_all(sources:Sequence, size:int|None, channels:int=1, names:Sequence|None=None, workers:int|None=None,
+               progress:bool|None=None # a progress bar (None: when there are more than 1,000 images)
+              )->np.ndarray:
     "Decode many images with a thread pool into one uint8 array (N, C, H, W); sizes must agree unless `size` is set."
+    from tqdm.auto import tqdm
     names = names if names is not None else [str(s) if isinstance(s, (str, Path)) else f'row {i}' for i, s in enumerate(sources)]
     with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) * 2)) as ex:
-        arrays = list(ex.map(lambda a: decode_image(a[0], size, channels, a[1]), zip(sources, names)))
+        jobs = ex.map(lambda a: decode_image(a[0], size, channels, a[1]), zip(sources, names))
+        arrays = list(tqdm(jobs, total=len(names), desc='decoding', leave=False,
+                           disable=not (len(names) > 1000 if progress is None else progress)))
     if not arrays: raise DataError("no images to decode")
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -499,14 +520,53 @@ def pneumonia_subtype_from_filename(name:str)->str|None:
 class MissingDataError(DataError, FileNotFoundError):
     "A data file or folder that does not exist (a DataError, and a FileNotFoundError for older callers)."
 
+def _need_pydicom(files:Sequence):
+    "A DataError, before any decoding, when some files are DICOM and pydicom is not installed."
+    dicom = [f for f in files if Path(f).suffix.lower() in DICOM_EXTENSIONS]
+    if not dicom: return
+    try: import pydicom  # noqa: F401
+    except ImportError as e:
+        raise DataError(f"{dicom[0]} is DICOM ({len(dicom)} such files), which needs the optional package pydicom: pip install pydicom "
+                        f"(or pip install medimb[dicom]), or convert them to PNG") from e
+
+def _read_dicom(path:Path)->np.ndarray:
+    "The pixels of one DICOM file as uint8, rescaled from the bits it stores (12-bit: 0-4095), MONOCHROME1 inverted."
+    _need_pydicom([path])
+    import pydicom
+    try: ds = pydicom.dcmread(path)
+    except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
+    a = ds.pixel_array
+    bits = int(getattr(ds, 'BitsStored', 8) or 8)
+    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1':   # white is zero: invert within the stored range
+        top = 2**bits - 1
+        if a.min() < 0 or a.max() > top: raise DataError(f"DICOM file {path} says BitsStored={bits} but holds values {a.min()}..{a.max()}")
+        a = top - a.astype(np.int64)
+    return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
+
+def _decode_files(files:Sequence, size:int|None, channels:int, progress:bool|None=None)->np.ndarray:
+    "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
+    _need_pydicom(files)
+    return decode_all(files, size, channels, names=[str(f) for f in files], progress=progress)
+
 def _class_order(names):
     "Sort class names so a 'normal'/'no finding' class comes first (label 0)."
     neg = lambda c: 0 if c.lower() in ('normal', 'no finding', 'no_finding', 'negative', 'healthy') else 1
     return sorted(names, key=lambda c: (neg(c), c.lower()))
 
 def _holds_images(folder:Path)->bool:
-    "Whether `folder` or any folder inside it holds an image file."
-    return any(f.suffix.lower() in IMAGE_EXTENSIONS for f in folder.rglob('*') if f.is_file())
+    "Whether `folder` or any folder inside it holds an image or DICOM file."
+    return any(f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS for f in folder.rglob('*') if f.is_file())
+
+def _class_files(cdir:Path, root:Path)->tuple:
+    "The image and DICOM files in class folder `cdir` and in folders below it (hidden ones left out), and {subfolder: count} of those below."
+    splits = sorted(d.name for d in cdir.iterdir() if d.is_dir() and d.name.lower() in SPLIT_NAMES and _holds_images(d))
+    if splits: raise DataError(f"{cdir} holds the split folders {splits}, so it is a dataset, not a class folder; pass {cdir} itself")
+    files = sorted(f for f in cdir.rglob('*') if f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS and f.is_file()
+                   and not any(p.startswith('.') for p in f.relative_to(cdir).parts))
+    below = {}
+    for f in files:
+        if f.parent != cdir: below[str(f.parent.relative_to(root))] = below.get(str(f.parent.relative_to(root)), 0) + 1
+    return files, below
 
 def _check_num_classes(name, classes, num_classes):
     "A DataError, before any decoding, when a study that needs `num_classes` classes is given another number."
@@ -520,19 +580,25 @@ def _scan_folder(root:Path)->tuple:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
     split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_NAMES]
     groups = [(SPLIT_NAMES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
+    loose = [f.name for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS + DICOM_EXTENSIONS]
+    if loose and not split_dirs: warnings.warn(f"{root}: {len(loose)} images directly in the folder ({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) "
+                                               f"are NOT loaded: they have no class folder; move them into {root}/<class>/")
     if split_dirs:   # anything else beside train/val/test that holds images would be dropped: say so
         stray = [d.name + '/' for d in subdirs if d not in split_dirs and _holds_images(d)]
         stray += [f.name for f in sorted(root.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
         if stray: warnings.warn(f"{root}: {', '.join(stray)} beside the split folders {[d.name for d in split_dirs]} hold images "
                                 f"that are NOT loaded; move them into <split>/<class>/ or delete them")
-    files, cls_names, splits, spellings = [], [], [], {}
+    files, cls_names, splits, spellings, below = [], [], [], {}, {}
     for split, base in groups:
         for cdir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith('.')):
-            fs = sorted(f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-            if not fs: raise DataError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS)}); remove it or add images")
+            fs, deeper = _class_files(cdir, root); below.update(deeper)
+            if not fs: raise DataError(f"class folder {cdir} holds no images ({', '.join(IMAGE_EXTENSIONS + DICOM_EXTENSIONS)}, in it or "
+                                       f"in folders below it); remove it or add images")
             spellings.setdefault(cdir.name.lower(), set()).add(str(cdir.relative_to(root)))
             files += fs; cls_names += [cdir.name.lower()] * len(fs); splits += [split] * len(fs)
     if not files: raise DataError(f"no class subfolders with images under {root}; expected root/<class>/*.png")
+    if below: warnings.warn(f"{root}: {sum(below.values())} images in folders below their class folder are loaded with that class: "
+                            + ', '.join(f"{d}/ ({n})" for d, n in sorted(below.items())[:8]) + (', ...' if len(below) > 8 else ''))
     for c, dirs in spellings.items():
         if len({Path(d).name for d in dirs}) > 1:
             warnings.warn(f"{root}: class folders {sorted(dirs)} differ only in case; they are read as one class {c!r}")
@@ -567,10 +633,9 @@ def load_image_folder(root:str|Path,     # folder with one subfolder per class (
     files, cls_names, splits, classes = _scan_folder(root)
     if pneumonia_subtype is not None: files, cls_names, splits, classes = _pneumonia_subtypes(root, files, cls_names, splits, classes, pneumonia_subtype)
     _check_num_classes(root, classes, num_classes)
-    key = json.dumps(['folder', str(root.resolve()), size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]]
-                     + ([pneumonia_subtype] if pneumonia_subtype else []))   # without a subtype: the key earlier versions cached under
+    key = json.dumps(['folder', str(root.resolve()), size, channels, _file_stamps(files)] + ([pneumonia_subtype] if pneumonia_subtype else []))
     def build():
-        images = decode_all(files, size, channels, names=[str(f) for f in files])
+        images = _decode_files(files, size, channels)   # DICOM files through pydicom
         return ImageSet(images, np.array([classes.index(c) for c in cls_names]), classes,
                         patient_ids=np.array([patient_from_filename(f.name) for f in files]), split=splits,
                         name=root.name if pneumonia_subtype is None else f'{root.name}-{pneumonia_subtype}')
@@ -598,45 +663,46 @@ def _read_table(csv:Path)->pd.DataFrame:
     if df.empty: raise DataError(f"{csv} has no rows")
     return df.rename(columns=str.strip)
 
-def _image_files(ids:Sequence, folder:Path, table:str)->list:
-    "The file of each image id in `folder`, the id as it is or with an image or DICOM extension; a DataError lists the ids not found."
+def _find_files(ids:Sequence, folders:Sequence)->list:
+    "The file of each image id in the first of `folders` that holds it (the id as it is, or with an image or DICOM extension), else None."
+    index = {}
+    for folder in reversed(list(folders)):   # each folder listed once: 112,120 NIH ids need no 1.3 million stat calls
+        with os.scandir(folder) as it: index.update({e.name: Path(e.path) for e in it if e.is_file()})
     def find(i):
-        p = folder/i
-        if p.suffix.lower() in CSV_EXTENSIONS and p.is_file(): return p
-        return next((folder/f'{i}{e}' for e in CSV_EXTENSIONS if (folder/f'{i}{e}').is_file()), None)
-    files = [find(i) for i in ids]
+        if Path(i).suffix.lower() in CSV_EXTENSIONS and i in index: return index[i]
+        hit = next((index[f'{i}{e}'] for e in CSV_EXTENSIONS if f'{i}{e}' in index), None)
+        if hit is None and ('/' in i or '\\' in i):   # an id with a folder in it: relative to each folder
+            hit = next((Path(f)/i for f in folders if Path(i).suffix.lower() in CSV_EXTENSIONS and (Path(f)/i).is_file()), None)
+        return hit
+    return [find(str(i)) for i in ids]
+
+def _image_files(ids:Sequence, folder:Path|Sequence, table:str)->list:
+    "The file of each image id in `folder` (or the first of several folders that holds it); a DataError lists the ids not found."
+    folders = [folder] if isinstance(folder, (str, Path)) else list(folder)
+    files = _find_files(ids, folders)
     missing = [i for i, f in zip(ids, files) if f is None]
-    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {folder} (e.g. {list(missing[:3])}, "
+    where = folders[0] if len(folders) == 1 else f"any of {[str(f) for f in folders]}"
+    if missing: raise DataError(f"{len(missing)} of {len(files)} images named in {table} are not in {where} (e.g. {list(missing[:3])}, "
                                 f"looked for with {list(CSV_EXTENSIONS)}); pass images= for the folder that holds them")
     return files
 
-def _need_pydicom(files:Sequence):
-    "A DataError, before any decoding, when some files are DICOM and pydicom is not installed."
-    dicom = [f for f in files if Path(f).suffix.lower() in DICOM_EXTENSIONS]
-    if not dicom: return
-    try: import pydicom  # noqa: F401
-    except ImportError as e:
-        raise DataError(f"{dicom[0]} is DICOM ({len(dicom)} such files), which needs the optional package pydicom: pip install pydicom "
-                        f"(or pip install medimb[dicom], or convert the images to PNG beside the table)") from e
+_MISSING = ('', 'nan', 'na', 'n/a', 'null', '?')
 
-def _read_dicom(path:Path)->np.ndarray:
-    "The pixels of one DICOM file as uint8, rescaled from the bits it stores (12-bit: 0-4095), MONOCHROME1 inverted."
-    _need_pydicom([path])
-    import pydicom
-    try: ds = pydicom.dcmread(path)
-    except Exception as e: raise DataError(f"cannot read DICOM file {path}: {e}. Remove or replace it.") from e
-    a = ds.pixel_array
-    bits = int(getattr(ds, 'BitsStored', 8) or 8)
-    if getattr(ds, 'PhotometricInterpretation', '') == 'MONOCHROME1':   # white is zero: invert within the stored range
-        top = 2**bits - 1
-        if a.min() < 0 or a.max() > top: raise DataError(f"DICOM file {path} says BitsStored={bits} but holds values {a.min()}..{a.max()}")
-        a = top - a.astype(np.int64)
-    return to_uint8(a, f"DICOM file {path}", bits if bits > 8 else None)
-
-def _decode_files(files:Sequence, size:int|None, channels:int)->np.ndarray:
-    "Decode image and DICOM files into one uint8 array (N, C, H, W), each resized as it is read."
-    _need_pydicom(files)
-    return decode_all(files, size, channels, names=[str(f) for f in files])
+def _label_text(labels:pd.Series, where:str)->pd.Series:
+    "Labels as one text per class: whitespace stripped, numbers written one way ('1', '1.0', ' 1' are '1'); a DataError names rows whose label is no class."
+    text = labels.str.strip()
+    lines = lambda bad: f"lines {[int(i) + 2 for i in np.flatnonzero(bad)[:5]]}{' ...' if bad.sum() > 5 else ''} (the header is line 1)"
+    missing = text.str.lower().isin(_MISSING)
+    number = pd.to_numeric(text.where(~missing), errors='coerce')
+    if number.notna().any():   # numeric labels are class numbers: whole and >= 0, and every row has one
+        ok = number.notna() & np.isfinite(number.fillna(-1)) & (number >= 0) & (number == number.round())
+        if not ok.all():
+            classes = sorted({int(v) for v in number[ok]})
+            raise DataError(f"{where}: labels {list(dict.fromkeys(labels[~ok]))[:5]} in {lines(~ok)} are not classes: the other labels are "
+                            f"the class numbers {classes}. Fix or drop those rows (a missing or uncertain label has no class)")
+        return number.astype(np.int64).astype(str)
+    if missing.any(): raise DataError(f"{where}: labels are missing ({list(dict.fromkeys(labels[missing]))[:3]}) in {lines(missing)}; fix or drop those rows")
+    return text
 
 def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage_2_train_labels.csv)
                     images:str|Path|None=None,    # the image folder (default: RSNA's sibling `*_images` folder if there, else the table's)
@@ -657,7 +723,7 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
     if not folder.is_dir(): raise MissingDataError(f"image folder {folder} (for {csv.name}) does not exist; pass images=")
     df = _read_table(csv)
     idc, lab = _column(df, id_column, ID_COLUMNS, 'image ids', csv), _column(df, label_column, LABEL_COLUMNS, 'labels', csv)
-    if (df[lab].str.strip() == '').any(): raise DataError(f"{csv}: column {lab!r} is empty in rows {list(np.flatnonzero(df[lab].str.strip() == '')[:5])}")
+    df[lab] = _label_text(df[lab], f"{csv} column {lab!r}")
     values = sorted(df[lab].unique(), key=lambda v: (float(v), v) if re.fullmatch(r'-?\d+(\.\d+)?', v) else (np.inf, v))
     flags = set(values) <= {'0', '1'}
     per_image = df.groupby(idc, sort=False)[lab].agg(lambda s: max(s) if flags else (s.iloc[0] if s.nunique() == 1 else None))
@@ -671,7 +737,7 @@ def load_csv_images(csv:str|Path,                 # the table (e.g. RSNA's stage
     files = _image_files(list(per_image.index), folder, csv.name)
     patients = (df.groupby(idc, sort=False)[patient_column].first().to_numpy() if patient_column else per_image.index.to_numpy())
     key = json.dumps(['csv', str(csv.resolve()), str(folder.resolve()), idc, lab, names, size, channels,
-                      [(str(f), f.stat().st_mtime_ns) for f in files]])
+                      _file_stamps(files)])
     def build():
         arr = _decode_files(files, size, channels)
         return ImageSet(arr, np.array([values.index(v) for v in per_image.to_numpy()]), names,
@@ -751,7 +817,7 @@ def load_vindr_pcxr(source:str|Path,             # the VinDr-PCXR folder (image_
     files = [f for p in parts for f in p[4]]
     ids = np.array([i for p in parts for i in p[2]])
     split = np.concatenate([[p[0]] * len(p[2]) for p in parts]) if all(p[0] for p in parts) else None
-    key = json.dumps(['vindr-pcxr', [str(p[1].resolve()) for p in parts], name, size, channels, [(str(f), f.stat().st_mtime_ns) for f in files]])
+    key = json.dumps(['vindr-pcxr', [str(p[1].resolve()) for p in parts], name, size, channels, _file_stamps(files)])
     def build():
         return ImageSet(_decode_files(files, size, channels), labels, ['normal', name], patient_ids=ids, split=split,
                         name=f'vindr-pcxr-{name}')
@@ -845,6 +911,7 @@ def load_medmnist(source:str|Path='pneumoniamnist', # a .npz path or a MedMNIST 
     split = np.concatenate([np.full(len(parts[s]), s) for s in MEDMNIST_SPLITS])
     if labels.shape[1] > 1:   # multi-label (ChestMNIST)
         if finding is None: raise DataError(f"{path.name} is multi-label ({labels.shape[1]} findings); pass finding= one of {CHESTMNIST_FINDINGS}")
+        finding = next((f for f in CHESTMNIST_FINDINGS if _label_key(f) == _label_key(finding)), finding)   # 'Hernia' is 'hernia'
         if finding not in CHESTMNIST_FINDINGS: raise ConfigError(f"unknown finding {finding!r}; choose one of {CHESTMNIST_FINDINGS}")
         if labels.max() > 1: raise DataError(f"{path} has multi-label values up to {labels.max()}; each finding is 0 or 1")
         j = CHESTMNIST_FINDINGS.index(finding)
@@ -854,6 +921,8 @@ def load_medmnist(source:str|Path='pneumoniamnist', # a .npz path or a MedMNIST 
         keep, y = slice(None), labels[:, 0]
         classes = MEDMNIST_CLASSES.get(name, [f'class_{i}' for i in range(int(y.max()) + 1)])
         if y.max() >= len(classes): raise DataError(f"{path} has labels up to {y.max()}, but {name} has the classes {classes}")
+        if finding is not None and finding.lower() not in classes:
+            raise ConfigError(f"finding={finding!r}, but {path.name} has one label per image, the classes {classes}; leave finding unset (None)")
     _check_num_classes(path, classes, num_classes)
     images = to_uint8(np.concatenate(list(parts.values()))[keep], f"{path} arrays {', '.join(shapes)}")
     ds = ImageSet(images, y, classes, split=split[keep], name=name)
@@ -935,14 +1004,28 @@ def _nih_labels(values, names)->list:
         else: out.append([names[i] if names and isinstance(i, (int, np.integer)) else str(i) for i in v])
     return out
 
+NIH_FINDINGS = ['Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration', 'Mass', 'Nodule', 'Pneumonia', 'Pneumothorax',
+                'Consolidation', 'Edema', 'Emphysema', 'Fibrosis', 'Pleural_Thickening', 'Hernia']
+
+def _nih_task(findings:Sequence, # finding names per row (from _nih_labels)
+              finding:str,        # the finding against 'No Finding', in any case ('pleural thickening' finds 'Pleural_Thickening')
+              where:str           # what to name in errors
+             )->tuple:
+    "Per row 1 (has `finding`, alone or with others), 0 ('No Finding' only) or -1 (other findings only), and the finding's NIH name."
+    known = sorted(set(NIH_FINDINGS) | {f for fs in findings for f in fs} - {'No Finding'})
+    col = next((f for f in known if _label_key(f) == _label_key(finding)), None)
+    if col is None: raise ConfigError(f"unknown finding {finding!r}; {where} has the findings {known} (case, spaces and underscores do not matter)")
+    return np.array([1 if col in fs else 0 if list(fs) == ['No Finding'] else -1 for fs in findings]), col
+
 def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/DatasetDict with NIH rows
                     size:int=128,            # side in pixels (the study: 128)
                     view:str|None='PA',      # keep this view position only (None: all)
                     max_normal:int|None=None,# subsample 'No Finding' images to at most this many
                     metadata=None,           # NIH Data_Entry csv path or DataFrame (default: from the Hub repo)
                     label_column:str='labels', image_column:str='image', seed:int=0, cache:bool=True,
+                    finding:str='hernia',    # the finding against 'No Finding' (the hernia study's: 'hernia')
                     **load_kwargs)->ImageSet:
-    "NIH ChestX-ray14 as 'no finding' vs 'hernia', PA view, patient ids kept."
+    "NIH ChestX-ray14 from the Hub as 'no finding' vs `finding` (hernia), PA view, patient ids kept."
     import datasets as hfd
     if isinstance(source, str):
         try: dd = hfd.load_dataset(source, **load_kwargs)
@@ -980,67 +1063,174 @@ def load_nih_hernia(source=NIH_REPO,         # Hub name or a datasets.Dataset/Da
         if df['Patient ID'].isna().any():
             raise DataError(f"{int(df['Patient ID'].isna().sum())} images have no row in the NIH metadata (e.g. {df.file[df['Patient ID'].isna()].iloc[0]})")
     if view: df = df[df['View Position'].astype(str).str.upper() == view.upper()]
-    is_h = df.findings.map(lambda f: 'Hernia' in f); is_n = df.findings.map(lambda f: f == ['No Finding'])
-    df = df[is_h | is_n].assign(label=is_h.astype(int))
+    label, col = _nih_task(list(df.findings), finding, 'the NIH rows'); name = col.lower().replace('_', ' ')
+    df = df[label >= 0].assign(label=label[label >= 0])
     if max_normal is not None and (df.label == 0).sum() > max_normal:
         neg = df[df.label == 0].sample(max_normal, random_state=seed)
         df = pd.concat([df[df.label == 1], neg]).sort_values('row')
-    if df.label.nunique() < 2: raise DataError(f"after filtering (view={view}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
+    if df.label.nunique() < 2: raise DataError(f"after filtering (view={view}, finding={finding!r}) the NIH rows hold one class only: {df.label.value_counts().to_dict()}")
     def build():
         images = decode_all(list(df.src), size, 1, names=list(df.file))
-        return ImageSet(images, df.label.values, ['no finding', 'hernia'], df['Patient ID'].astype(str).values,
-                        split=df.split.values if df.split.isin(['train', 'val', 'test']).any() else None, name='nih-hernia')
-    key = json.dumps(['nih', source, size, view, max_normal, seed, len(df)], default=str)
+        return ImageSet(images, df.label.values, ['no finding', name], df['Patient ID'].astype(str).values,
+                        split=df.split.values if df.split.isin(['train', 'val', 'test']).any() else None, name=f"nih-{name.replace(' ', '-')}")
+    key = json.dumps(['nih', source, size, view, max_normal, seed, len(df)] + ([col] if col != 'Hernia' else []), default=str)
     return cached(key, build, cache and isinstance(source, str)).to_channels(1)
 
+# %% ../nbs/00a_data.ipynb #b7f3c9a1
+NIH_TABLES = ('Data_Entry_2017_v2020.csv', 'Data_Entry_2017.csv')     # the NIH's table, newest first
+NIH_LISTS = {'train': 'train_val_list.txt', 'test': 'test_list.txt'}  # the official split, disjoint by patient
+
+def _nih_image_folders(root:Path)->list:
+    "The folders of an NIH download that hold images: `images/`, and `images_001/images/` ... (or `images_001/`)."
+    nested = sorted(d for d in root.glob('images_*') if d.is_dir())
+    return ([root/'images'] if (root/'images').is_dir() else []) + [d/'images' if (d/'images').is_dir() else d for d in nested]
+
+def _nih_split(root:Path, ids:pd.Series)->np.ndarray|None:
+    "'train' or 'test' per image id from the official lists ('' for ids in neither); None when the folder has no lists."
+    have = {s: (root/f).is_file() for s, f in NIH_LISTS.items()}
+    if not any(have.values()): return None
+    if not all(have.values()):
+        raise DataError(f"{root} has {[NIH_LISTS[s] for s in have if have[s]]} but not {[NIH_LISTS[s] for s in have if not have[s]]}; "
+                        f"the official split needs both lists (or neither, for a patient-aware random split)")
+    lists = {s: {l.strip() for l in (root/f).read_text().splitlines() if l.strip()} for s, f in NIH_LISTS.items()}
+    if both := lists['train'] & lists['test']: raise DataError(f"{len(both)} images are in both {NIH_LISTS['train']} and {NIH_LISTS['test']} (e.g. {sorted(both)[:3]})")
+    return np.array(['test' if i in lists['test'] else 'train' if i in lists['train'] else '' for i in ids])
+
+def load_nih_folder(root:str|Path,            # the NIH ChestX-ray14 folder (or its Data_Entry_2017*.csv)
+                    finding:str='hernia',     # the finding against 'No Finding' (the hernia study's: 'hernia')
+                    view:str|None='PA',       # keep this view position only (None: all)
+                    size:int|None=None,       # resize to size x size (the originals are 1024 px; the hernia study: 128)
+                    channels:int=1,           # 1 grey or 3 RGB
+                    cache:bool=True,          # cache the decoded set
+                    num_classes:int|None=None,# refuse, before decoding, a request for another number of classes
+                    max_normal:int|None=None, # subsample 'No Finding' images to at most this many (the study: 1,000)
+                    seed:int=0,               # seed of that subsample
+                    partial:bool=False        # load the images that are on disk when some are missing (with a warning), not refuse
+                   )->ImageSet:
+    "NIH ChestX-ray14 as downloaded: `finding` vs 'No Finding', one view, patient ids, the official train_val/test split."
+    root = Path(root).expanduser()
+    if root.is_file(): table, root = root, root.parent
+    elif root.is_dir():
+        table = next((root/t for t in NIH_TABLES if (root/t).is_file()), None)
+        if table is None: raise DataError(f"{root} holds no NIH table {' or '.join(NIH_TABLES)}")
+    else: raise MissingDataError(f"NIH ChestX-ray14 folder {root.resolve()} does not exist")
+    df = _read_table(table)
+    need = ['Image Index', 'Finding Labels', 'Patient ID'] + (['View Position'] if view else [])
+    if miss := [c for c in need if c not in df.columns]: raise DataError(f"{table}: no column {miss} (NIH's columns are {need}); columns are {list(df.columns)}")
+    label, col = _nih_task(_nih_labels(df['Finding Labels'].str.strip(), None), finding, table.name)
+    name = col.lower().replace('_', ' ')
+    _check_num_classes(root, ['no finding', name], num_classes)
+    in_view = df['View Position'].str.strip().str.upper().eq(view.upper()).to_numpy() if view else np.ones(len(df), bool)
+    if view and not in_view.any(): raise DataError(f"{table}: no image has View Position {view!r}; it has {sorted(df['View Position'].unique())}; pass view=None for all")
+    split = _nih_split(root, df['Image Index'].str.strip())
+    listed = np.ones(len(df), bool) if split is None else split != ''
+    keep = (label >= 0) & in_view & listed; over = 0
+    if max_normal is not None and (keep & (label == 0)).sum() > max_normal:
+        normal = np.flatnonzero(keep & (label == 0)); over = len(normal) - max_normal
+        keep[np.random.default_rng(seed).choice(normal, over, replace=False)] = False
+    ids = df['Image Index'].str.strip().to_numpy()[keep]
+    folders = _nih_image_folders(root)
+    if not folders: raise DataError(f"{root} has no image folder: NIH's images are in images_001/images/ ... images_012/images/ (or images/)")
+    files = _find_files(ids, folders)
+    lost = np.array([f is None for f in files])
+    if lost.any():
+        where = f"{lost.sum()} of {len(ids)} images of {table.name} (e.g. {list(ids[lost][:3])}) are not in {[str(f.relative_to(root)) for f in folders]}"
+        if not partial: raise DataError(f"{where}; unpack the missing images_NNN archives there, or pass partial=True to load the {(~lost).sum()} that are")
+        warnings.warn(f"{where}: loading the {(~lost).sum()} that are (partial=True)")
+        keep[np.flatnonzero(keep)[lost]] = False; files = [f for f in files if f is not None]
+    labels = label[keep]
+    words = [f"{(labels == 0).sum()} no finding", f"{(labels == 1).sum()} {name}"]
+    both = sum(len(fs) > 1 for fs, k in zip(_nih_labels(df['Finding Labels'][keep], None), labels) if k == 1)
+    left = ([f"{((label == -1) & in_view & listed).sum()} images with other findings only"] + ([f"{(~in_view).sum()} of other views than {view}"] if view else [])
+            + ([f"{(~listed).sum()} in neither list"] if (~listed).any() else []) + ([f"{over} no-finding images over max_normal={max_normal}"] if over else []))
+    warnings.warn(f"{table.name}: {name} vs no finding keeps {', '.join(words)} ({both} {name} images with other findings too); "
+                  f"leaves out {', '.join(left)}")
+    if len(set(labels.tolist())) < 2: raise DataError(f"{table.name}: {name} vs no finding (view={view}) keeps {', '.join(words)}; a classifier needs both")
+    key = json.dumps(['nih-folder', str(table.resolve()), col, view, max_normal, seed, size, channels, _file_stamps(files)])
+    def build():
+        return ImageSet(_decode_files(files, size, channels), labels, ['no finding', name],
+                        patient_ids=df['Patient ID'].str.strip().to_numpy()[keep], split=None if split is None else split[keep],
+                        name=f"nih-{name.replace(' ', '-')}")
+    return cached(key, build, cache)
+
 # %% ../nbs/00a_data.ipynb #279ee528
-_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
+_PATH_SUFFIXES = ('.npz', '.npy', '.zip', '.csv', '.txt', '.json', '.toml', '.yaml', '.yml', '.gz', '.tar') + DICOM_EXTENSIONS + IMAGE_EXTENSIONS
+_HUB_NAME = re.compile(r'[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*')   # what the Hub allows in 'owner/name'
+MEDMNIST_NAMES = ('pneumoniamnist', 'chestmnist')
 
 def _looks_like_a_path(name:str)->bool:
     "A name that can only mean a local file or folder (Hub names are 'owner/name'): a suffix, several '/', a '\\', or a leading '.', '~' or '/'."
     return name.startswith(('.', '~', '/')) or '\\' in name or name.count('/') > 1 or Path(name).suffix.lower() in _PATH_SUFFIXES
 
-def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, a VinDr-PCXR folder, or a Hub name
+def local_path(name:str,          # a dataset name as a user gives it
+               base:str|Path|None=None # the folder a relative path is relative to (default: the working folder)
+              )->Path|None:
+    "The absolute local path `name` means, existing or not; None for a phantom, a MedMNIST name or a Hugging Face Hub name."
+    name = str(name)
+    if name.startswith('phantom') or name.lower() in MEDMNIST_NAMES: return None
+    path = Path(os.path.abspath(Path(base if base is not None else os.getcwd())/Path(name).expanduser()))
+    if path.exists() or _looks_like_a_path(name): return path
+    if name.count('/') == 1:   # 'owner/name' is the Hub's unless it cannot be: a split folder, a local parent folder, characters the Hub refuses
+        if not _HUB_NAME.fullmatch(name) or name.split('/')[1].lower() in SPLIT_NAMES or path.parent.is_dir(): return path
+    return None
+
+def load_dataset(name:str='phantom-hernia', # 'phantom-<finding>', 'phantom-covid3', a .npz path, a MedMNIST name, an image folder, a .csv table, an NIH or VinDr-PCXR folder, or a Hub name
                  size:int|None=None,        # side in pixels
                  channels:int=1,            # 1 grey or 3
                  n:int|None=None,           # phantom only: number of images (binary: 1200; 'phantom-covid3': 1017)
                  ratio:float|None=None,     # phantom only: minority fraction (binary: 0.16; 'phantom-covid3': COVID's, 116/1017)
                  seed:int=0,                # phantom only: seed
                  num_classes:int|None=None, # refuse, before any work, data with another number of classes
-                 **kwargs                   # passed to the loader (the phantom takes counts=, VinDr-PCXR finding=, an image folder pneumonia_subtype=)
+                 **kwargs                   # passed to the loader (the phantom takes counts=; ChestMNIST, NIH and VinDr-PCXR finding=; an image folder pneumonia_subtype=)
                 )->ImageSet:
     "Load any dataset medimb knows by name or path."
     name = str(name)
+    asked = kwargs.pop('finding', None)   # every study passes its `finding`; None: the source's own (or none)
     if name.startswith('phantom'):
         finding = 'hernia' if name == 'phantom' else name.removeprefix('phantom-')
         if finding not in FINDINGS and finding not in PHANTOM_TASKS:
             raise ConfigError(f"unknown phantom {name!r}; give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}")
+        if asked is not None and _label_key(asked) != _label_key(finding):
+            raise ConfigError(f"{name} is the {finding} phantom, but finding={asked!r}: the phantom's finding is in its name, e.g. 'phantom-{asked}'")
         _check_num_classes(name, list(PHANTOM_TASKS.get(finding, ['normal', finding])), num_classes)
         if finding in FINDINGS and 'counts' not in kwargs:
             n, ratio = 1200 if n is None else n, 0.16 if ratio is None else ratio
         return phantom(n, size or 128, ratio=ratio, finding=finding, seed=seed, channels=channels, **kwargs)
     local = dict(size=size, channels=channels, num_classes=num_classes, **kwargs)
-    path = Path(name).expanduser()
-    if name.lower() in ('pneumoniamnist', 'chestmnist'): return load_medmnist(name, **local)
+    chosen = {**local, **({} if asked is None else {'finding': asked})}   # for the sources with findings to choose from
+    def one_label(ds:ImageSet)->ImageSet:   # a source with one label per image: `finding` must be one of its classes
+        if asked is not None and _label_key(asked) not in map(_label_key, ds.classes):
+            raise ConfigError(f"finding={asked!r}, but {name} has one label per image, the classes {ds.classes}; leave finding unset "
+                              f"(None), or give one of those classes")
+        return ds
+    if name.lower() in MEDMNIST_NAMES: return load_medmnist(name, **chosen)
+    path = local_path(name) or Path(os.path.abspath(Path(name).expanduser()))
     if path.is_dir():
-        if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **local)   # VinDr-PCXR's layout
-        return load_image_folder(path, **local)
+        if any((path/t).is_file() for t in NIH_TABLES): return load_nih_folder(path, **chosen)   # NIH ChestX-ray14 as downloaded
+        if any(path.glob('image_labels_*.csv')): return load_vindr_pcxr(path, **chosen)   # VinDr-PCXR's layout
+        return one_label(load_image_folder(path, **local))
     if path.is_file():
-        if path.suffix == '.npz': return load_medmnist(path, **local)
+        if path.suffix == '.npz': return load_medmnist(path, **chosen)
         if path.suffix.lower() == '.csv':
-            return (load_vindr_pcxr if path.name.startswith('image_labels_') else load_csv_images)(path, **local)
+            if path.name in NIH_TABLES: return load_nih_folder(path, **chosen)
+            if path.name.startswith('image_labels_'): return load_vindr_pcxr(path, **chosen)
+            return one_label(load_csv_images(path, **local))
         raise DataError(f"{name} is a file but not a MedMNIST .npz or a .csv table of image ids and labels; give one of those or a folder with one subfolder of images per class")
     if kwargs.get('pneumonia_subtype') is not None:
         raise ConfigError(f"pneumonia_subtype= reads Kermany's file names, so it needs the chest_xray/ image folder; {name!r} is not a folder "
                           f"(the Hub copy hf-vision/chest-xray-pneumonia has only an image and a NORMAL/PNEUMONIA label per row)")
-    if _looks_like_a_path(name):
-        raise MissingDataError(f"{name}: no such file or folder ({path.resolve()} does not exist). Check the path; "
-                               f"Hugging Face datasets are named 'owner/name'")
+    if local_path(name) is not None:
+        raise MissingDataError(f"{name}: no such file or folder ({path} does not exist). Check the path (a relative one is relative "
+                               f"to the folder you ran from, {os.getcwd()}); Hugging Face datasets are named 'owner/name'")
     if name == NIH_REPO:
-        _check_num_classes(name, ['no finding', 'hernia'], num_classes)
-        return load_nih_hernia(name, size=size or 128, **kwargs).to_channels(channels)
-    if '/' in name: return load_hf(name, **local)
-    raise ConfigError(f"unknown dataset {name!r}: give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}, "
+        _check_num_classes(name, ['no finding', asked or 'hernia'], num_classes)
+        return load_nih_hernia(name, size=size or 128, **kwargs, **({} if asked is None else {'finding': asked})).to_channels(channels)
+    if '/' in name:
+        try: return one_label(load_hf(name, **local))
+        except RuntimeError as e:   # a local path that looked like a Hub name: say both
+            raise MissingDataError(f"{name}: no such file or folder ({path} does not exist), and not a dataset the Hugging Face Hub "
+                                   f"could load: {e}") from e
+    raise ConfigError(f"unknown dataset {name!r} (and no file or folder {path}): give {', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))}, "
                       f"a MedMNIST .npz path or name, an image folder, or a Hugging Face dataset name")
 
 # %% ../nbs/00a_data.ipynb #67e0fdf2

@@ -204,3 +204,14 @@ def test_cli_benchmark_writes_the_report(tmp_path):
     report = (tmp_path/'r'/'REPORT.md').read_text()
     for part in ('## 11_test', 'leaderboard_1', 'average_ranks', 'critical_difference.png', 'headline.png', 'cost'):
         assert part in report, part
+
+def test_grid_file_paths_are_relative_to_the_grid_file(tmp_path, monkeypatch):
+    "A dataset path in a grid file means the file's folder, wherever the grid is run from."
+    (tmp_path/'grids'/'data').mkdir(parents=True); (tmp_path/'grids'/'data'/'x.npz').write_bytes(b'')
+    (tmp_path/'grids'/'g.toml').write_text('methods = ["baseline"]\nseeds = [0]\ndatasets = ["data/x.npz", "phantom-hernia"]\n')
+    (tmp_path/'elsewhere').mkdir(); monkeypatch.chdir(tmp_path/'elsewhere')
+    g = read_grid(Path('..')/'grids'/'g.toml')
+    assert Path(g.datasets[0]['source']) == (tmp_path/'grids'/'data'/'x.npz') and Path(g.datasets[0]['source']).is_absolute()
+    assert g.datasets[0]['label'] == 'x' and g.datasets[1]['source'] == 'phantom-hernia'
+    (tmp_path/'grids'/'h.toml').write_text('methods = ["baseline"]\nseeds = [0]\n[[datasets]]\nname = "chest_xray/train"\n')
+    with pytest.raises(ConfigError, match=rf"chest_xray/train does not exist \({tmp_path}/grids/chest_xray/train\)"): read_grid(tmp_path/'grids'/'h.toml')

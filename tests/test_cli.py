@@ -176,3 +176,15 @@ def test_forget_removes_an_old_setting_and_rewrites_the_report(tmp_path, capsys)
     assert set(read_results(tmp_path).query("notebook == '11_x'").method) == {'ros'}
     assert main(['forget', '02_x', '--method', 'pairng', '--results', str(tmp_path)]) == 1       # a typo is an error, not "nothing to do"
     assert "no rows with method ['pairng']" in capsys.readouterr().err and len(read_results(tmp_path)) == 3
+
+def test_reproduce_resolves_a_relative_dataset_path_from_the_callers_folder(tmp_path, monkeypatch):
+    "`medimb reproduce -p dataset d1/f.npz` means d1/ where it was run, not nbs/ where papermill runs the notebook."
+    nbs = tmp_path / 'project' / 'nbs'; nbs.mkdir(parents=True)
+    cells = [dict(id='a', cell_type='code', metadata={'tags': ['parameters']}, source="dataset = 'phantom-hernia'", outputs=[], execution_count=None),
+             dict(id='b', cell_type='code', metadata={}, source="from pathlib import Path\nassert Path(dataset).read_text() == 'here', dataset",
+                  outputs=[], execution_count=None)]
+    nb = dict(cells=cells, metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}}, nbformat=4, nbformat_minor=5)
+    (nbs / '01_paths.ipynb').write_text(json.dumps(nb))
+    (tmp_path / 'caller' / 'd1').mkdir(parents=True); (tmp_path / 'caller' / 'd1' / 'f.npz').write_text('here')
+    monkeypatch.chdir(tmp_path / 'caller')
+    reproduce(None, {'dataset': 'd1/f.npz'}, nbs=nbs, results=tmp_path / 'r', runs=tmp_path / 'runs', log=lambda *a: None)

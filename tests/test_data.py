@@ -701,3 +701,210 @@ def test_kermany_pneumonia_subtype_errors(tmp_path, monkeypatch):
     _folder(tmp_path / 'covid', (('train', 'normal'), ('train', 'covid')))
     with pytest.raises(ConfigError, match=r"needs Kermany's layout.*\['normal', 'covid'\]"): load_image_folder(tmp_path / 'covid', pneumonia_subtype='viral')
     with pytest.raises(ConfigError, match='needs the chest_xray/ image folder'): load_dataset('hf-vision/chest-xray-pneumonia', pneumonia_subtype='viral')
+
+# ---------------------------------------------------------------- NIH ChestX-ray14 as downloaded (issue 20)
+def _nih(root, table='Data_Entry_2017_v2020.csv', flat=False, lists=True):
+    "A tiny NIH download: 20 patients of 2 films; hernia (one also Cardiomegaly), no finding, other findings only, AP views."
+    rng = np.random.default_rng(0); rows = []
+    for p in range(1, 21):
+        for i in range(2):
+            findings = ('Cardiomegaly|Hernia' if p == 1 and i == 1 else 'Hernia') if p <= 6 else 'Effusion|Mass' if p in (17, 18) else 'No Finding'
+            idx = f'{p:08d}_{i:03d}.png'
+            folder = root / 'images' if flat else root / f'images_{(p - 1) // 10 + 1:03d}' / 'images'
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / idx)
+            rows.append({'Image Index': idx, 'Finding Labels': findings, 'Follow-up #': i, 'Patient ID': str(p), 'Patient Age': 50,
+                         'View Position': 'AP' if p == 20 else 'PA'})
+    pd.DataFrame(rows).to_csv(root / table, index=False)
+    if lists:   # the official split is by patient: 4-6 and 13-16 are test
+        test = lambda r: int(r['Patient ID']) in (4, 5, 6, 13, 14, 15, 16)
+        (root / 'train_val_list.txt').write_text('\n'.join(r['Image Index'] for r in rows if not test(r)) + '\n')
+        (root / 'test_list.txt').write_text('\n'.join(r['Image Index'] for r in rows if test(r)) + '\n')
+    return root
+
+def test_nih_folder_as_downloaded_loads_hernia_vs_no_finding(tmp_path, monkeypatch):
+    import warnings, medimb.data as md
+    from medimb.data import load_nih_folder, split_dataset
+    root = _nih(tmp_path / 'nih')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always'); d = load_dataset(str(root))               # recognized by its table
+    assert d.classes == ['no finding', 'hernia'] and d.counts == {'no finding': 22, 'hernia': 12}   # PA only; 4 other-findings rows out
+    said = ' '.join(str(w.message) for w in caught)
+    assert '12 hernia' in said and '4 images with other findings only' in said and '2 of other views than PA' in said, said
+    assert '1 hernia images with other findings too' in said
+    assert set(d.patient_ids) == {str(p) for p in range(1, 20) if p not in (17, 18)}
+    test_rows = np.isin(d.patient_ids.astype(int), [4, 5, 6, 13, 14, 15, 16])
+    assert (d.split[test_rows] == 'test').all() and (d.split[~test_rows] == 'train').all()
+    sp = split_dataset(d, val=0.2, test=0.2, seed=0)                                # val carved from train_val, by patient
+    assert set(sp.test.patient_ids) == {'4', '5', '6', '13', '14', '15', '16'} and len(sp.val) > 0
+    assert not set(sp.val.patient_ids) & set(sp.train.patient_ids) and not set(sp.val.patient_ids) & set(sp.test.patient_ids)
+    assert set(sp.val.labels.tolist()) == {0, 1}
+    def no_work(*a, **k): raise AssertionError('decoded again instead of reading the cache')
+    monkeypatch.setattr(md, 'decode_all', no_work)
+    assert np.array_equal(load_dataset(str(root)).images, d.images)               # the dataset cache
+    monkeypatch.undo()
+    e = load_nih_folder(root, finding='effusion', view=None, cache=False)          # another finding, every view
+    assert e.counts == {'no finding': 24, 'effusion': 4} and e.name == 'nih-effusion'
+
+def test_nih_folder_layouts_and_errors(tmp_path):
+    from medimb.data import load_nih_folder, decode_all
+    flat = _nih(tmp_path / 'flat', table='Data_Entry_2017.csv', flat=True, lists=False)
+    d = load_dataset(str(flat / 'Data_Entry_2017.csv'), cache=False)               # the table itself; a flat images/; no lists
+    assert len(d) == 34 and d.split is None
+    assert load_dataset(str(flat), finding='Hernia', num_classes=2, cache=False).counts['hernia'] == 12
+    with pytest.raises(DataError, match='has 2 classes'): load_dataset(str(flat), num_classes=3)
+    with pytest.raises(ConfigError, match=r"unknown finding 'flu'.*'Hernia'"): load_dataset(str(flat), finding='flu')
+    with pytest.raises(DataError, match="no image has View Position 'LL'"): load_nih_folder(flat, view='LL')
+    root = _nih(tmp_path / 'nih'); (root / 'test_list.txt').unlink()
+    with pytest.raises(DataError, match='needs both lists'): load_nih_folder(root)
+    root = _nih(tmp_path / 'part'); (root / 'images_002' / 'images' / '00000013_000.png').unlink()
+    with pytest.raises(DataError, match=r"1 of 34 images .*00000013_000.png.*partial=True"): load_nih_folder(root)
+    with pytest.warns(UserWarning, match='loading the 33 that are'): assert len(load_nih_folder(root, partial=True, cache=False)) == 33
+    with pytest.raises(MissingDataError, match='does not exist'): load_nih_folder(tmp_path / 'none')
+
+def test_decode_all_shows_a_progress_bar(tmp_path, capsys):
+    from medimb.data import decode_all
+    files = []
+    for i in range(3): Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / f'{i}.png'); files.append(tmp_path / f'{i}.png')
+    decode_all(files, None, progress=True)
+    assert 'decoding' in capsys.readouterr().err
+
+# ---------------------------------------------------------------- relative paths and Hub names (issue 20, issue 21)
+def test_missing_local_paths_are_missing_data_not_hub_requests(tmp_path, monkeypatch):
+    import medimb.data as md
+    from medimb.data import local_path
+    hub = []
+    def fake_hub(name, **k): hub.append(name); raise RuntimeError('could not load the Hugging Face dataset (404)')
+    monkeypatch.setattr(md, 'load_hf', fake_hub)
+    monkeypatch.setattr(md, 'load_nih_hernia', lambda name, **k: hub.append(name) or phantom(20, 16, ratio=0.5))
+    monkeypatch.chdir(tmp_path); (tmp_path / 'data').mkdir()
+    for name in ('data/x', 'chest_xray/train', 'x.npz', 'my scans/x'):   # a local folder's child, a split folder, a suffix, a space
+        with pytest.raises(MissingDataError) as e: load_dataset(name)
+        assert str(tmp_path / name) in str(e.value) and 'no such file or folder' in str(e.value), e.value
+    assert hub == []                                                            # none went to the Hub
+    with pytest.raises(MissingDataError, match=rf"no such file or folder \({tmp_path}/scans/x does not exist\).*404"): load_dataset('scans/x')
+    assert hub == ['scans/x']                                                   # could be a Hub name: tried, and both are named
+    load_dataset('alkzar90/NIH-Chest-X-ray-dataset')
+    with pytest.raises(MissingDataError): load_dataset('hf-vision/chest-xray-pneumonia')
+    assert hub[1:] == ['alkzar90/NIH-Chest-X-ray-dataset', 'hf-vision/chest-xray-pneumonia']
+    assert local_path('hf-vision/chest-xray-pneumonia') is None and local_path('phantom-hernia') is None and local_path('chestmnist') is None
+    (tmp_path / 'hf-vision' / 'chest-xray-pneumonia').mkdir(parents=True)    # a local copy under the Hub's name: the local one
+    assert local_path('hf-vision/chest-xray-pneumonia') == tmp_path / 'hf-vision' / 'chest-xray-pneumonia'
+    assert str(local_path('d1/f.npz', '/elsewhere')) == '/elsewhere/d1/f.npz'
+
+# ---------------------------------------------------------------- image folders: deeper images and DICOM (issue 20, issue 21)
+def test_images_below_a_class_folder_are_loaded_with_their_class_and_named(tmp_path):
+    import warnings
+    root = _folder(tmp_path / 'x', extra=['train/pneumonia/batch2/a.png', 'train/pneumonia/batch2/b.png', 'test/normal/old/deep/c.png',
+                                          'train/normal/.hidden/d.png'])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always'); d = load_image_folder(root, cache=False)
+    assert d.counts == {'normal': 5, 'pneumonia': 6}                                    # the hidden folder stays out
+    said = [str(w.message) for w in caught if 'below their class folder' in str(w.message)]
+    assert said and '3 images' in said[0] and 'train/pneumonia/batch2/ (2)' in said[0] and 'test/normal/old/deep/ (1)' in said[0], said
+    assert (d.split == 'train').sum() == 6
+    bad = _folder(tmp_path / 'y', (('normal', 'train'), ('pneumonia', 'x')))           # a dataset inside a class folder
+    with pytest.raises(DataError, match=r"normal holds the split folders \['train'\].*pass"): load_image_folder(bad, cache=False)
+    flat = _folder(tmp_path / 'z', (('normal', 'a'), ('pneumonia', 'b')), extra=['loose.png'])
+    with pytest.warns(UserWarning, match=r'1 images directly in the folder \(loose.png\) are NOT loaded'): load_image_folder(flat, cache=False)
+
+def test_dicom_class_folders(tmp_path, monkeypatch):
+    import sys
+    root = tmp_path / 'dcm'
+    for c in ('normal', 'pneumonia'):
+        (root / c).mkdir(parents=True)
+        for i in range(2): (root / c / f'{c}{i}.dcm').write_bytes(b'DICM')
+    monkeypatch.setitem(sys.modules, 'pydicom', None)                                  # pydicom missing: say how to read DICOM
+    with pytest.raises(DataError, match=r'\.dcm is DICOM \(4 such files\).*pip install medimb\[dicom\]'): load_dataset(str(root), cache=False)
+    monkeypatch.undo()
+    pytest.importorskip('pydicom')
+    ramp = (np.arange(64).reshape(8, 8) * 65).astype(np.uint16)
+    for c in ('normal', 'pneumonia'):
+        for i in range(2): _dicom(root / c / f'{c}{i}.dcm', ramp)
+    d = load_dataset(str(root), cache=False)
+    assert d.counts == {'normal': 2, 'pneumonia': 2} and np.array_equal(d.images[0, 0], np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8))
+
+# ---------------------------------------------------------------- nothing silent, second pass: data items (issue 21)
+def test_12_bit_values_in_uint16_are_scaled_from_4095_with_a_warning(tmp_path):
+    from medimb.data import to_uint8, decode_image
+    ramp = (np.arange(64).reshape(8, 8) * 65).astype(np.uint16)                      # 0..4095
+    want = np.round(ramp.astype(float) * 255 / 4095).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r'read as 12-bit \(0-4095\)'): assert np.array_equal(to_uint8(ramp), want)
+    arrays = {f'{s}_{k}': np.stack([ramp] * 4) if k == 'images' else np.array([[0], [1], [0], [1]]) for s in ('train', 'val', 'test') for k in ('images', 'labels')}
+    np.savez(tmp_path / 'twelve.npz', **arrays)
+    with pytest.warns(UserWarning, match='12-bit'): d = load_medmnist(tmp_path / 'twelve.npz')
+    assert d.images.max() == 255 and np.array_equal(d.images[0, 0], want)            # not almost black (4095 -> 16)
+    _png16(tmp_path / 'x.png', ramp)                                                  # a 16-bit PNG holding 12-bit values
+    with pytest.warns(UserWarning, match='12-bit'): assert np.array_equal(decode_image(tmp_path / 'x.png', None)[0], want)
+    with pytest.warns(UserWarning, match=r'read as 16-bit'): assert to_uint8(np.array([0, 65535], np.uint16)).tolist() == [0, 255]
+
+def test_floats_with_a_tiny_overshoot_are_read_as_0_to_1():
+    from medimb.data import to_uint8
+    a = np.array([[0., 0.25, 0.5, 1.0001]])
+    with pytest.warns(UserWarning, match=r'read as \[0, 1\].*clipped'): assert to_uint8(a).tolist() == [[0, 64, 128, 255]]
+    with pytest.warns(UserWarning, match='clipped'): assert to_uint8(np.array([-0.0001, 0.5, 1.0])).tolist() == [0, 128, 255]
+    with pytest.raises(DataError, match='negative'): to_uint8(np.array([-0.5, 0.5]))   # not an overshoot: refused as before
+    assert to_uint8(np.array([0., 1.5, 200.])).tolist() == [0, 2, 200]                # [0, 255] floats as before
+
+def _csv_labels(tmp_path, labels):
+    (tmp_path / 'imgs').mkdir(exist_ok=True)
+    for i in range(len(labels)): Image.fromarray(np.full((4, 4), i, np.uint8)).save(tmp_path / 'imgs' / f'id{i}.png')
+    pd.DataFrame({'id': [f'id{i}' for i in range(len(labels))], 'label': labels}).to_csv(tmp_path / 't.csv', index=False)
+    return tmp_path / 't.csv'
+
+def test_csv_labels_are_normalized_and_non_classes_refused(tmp_path):
+    from medimb.data import load_csv_images
+    d = load_csv_images(_csv_labels(tmp_path, ['0', '1', '1.0', ' 1', '0.0 ', '1']), tmp_path / 'imgs', cache=False)
+    assert d.classes == ['0', '1'] and d.counts == {'0': 2, '1': 4}                   # not four classes '0', '0.0 ', '1', '1.0', ' 1'
+    for bad, line in (('yes', 4), ('NaN', 4), ('-1', 4), ('0.5', 4), (' ', 4)):
+        with pytest.raises(DataError, match=rf"t.csv column 'label'.*in lines \[{line}\]") as e:
+            load_csv_images(_csv_labels(tmp_path, ['0', '1', bad, '1']), tmp_path / 'imgs', cache=False)
+        assert (repr(bad) in str(e.value) or bad.strip() == '') and ('class numbers [0, 1]' in str(e.value) or 'missing' in str(e.value)), e.value
+    with pytest.raises(DataError, match=r"missing \(\['NaN'\]\) in lines \[4\]"):
+        load_csv_images(_csv_labels(tmp_path, ['normal', 'opacity', 'NaN', 'normal']), tmp_path / 'imgs', cache=False)
+    assert load_csv_images(_csv_labels(tmp_path, [' normal', 'opacity ', 'normal', 'opacity']), tmp_path / 'imgs', cache=False).counts == {'normal': 2, 'opacity': 2}
+
+def test_cache_sees_an_image_replaced_in_place_with_its_old_mtime(tmp_path):
+    import os
+    root = tmp_path / 'f'
+    for c in ('normal', 'pneumonia'):
+        (root / c).mkdir(parents=True)
+        for i in range(2): Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(root / c / f'{c}{i}.bmp')   # BMP: same size whatever the pixels
+    first = load_image_folder(root)
+    f = root / 'normal' / 'normal0.bmp'; st = os.stat(f)
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(f); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(f).st_size == st.st_size and os.stat(f).st_mtime_ns == st.st_mtime_ns
+    again = load_image_folder(root)
+    assert first.images[0].max() == 0 and again.images[0].min() == 200                # the new pixels, not the cached ones
+
+def test_a_truncated_image_is_closed(tmp_path):
+    import gc, warnings
+    from medimb.data import decode_image
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(tmp_path / 'a.png')
+    (tmp_path / 'cut.png').write_bytes((tmp_path / 'a.png').read_bytes()[:300])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(DataError, match='cannot decode image'): decode_image(tmp_path / 'cut.png', None)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
+
+def test_load_dataset_takes_finding_for_every_source(tmp_path, monkeypatch):
+    "Every study passes its `finding`: the sources with several labels choose by it, the others check it is one of their classes."
+    import medimb.data as md
+    assert load_dataset('phantom-hernia', size=16, n=20, finding='Hernia').classes == ['normal', 'hernia']
+    with pytest.raises(ConfigError, match="e.g. 'phantom-pneumonia'"): load_dataset('phantom-hernia', finding='pneumonia')
+    arrays = {f'{s}_{k}': (np.zeros((4, 8, 8), np.uint8) if k == 'images' else np.array([[0] * 14, [1] + [0] * 12 + [1], [0] * 13 + [1], [0] * 14]))
+              for s in ('train', 'val', 'test') for k in ('images', 'labels')}
+    np.savez(tmp_path / 'chestmnist.npz', **arrays)
+    assert load_dataset(str(tmp_path / 'chestmnist.npz'), finding='Hernia').counts == {'no finding': 6, 'hernia': 6}
+    root = _folder(tmp_path / 'k')
+    assert load_dataset(str(root), finding='pneumonia', cache=False).classes == ['normal', 'pneumonia']
+    assert load_dataset(str(root), finding=None, cache=False).classes == ['normal', 'pneumonia']
+    with pytest.raises(ConfigError, match=r"finding='hernia', but .* has one label per image, the classes \['normal', 'pneumonia'\]"):
+        load_dataset(str(root), finding='hernia', cache=False)
+    np.savez(tmp_path / 'pneumoniamnist.npz', **_medmnist_arrays())
+    with pytest.raises(ConfigError, match="finding='hernia', but pneumoniamnist.npz has one label"): load_dataset(str(tmp_path / 'pneumoniamnist.npz'), finding='hernia')
+    seen = []
+    monkeypatch.setattr(md, 'load_nih_hernia', lambda name, **k: seen.append(k.get('finding')) or phantom(20, 16, ratio=0.5))
+    load_dataset('alkzar90/NIH-Chest-X-ray-dataset', finding='hernia'); load_dataset('alkzar90/NIH-Chest-X-ray-dataset')
+    assert seen == ['hernia', None]

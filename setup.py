@@ -17,7 +17,7 @@ licenses = {
 }
 statuses = [ '1 - Planning', '2 - Pre-Alpha', '3 - Alpha',
     '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive' ]
-py_versions = '3.10 3.11 3.12 3.13'.split()
+py_versions = '3.10 3.11 3.12'.split()   # the Pythons .github/workflows/test.yaml tests (tests/test_packaging.py keeps them equal)
 
 # requirements are separated by spaces; one with an environment marker is written without spaces, e.g.
 # tomli;python_version<"3.11", and kept as it is (shlex.split would strip the marker's quotes and break it)

@@ -28,3 +28,14 @@ def test_license_is_apache2_and_in_the_manifest(monkeypatch):
     assert 'Apache License' in text and 'Version 2.0, January 2004' in text and 'END OF TERMS AND CONDITIONS' in text
     assert 'include LICENSE' in (ROOT / 'MANIFEST.in').read_text().splitlines()
     assert _distribution(monkeypatch).get_license() == 'Apache Software License 2.0'
+
+def test_the_workflow_tests_every_python_the_package_declares(monkeypatch):
+    "The GitHub workflow's matrix is the classifiers' Pythons, from settings.ini's min_python on."
+    import re
+    declared = [c.rsplit(' :: ', 1)[1] for c in _distribution(monkeypatch).get_classifiers() if re.fullmatch(r'Programming Language :: Python :: 3\.\d+', c)]
+    workflow = (ROOT / '.github' / 'workflows' / 'test.yaml').read_text()
+    matrix = re.search(r"python-version: \[([^\]]*)\]", workflow)
+    assert matrix, "the workflow has no python-version matrix"
+    assert [v.strip(" '\"") for v in matrix.group(1).split(',')] == declared
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini', encoding='utf-8')
+    assert declared[0] == cfg['DEFAULT']['min_python']

@@ -1,5 +1,5 @@
 from configparser import ConfigParser
-import setuptools, shlex
+import setuptools
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -17,12 +17,14 @@ licenses = {
 }
 statuses = [ '1 - Planning', '2 - Pre-Alpha', '3 - Alpha',
     '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive' ]
-py_versions = '3.10 3.11 3.12 3.13'.split()
+py_versions = '3.10 3.11 3.12'.split()   # the Pythons .github/workflows/test.yaml tests (tests/test_packaging.py keeps them equal)
 
-requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# requirements are separated by spaces; one with an environment marker is written without spaces, e.g.
+# tomli;python_version<"3.11", and kept as it is (shlex.split would strip the marker's quotes and break it)
+requirements = cfg.get('requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').split()
 # optional extras: a settings.ini key `extra_<name> = packages` becomes `pip install medimb[<name>]`
-extras = {k[len('extra_'):]: shlex.split(v) for k, v in cfg.items() if k.startswith('extra_')}
+extras = {k[len('extra_'):]: v.split() for k, v in cfg.items() if k.startswith('extra_')}
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 

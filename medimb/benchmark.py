@@ -150,7 +150,8 @@ def read_grid(path:str|Path # a .toml, or a .yaml/.yml file (needs PyYAML)
     if not path.is_file(): raise ConfigError(f"grid file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == '.toml':
-        import tomllib
+        try: import tomllib
+        except ModuleNotFoundError: import tomli as tomllib   # Python 3.10: the tomli backport (a requirement there)
         try: config = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e: raise ConfigError(f"grid file {path} is not valid TOML: {e}") from None
     elif suffix in ('.yaml', '.yml'):

@@ -13,8 +13,8 @@ except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
-           'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'atomic_path',
-           'atomic_write', 'project_root', 'results_root', 'params_json', 'setting_hash', 'results_lock',
+           'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'torch_threads',
+           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'params_json', 'setting_hash', 'results_lock',
            'read_results', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
@@ -63,6 +63,23 @@ class CheckpointError(MedimbError, RuntimeError):
 
 class ResultsError(MedimbError, RuntimeError):
     "A results table or folder that cannot be read or written (the message names it)."
+
+# %% ../nbs/00_core.ipynb #d21d148b
+class torch_threads:
+    "Use `n` torch CPU threads until `restore()` or the end of a `with` block, which put back the count found before."
+    def __init__(self, n:int=1 # torch threads meanwhile
+                ):
+        import torch
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigError(f"torch_threads: n={n!r} must be a whole number >= 1")
+        self.n, self.previous = int(n), torch.get_num_threads()
+        torch.set_num_threads(self.n)
+    def restore(self):
+        "Put back the thread count found when this was made."
+        import torch
+        torch.set_num_threads(self.previous)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.restore()
 
 # %% ../nbs/00_core.ipynb #8aeb1f8c
 @contextlib.contextmanager

@@ -5,12 +5,12 @@ import pytest
 
 matplotlib.use('Agg')
 os.environ.setdefault('MEDIMB_OFFLINE', '1')
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+FIXTURE = Path(__file__).resolve().parent / 'data' / 'pneumoniamnist_small.npz'   # 400 real images, committed (data/README.md)
 PNEUMONIAMNIST_URL = 'https://zenodo.org/records/10519652/files/pneumoniamnist.npz'
 
 def pneumoniamnist_path()->Path:
-    "Where the real-data tests read PneumoniaMNIST: $MEDIMB_PNEUMONIAMNIST, else ../shared/data/pneumoniamnist.npz beside the project."
-    return Path(os.environ.get('MEDIMB_PNEUMONIAMNIST') or SHARED / 'pneumoniamnist.npz').expanduser()
+    "Where the real-data tests read PneumoniaMNIST: $MEDIMB_PNEUMONIAMNIST (a full file, optional), else the committed fixture."
+    return Path(os.environ.get('MEDIMB_PNEUMONIAMNIST') or FIXTURE).expanduser()
 
 @pytest.fixture(autouse=True)
 def _isolated_results(tmp_path, monkeypatch):
@@ -20,10 +20,11 @@ def _isolated_results(tmp_path, monkeypatch):
 
 @pytest.fixture
 def pneumoniamnist():
-    "The real PneumoniaMNIST .npz (28 px); a missing file fails the test, naming the variable and the path."
+    "A real PneumoniaMNIST .npz (28 px); a missing file fails the test, naming the variable and the path."
     path = pneumoniamnist_path()
     if not path.is_file():
-        how = 'MEDIMB_PNEUMONIAMNIST' + (f"={os.environ['MEDIMB_PNEUMONIAMNIST']}" if os.environ.get('MEDIMB_PNEUMONIAMNIST') else ' is not set, so the default')
-        pytest.fail(f"real-data test needs PneumoniaMNIST (MedMNIST .npz layout) at {path} ({how}). Download {PNEUMONIAMNIST_URL} "
-                    f"and set MEDIMB_PNEUMONIAMNIST to its path, or put it in ../shared/data/ beside the project")
+        if os.environ.get('MEDIMB_PNEUMONIAMNIST'):
+            pytest.fail(f"MEDIMB_PNEUMONIAMNIST={os.environ['MEDIMB_PNEUMONIAMNIST']} is not a file: point it at a PneumoniaMNIST .npz "
+                        f"(MedMNIST layout, e.g. {PNEUMONIAMNIST_URL}), or unset it to use the committed fixture {FIXTURE}")
+        pytest.fail(f"the committed PneumoniaMNIST fixture {path} is missing: restore it from git (git checkout -- tests/data)")
     return path

@@ -171,6 +171,17 @@ def test_grid_validation_errors(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r'pip install pyyaml'): read_grid(tmp_path/'g.yaml')
     with pytest.raises(ConfigError, match='does not exist'): read_grid(tmp_path/'none.toml')
 
+def test_toml_grid_without_tomllib_reads_with_tomli(tmp_path, monkeypatch):
+    "Python 3.10 has no tomllib: read_grid falls back on the tomli backport (settings.ini requires it there)."
+    try: import tomllib as toml
+    except ModuleNotFoundError: import tomli as toml
+    monkeypatch.setitem(sys.modules, 'tomllib', None)                            # import tomllib fails as on Python 3.10
+    monkeypatch.setitem(sys.modules, 'tomli', toml)                              # tomllib is tomli taken into the standard library
+    (tmp_path/'g.toml').write_text('methods = ["baseline", "ros"]\nseeds = [0]\n[[datasets]]\nname = "phantom-hernia"\n')
+    assert len(read_grid(tmp_path/'g.toml')) == 2
+    (tmp_path/'bad.toml').write_text('methods = [\n')
+    with pytest.raises(ConfigError, match='not valid TOML'): read_grid(tmp_path/'bad.toml')
+
 def test_ray_missing_is_a_clear_error_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'ray', None)                                # import ray fails as if it were not installed
     with pytest.raises(ConfigError, match=r'pip install medimb\[ray\]'): run_grid(TINY, backend='ray', root=tmp_path)

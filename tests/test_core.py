@@ -1,7 +1,7 @@
 import json, os, socket, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-from medimb.core import (set_seed, get_device, atomic_write, atomic_path, Results, results_root, project_root, read_results,
+from medimb.core import (set_seed, get_device, torch_threads, atomic_write, atomic_path, Results, results_root, project_root, read_results,
                          as_seeds, params_json, setting_hash, results_lock, KEY_COLUMNS, STAGING, ConfigError, ResultsError)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +174,35 @@ def test_as_seeds():
     assert as_seeds('[0, 1]') == as_seeds('0,1') == as_seeds((0, 1)) == [0, 1]
     for bad in ('[]', [], 0, '0', -1, 2.5, '2.5', '[1.5]', 'abc', True, None, [0, 0], ['a']):
         with pytest.raises(ConfigError, match='seed'): as_seeds(bad)
+
+def test_torch_threads_puts_back_the_count_it_found():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch_threads(1): assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        demos = torch_threads(1); assert torch.get_num_threads() == 1
+        demos.restore(); assert torch.get_num_threads() == 2
+        for bad in (0, -1, 1.5, True): 
+            with pytest.raises(ConfigError, match='whole number'): torch_threads(bad)
+        assert torch.get_num_threads() == 2                                  # a refused count changes nothing
+    finally: torch.set_num_threads(before)
+
+def test_notebook_demos_leave_the_thread_count_as_they_found_it():
+    "A demo's thread count must not leak into the study that follows in the same kernel: torch_threads, restored before it."
+    checked = 0
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        text = [''.join(c['source']) for c in cells]
+        assert not any('torch.set_num_threads(' in t for t in text if not t.startswith('#| export')), \
+            f"{nb.name}: a demo cell sets torch's threads for good; use medimb.core.torch_threads and restore it"
+        made = [i for i, t in enumerate(text) if 'torch_threads(' in t and 'with torch_threads(' not in t and not t.startswith('#| export')]
+        if not made: continue
+        restored = [i for i, t in enumerate(text) if '.restore()' in t and i > made[0]]
+        study = [i for i, c in enumerate(cells) if 'parameters' in c.get('metadata', {}).get('tags', [])] or [len(cells)]
+        assert restored and restored[0] < study[0], f"{nb.name}: the demos' thread count is not restored before the study"
+        checked += 1
+    assert checked >= 5                                                       # 00g, 00h, 05, 06, 07
 
 def test_results_root_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv('MEDIMB_RESULTS', str(tmp_path / 'x'))

@@ -58,10 +58,30 @@ def test_imageset_concat_and_save(tmp_path):
     assert ImageSet.load(b.save(tmp_path / 'x.npz')).fingerprint() == b.fingerprint()
 
 # --- loaders --------------------------------------------------------------------------------------------------
-# (normal, pneumonia) per split in the two PneumoniaMNIST files the tests meet: ../shared/data holds a class-balanced subset,
-# the GitHub workflow downloads the official MedMNIST file (MEDIMB_PNEUMONIAMNIST); both have every normal image
-PNEUMONIAMNIST_LAYOUTS = {'balanced subset in ../shared/data': dict(train=(1214, 1214), val=(135, 135), test=(234, 234)),
+# (normal, pneumonia) per split in the PneumoniaMNIST files the tests meet: the committed fixture (the default), and as
+# $MEDIMB_PNEUMONIAMNIST the class-balanced subset on the development machine or the official MedMNIST file
+PNEUMONIAMNIST_LAYOUTS = {'committed fixture tests/data/pneumoniamnist_small.npz': dict(train=(120, 120), val=(30, 30), test=(50, 50)),
+                          'balanced subset (development machine)': dict(train=(1214, 1214), val=(135, 135), test=(234, 234)),
                           'official MedMNIST v3 file': dict(train=(1214, 3494), val=(135, 389), test=(234, 390))}
+
+def test_real_data_tests_read_the_committed_fixture_unless_the_variable_names_a_file(monkeypatch, tmp_path):
+    "A fresh clone has no ../shared: without $MEDIMB_PNEUMONIAMNIST the real-data tests read the fixture in tests/data."
+    from conftest import FIXTURE, pneumoniamnist_path
+    monkeypatch.delenv('MEDIMB_PNEUMONIAMNIST', raising=False)
+    assert pneumoniamnist_path() == FIXTURE and FIXTURE.is_file() and FIXTURE.stat().st_size < 1_000_000
+    monkeypatch.setenv('MEDIMB_PNEUMONIAMNIST', str(tmp_path / 'full.npz'))
+    assert pneumoniamnist_path() == tmp_path / 'full.npz'
+
+def test_fixture_is_the_one_its_readme_describes():
+    "The fixture's md5 and counts are those tests/data/README.md states (a redrawn fixture updates its README)."
+    import hashlib
+    from conftest import FIXTURE
+    readme = (FIXTURE.parent / 'README.md').read_text()
+    assert f"md5**: `{hashlib.md5(FIXTURE.read_bytes()).hexdigest()}`" in readme
+    z = np.load(FIXTURE)
+    layout = {s: tuple(np.bincount(z[f'{s}_labels'].ravel(), minlength=2).tolist()) for s in ('train', 'val', 'test')}
+    assert layout == PNEUMONIAMNIST_LAYOUTS['committed fixture tests/data/pneumoniamnist_small.npz']
+    assert all(z[f'{s}_images'].dtype == np.uint8 and z[f'{s}_images'].shape[1:] == (28, 28) for s in layout)
 
 def test_medmnist_loader_on_real_data(pneumoniamnist):
     d = load_medmnist(pneumoniamnist)
@@ -70,9 +90,9 @@ def test_medmnist_loader_on_real_data(pneumoniamnist):
     sp = split_dataset(d)              # the official split is kept
     layout = {k: tuple(getattr(sp, k).counts.values()) for k in ('train', 'val', 'test')}
     assert layout in PNEUMONIAMNIST_LAYOUTS.values(), f"unknown PneumoniaMNIST file {pneumoniamnist}: {layout}"
-    assert d.counts == {'normal': 1583, 'pneumonia': sum(v[1] for v in layout.values())}
+    assert d.counts == {'normal': sum(v[0] for v in layout.values()), 'pneumonia': sum(v[1] for v in layout.values())}
     imb = make_imbalanced(sp.train, ratio=0.1)
-    assert imb.counts['pneumonia'] == round(0.1 / 0.9 * 1214)
+    assert imb.counts['pneumonia'] == round(0.1 / 0.9 * layout['train'][0])
     assert load_medmnist(pneumoniamnist, size=64, channels=3).images.shape[1:] == (3, 64, 64)
 
 def test_medmnist_layout_errors(tmp_path):

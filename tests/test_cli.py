@@ -64,8 +64,20 @@ def test_every_parameter_is_visible_to_papermill(nb):
     import ast, papermill as pm
     cells = [c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c['metadata'].get('tags', [])]
     assert len(cells) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
-    assigned = [t.id for node in ast.parse(''.join(cells[0]['source'])).body if isinstance(node, ast.Assign) for t in node.targets]
+    body = ast.parse(''.join(cells[0]['source'])).body
+    assigned = [t.id for node in body if isinstance(node, ast.Assign) for t in node.targets] + \
+               [node.target.id for node in body if isinstance(node, ast.AnnAssign)]
     assert sorted(pm.inspect_notebook(str(nb))) == sorted(assigned)
+
+@pytest.mark.parametrize('nb', select_notebooks(ROOT / 'nbs'), ids=lambda p: p.stem)
+def test_every_parameter_declares_its_type(nb):
+    "Each parameter has a type papermill shows (`--help-notebook`) and medimb's checks read: an annotation or a `# type:` comment."
+    from medimb.cli import parameter_table, declared_kinds
+    t = parameter_table(nb)
+    untyped = t[t.type == ''].name.tolist()
+    assert not untyped, f"{nb.name}: annotate {untyped} (`name: int = 4  # comment`, or `name = None  # type: int|None  comment`)"
+    unknown = [(n, ty) for n, ty in zip(t.name, t.type) if not declared_kinds(ty)]
+    assert not unknown, f"{nb.name}: types medimb cannot check: {unknown}"
 
 def tiny_notebooks(folder, parameters='x = 1'):
     "A folder of study notebooks that run in a blink."
@@ -176,3 +188,20 @@ def test_forget_removes_an_old_setting_and_rewrites_the_report(tmp_path, capsys)
     assert set(read_results(tmp_path).query("notebook == '11_x'").method) == {'ros'}
     assert main(['forget', '02_x', '--method', 'pairng', '--results', str(tmp_path)]) == 1       # a typo is an error, not "nothing to do"
     assert "no rows with method ['pairng']" in capsys.readouterr().err and len(read_results(tmp_path)) == 3
+
+def test_list_shows_one_notebooks_parameters_as_a_table(capsys):
+    assert main(['list', '-n', '07']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('07_diffusemix') and '03_masking' not in out and 'methods (' not in out
+    header = out.splitlines()[1].split()
+    assert header == ['name', 'type', 'default', 'comment']
+    line = next(l for l in out.splitlines() if l.split()[:1] == ['fractal_weight'])
+    assert line.split()[1:3] == ['float', '0.2'] and 'the paper and the study: 0.2' in line
+    assert main(['list', '-n', '77']) == 1 and "no study notebook matches '77'" in capsys.readouterr().err
+
+def test_version(capsys):
+    from medimb import __version__
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f'medimb {__version__}'
+    out = subprocess.run(['medimb', '--version'], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and __version__ in out.stdout

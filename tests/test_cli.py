@@ -157,11 +157,12 @@ def test_report_never_points_at_files_that_are_gone(tmp_path):
     assert '01_x/roc.png' not in text and 'second' in text
 
 def test_every_study_notebook_commits_its_results():
-    "A notebook that makes a Results and never commits it would lose its run: its last cell must be res.commit()."
+    "A notebook that makes a Results and never commits it would lose its run: its last cell commits (and says where the results went)."
     for nb in select_notebooks(ROOT / 'nbs'):
         cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
         if any('Results(' in ''.join(c['source']) or 'study_setup(' in ''.join(c['source']) for c in cells):
-            assert ''.join(cells[-1]['source']).strip().rstrip(';') == 'res.commit()', f"{nb.name}: end with a cell `res.commit()`"
+            last = ''.join(cells[-1]['source']).strip().splitlines()[-1].split('#')[0].strip().rstrip(';')
+            assert last == 'finish_study(res)', f"{nb.name}: end with a cell `finish_study(res)` (medimb.baseline)"
 
 def test_list_shows_the_registered_methods(capsys):
     from medimb.cli import main

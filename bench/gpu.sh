@@ -47,7 +47,7 @@ ddpm)
   # real data at its own size with pneumonia made rare; else the hernia phantom at 64 px, 1,200 images
   case $data in *.npz) set_data=(-p dataset "$data" -p size 28 -p minority_fraction 0.16);;
                 *) set_data=(-p dataset phantom-hernia -p size 64 -p n 1200);; esac
-  timeout 570 python3 -m papermill nbs/05_ddpm.ipynb "$out/05_ddpm.ipynb" "${set_data[@]}" -p preset default -p width small -p diffusion_steps 4000 -p diffusion_batch 128 -p sample_steps 50 \
+  timeout 570 python3 -m papermill nbs/05_ddpm.ipynb "$out/05_ddpm.ipynb" "${set_data[@]}" -p ddpm_preset default -p width small -p diffusion_steps 4000 -p diffusion_batch 128 -p sample_steps 50 \
     -p strengths '[0.5, 1.0]' -p model small_cnn -p epochs 20 -p lr 1e-3 -p seeds '[0,1,2]' -p results_dir "$out/results" \
     2>&1 | tail -40 | tee "$out/ddpm.log"
   ;;

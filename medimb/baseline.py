@@ -4,34 +4,56 @@
 
 # %% ../nbs/01_baseline.ipynb #cca69174
 from __future__ import annotations
+import os, ast
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from dataclasses import dataclass, field
 from .core import Results, ConfigError, as_seeds
-from .data import ImageSet, Splits, load_dataset, split_dataset, make_imbalanced, plot_grid
+from .data import ImageSet, Splits, load_dataset, split_dataset, make_imbalanced, plot_grid, MissingDataError
 from .experiment import run_study, Study
 
 # %% auto #0
-__all__ = ['STUDY_PARAMETERS', 'study_splits', 'StudySetup', 'study_setup']
+__all__ = ['STUDY_PARAMETERS', 'KERMANY_HUB', 'COVID_FOLDER', 'PRESET_NAMES', 'STUDY_PRESETS', 'PRESET_NOTES', 'dataset_label',
+           'study_splits', 'StudySetup', 'check_study_parameters', 'study_setup', 'preset_table', 'given_parameters',
+           'check_downloads', 'apply_preset', 'finish_study']
 
 # %% ../nbs/01_baseline.ipynb #63549a02
+def dataset_label(dataset:str,            # what load_dataset was given
+                  finding:str|None=None   # the finding chosen, if any
+                 )->str:
+    "The dataset's name in results rows: its source, with the finding when one was chosen (`chestmnist.npz (hernia)`)."
+    return str(dataset) if finding is None else f"{dataset} ({finding})"
+
 def study_splits(dataset:str,           # 'phantom-<finding>', MedMNIST .npz or name, image folder, or Hub name
                  size:int,              # image side
                  n:int=1192,            # phantom only: images
                  ratio:float=192/1192,  # phantom only: minority fraction (hernia study: 192 of 1,192)
                  seed:int=0,            # split (and phantom) seed
                  minority_fraction:float|None=None, # subsample the training minority to this fraction
+                 finding:str|None=None, # the finding against 'no finding' (ChestMNIST, NIH ChestX-ray14, VinDr-PCXR); None: the dataset's own
                  **load_kwargs):
-    "Load `dataset` and split it patient-aware (official split when it has one)."
+    "Load `dataset` (with `finding` where it has several) and split it patient-aware (official split when it has one)."
+    dataset = str(dataset)
     extra = dict(max_normal=1000) if dataset.startswith('alkzar90/') else {}
-    ds = load_dataset(dataset, size=size, n=n, ratio=ratio, seed=seed, **{**extra, **load_kwargs})
+    if finding is not None and not isinstance(finding, str): raise ConfigError(f"finding={finding!r}: give a finding's name (text), or None")
+    if finding is not None and dataset.startswith('phantom'):
+        own = 'hernia' if dataset == 'phantom' else dataset.removeprefix('phantom-')
+        if finding != own: raise ConfigError(f"finding={finding!r} with dataset={dataset!r}: a phantom's finding is in its name; "
+                                             f"give dataset='phantom-{finding}', or leave finding None")
+    elif finding is not None: load_kwargs['finding'] = finding
+    try: ds = load_dataset(dataset, size=size, n=n, ratio=ratio, seed=seed, **{**extra, **load_kwargs})
+    except TypeError as e:
+        if finding is None or 'finding' not in str(e): raise
+        raise ConfigError(f"{dataset} has its own classes and takes no finding= (it picks one finding of ChestMNIST, NIH ChestX-ray14 "
+                          f"or VinDr-PCXR); leave finding None") from None
     sp = split_dataset(ds, seed=seed)
     if minority_fraction is not None:
         sp = sp._replace(train=make_imbalanced(sp.train, ratio=minority_fraction, seed=seed))
     return sp
 
 # %% ../nbs/01_baseline.ipynb #f9a51fac
-STUDY_PARAMETERS = ('dataset', 'size', 'n', 'ratio', 'minority_fraction', 'model', 'epochs', 'batch_size', 'lr', 'seeds',
+STUDY_PARAMETERS = ('dataset', 'finding', 'size', 'n', 'ratio', 'minority_fraction', 'model', 'epochs', 'batch_size', 'lr', 'seeds',
                     'split_seed', 'device', 'results_dir')
 
 @dataclass
@@ -40,7 +62,7 @@ class StudySetup:
     results: Results
     splits: Splits
     seeds: list
-    dataset: str
+    dataset: str                                   # the dataset's name in the rows (with the finding, when one was chosen)
     model: str
     training: dict = field(default_factory=dict)   # epochs, batch_size, lr, device
     @property
@@ -54,13 +76,10 @@ def _positive(name, value, whole:bool):
     if not ok or not value > 0:
         raise ConfigError(f"parameter {name}={value!r}: expected a {'whole number' if whole else 'number'} > 0")
 
-def study_setup(notebook:str,                # the notebook's name, e.g. '03_masking' (its results folder)
-                params:dict,                 # the notebook's namespace (`globals()`): the shared parameters are read from it
-                num_classes:int|None=None,   # the method is defined for this many classes only (e.g. 2): refuse other data
-                show:bool=True,              # display the splits' class counts
-                **load_kwargs                # more arguments for `load_dataset` (e.g. strength=2.0 for a phantom)
-               )->StudySetup:
-    "Check the shared study parameters, load and split the data, and open the notebook's results registry."
+def check_study_parameters(notebook:str, # the notebook's name, for the message
+                           params:dict   # the notebook's namespace, or any dict with the shared parameters
+                          )->dict:
+    "The shared study parameters of `params`, checked (a ConfigError naming the first bad one); nothing is loaded."
     missing = [k for k in STUDY_PARAMETERS if k not in params]
     if missing: raise ConfigError(f"{notebook}: the parameters cell lacks {missing}; every study notebook defines {list(STUDY_PARAMETERS)}")
     p = {k: params[k] for k in STUDY_PARAMETERS}
@@ -70,11 +89,170 @@ def study_setup(notebook:str,                # the notebook's name, e.g. '03_mas
         raise ConfigError(f"parameter ratio={p['ratio']!r}: expected a fraction between 0 and 1")
     if p['minority_fraction'] is not None and not (isinstance(p['minority_fraction'], (int, float)) and 0 < p['minority_fraction'] < 1):
         raise ConfigError(f"parameter minority_fraction={p['minority_fraction']!r}: expected a fraction between 0 and 1, or None")
-    seeds = as_seeds(p['seeds'])
-    splits = study_splits(p['dataset'], p['size'], n=p['n'], ratio=p['ratio'], seed=p['split_seed'],
-                          minority_fraction=p['minority_fraction'], num_classes=num_classes, **load_kwargs)
+    if p['finding'] is not None and not (isinstance(p['finding'], str) and p['finding'].strip()):
+        raise ConfigError(f"parameter finding={p['finding']!r}: expected a finding's name, or None (the dataset's own)")
+    p['seeds'] = as_seeds(p['seeds'])
+    return p
+
+def study_setup(notebook:str,                # the notebook's name, e.g. '03_masking' (its results folder)
+                params:dict,                 # the notebook's namespace (`globals()`): the shared parameters are read from it
+                num_classes:int|None=None,   # the method is defined for this many classes only (e.g. 2): refuse other data
+                show:bool=True,              # display the splits' class counts
+                **load_kwargs                # more arguments for `load_dataset` (e.g. strength=2.0 for a phantom)
+               )->StudySetup:
+    "Check the shared study parameters, load and split the data (with its `finding`), and open the notebook's results registry."
+    p = check_study_parameters(notebook, params)
+    splits = study_splits(p['dataset'], p['size'], n=p['n'], ratio=p['ratio'], seed=p['split_seed'], minority_fraction=p['minority_fraction'],
+                          finding=p['finding'], num_classes=num_classes, **load_kwargs)
     if show:
         from IPython.display import display
         display(splits.describe())
-    return StudySetup(Results(notebook, root=p['results_dir']), splits, seeds, p['dataset'], p['model'],
+    return StudySetup(Results(notebook, root=p['results_dir']), splits, p['seeds'], dataset_label(p['dataset'], p['finding']), p['model'],
                       dict(epochs=p['epochs'], batch_size=p['batch_size'], lr=p['lr'], device=p['device']))
+
+# %% ../nbs/01_baseline.ipynb #a49109b1
+from .data import NIH_REPO
+from .pipelines import STABLE_DIFFUSION, INSTRUCT_PIX2PIX
+KERMANY_HUB = 'hf-vision/chest-xray-pneumonia'   # Kermany's pediatric chest X-rays on the Hub
+COVID_FOLDER = 'data/covid3/'  # the GAN study's three-class COVID set, as an image folder you download (no Hub copy)
+PRESET_NAMES = ('cpu', 'study')
+_HERNIA = dict(dataset=('phantom-hernia', NIH_REPO), size=(32, 128), model=('small_cnn', 'lenet'))
+
+STUDY_PRESETS = {   # notebook -> parameter -> (cpu value: the parameters cell's default, study value)
+    '01_baseline': dict(hernia_dataset=('phantom-hernia', NIH_REPO), hernia_size=(32, 128), hernia_model=('small_cnn', 'lenet'),
+                        hernia_epochs=(4, 30), dataset=('phantom-pneumonia', KERMANY_HUB), size=(32, 224), model=('small_cnn', 'resnet18'),
+                        epochs=(4, 5), batch_size=(64, 32), seeds=([0, 1], 5)),
+    '02_pairing': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),
+    '03_masking': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),
+    '04_interpolation': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),
+    '05_ddpm': dict(**_HERNIA, epochs=(4, 30), seeds=([0, 1], 5), ddpm_preset=('tiny', 'study'), conditional=(True, False),
+                    diffusion_steps=(30, 3000), diffusion_batch=(16, 32), sample_steps=(5, 10)),
+    '06_sd15': dict(datasets=(['phantom-pneumonia', 'phantom-bronchopneumonia'], [KERMANY_HUB]), size=(32, 299),
+                    model=('tiny', STABLE_DIFFUSION), resolution=(16, 512), sd_steps=(4, None),
+                    sd_batch=(8, 4), sample_steps=(2, 30), synthetic_validation=(False, True), classifier=('small_cnn', 'inception_v3'),
+                    pretrained=(False, True), epochs=(6, 10), batch_size=(16, 32), seeds=(2, 5)),
+    '07_diffusemix': dict(**_HERNIA, pipeline=('tiny', INSTRUCT_PIX2PIX), steps=(2, 20), edit_size=(None, 256),
+                          epochs=(3, 30), seeds=(2, 5)),
+    '08_resampling': dict(dataset=('phantom-pneumonia', KERMANY_HUB), size=(32, 224), model=('small_cnn', 'resnet18'), epochs=(4, 5),
+                          batch_size=(16, 32), seeds=([0, 1], 5),
+                          methods=(['rus', 'ros', 'smote', 'borderline-smote', 'adasyn', 'smote-tomek', 'augment', 'balanced-sampler'],
+                                   ['rus', 'ros', 'smote', 'borderline-smote', 'augment'])),
+    '08a_cam': dict(model=('small_cnn', 'resnet18'), size=(32, 224), epochs=(3, 5)),
+    '09_gans': dict(dataset=('phantom-covid3', COVID_FOLDER), size=(32, 128), model=('small_cnn', 'densenet121'), epochs=(3, 20),
+                    seeds=([0], 5), gans=(['dcgan', 'wgan', 'wgan-gp', 'lsgan', 'sngan', 'bagan'], ['dcgan', 'wgan', 'lsgan', 'sngan', 'bagan']),
+                    gan_steps=(40, 5000), gan_batch=(32, 64), gan_width=(8, 64), autoencoder_steps=(20, 2000),
+                    fractions=([1.0], [0.05, 0.1, 0.5, 1.0])),
+}
+PRESET_NOTES = {   # what a study preset needs that no parameter says
+    '06_sd15': "The latent-diffusion study's second task, normal vs bronchopneumonia, needs VinDr-PCXR (a folder you download): "
+               "run it with -p datasets '[\"<vindr-pcxr folder>\"]' -p finding bronchopneumonia.",
+    '08a_cam': "The data stay the phantom: its finding masks are what the maps are scored against.",
+    '09_gans': f"The COVID set has no Hub copy: download it and put one folder per class (covid, normal, pneumonia) in {COVID_FOLDER} "
+               f"(or pass -p dataset <folder>).",
+}
+
+def preset_table(notebook:str # a study notebook's name, e.g. '03_masking'
+                )->pd.DataFrame:
+    "The notebook's presets side by side: each parameter a preset sets, its CPU value and its study value."
+    if notebook not in STUDY_PRESETS: raise ConfigError(f"{notebook} has no presets; notebooks with presets: {list(STUDY_PRESETS)}")
+    return pd.DataFrame([dict(parameter=k, cpu=repr(c), study=repr(s)) for k, (c, s) in STUDY_PRESETS[notebook].items()])
+
+def _same(a, b)->bool: return type(a) is type(b) and a == b
+
+def given_parameters(params:dict # the notebook's namespace (`globals()`)
+                    )->set|None:
+    "The names papermill injected (its `# Parameters` cell, in the kernel's input history `In`); None when not run by papermill."
+    for cell in reversed(list(params.get('In') or [])):
+        if isinstance(cell, str) and cell.lstrip().startswith('# Parameters'):
+            try: body = ast.parse(cell).body
+            except SyntaxError: return None
+            return {t.id for node in body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    return None
+
+def _offline()->bool:
+    return any(os.environ.get(v, '').strip().lower() not in ('', '0', 'false', 'no') for v in ('MEDIMB_OFFLINE', 'HF_HUB_OFFLINE'))
+
+def _hub_dataset_cached(name:str)->bool:
+    "Whether the Hugging Face dataset `name` ('owner/name') is in the Hub or datasets cache."
+    from huggingface_hub.constants import HF_HUB_CACHE
+    import datasets
+    owner, repo = name.split('/', 1)
+    return (Path(HF_HUB_CACHE)/f"datasets--{owner}--{repo}").is_dir() or (Path(datasets.config.HF_DATASETS_CACHE)/f"{owner}___{repo}").is_dir()
+
+def _check_dataset(notebook:str, name:str):
+    "Raise MissingDataError when `name` is the study preset's own folder and is missing, or (offline) a Hub dataset not in the cache."
+    name = str(name)
+    path = Path(name).expanduser()
+    if name == COVID_FOLDER and not path.exists():
+        raise MissingDataError(f"{notebook}: the dataset {name} does not exist ({path.resolve()}). {PRESET_NOTES.get(notebook, '')}".strip())
+    is_hub = name.count('/') == 1 and not name.startswith(('.', '~', '/')) and not path.suffix and not path.exists()
+    if not is_hub: return     # a phantom, a MedMNIST name or a local path: its loader names what is missing, before any training
+    if _offline() and not _hub_dataset_cached(name):
+        raise MissingDataError(f"{notebook}: the Hugging Face dataset {name} is not in the cache and the run is offline (MEDIMB_OFFLINE), "
+                               f"so nothing is downloaded. With internet, run `python -c \"import datasets; datasets.load_dataset('{name}')\"` "
+                               f"once (it fills the cache), or give a local copy with -p dataset <folder>.")
+
+def _check_pipeline(notebook:str, model:str, kind:str):
+    "Offline: raise PipelineWeightsError when the diffusers pipeline `model` is neither saved locally nor in the Hugging Face cache."
+    from medimb.pipelines import TINY, local_pipeline_dir, PipelineWeightsError, PIPELINE_CLASSES
+    model = str(model)
+    if model == TINY or not _offline() or Path(model).expanduser().exists() or (local_pipeline_dir(model)/'model_index.json').is_file(): return
+    from huggingface_hub import try_to_load_from_cache
+    if isinstance(try_to_load_from_cache(model, 'model_index.json'), str): return
+    cls = PIPELINE_CLASSES[kind]
+    raise PipelineWeightsError(f"{notebook}: the {kind} weights {model} are not in {local_pipeline_dir(model)} nor in the Hugging Face cache, "
+                               f"and the run is offline (MEDIMB_OFFLINE), so nothing is downloaded. On a machine with internet run "
+                               f"`from diffusers import {cls}; {cls}.from_pretrained('{model}').save_pretrained('{local_pipeline_dir(model)}')` "
+                               f"and copy that folder here.")
+
+def check_downloads(notebook:str, # the notebook's name, for the messages
+                    params:dict   # the notebook's parameters (after the preset)
+                   ):
+    "Raise the first thing the run needs from outside that is missing (data first, then weights); offline, Hub downloads count as missing."
+    for key in ('hernia_dataset', 'dataset'):
+        if key in params: _check_dataset(notebook, params[key])
+    for name in params.get('datasets') or []: _check_dataset(notebook, name)
+    if params.get('pretrained'):
+        from medimb.models import get_model
+        get_model(params.get('classifier') or params['model'], pretrained=True)   # PretrainedWeightsError naming the file and where it goes
+    if 'pipeline' in params: _check_pipeline(notebook, params['pipeline'], 'instruct-pix2pix')
+    if 'classifier' in params and 'resolution' in params: _check_pipeline(notebook, params['model'], 'img2img')   # 06: `model` is Stable Diffusion
+
+def apply_preset(notebook:str,       # the notebook's name, e.g. '03_masking'
+                 params:dict,        # the notebook's namespace (`globals()`): its parameters are set in place
+                 show:bool=True      # display the presets table
+                )->dict:
+    "Set the parameters to the notebook's `preset` ('cpu' or 'study'), keeping the values given with -p; check the downloads the run needs."
+    if notebook not in STUDY_PRESETS: raise ConfigError(f"{notebook} has no presets; notebooks with presets: {list(STUDY_PRESETS)}")
+    name = params.get('preset', 'cpu')
+    if name not in PRESET_NAMES:
+        raise ConfigError(f"{notebook}: preset={name!r}; choose 'cpu' (the CPU defaults) or 'study' (the source study's protocol)")
+    table, chosen, given = STUDY_PRESETS[notebook], {}, {}
+    injected = given_parameters(params)
+    missing = [k for k in table if k not in params]
+    if missing: raise ConfigError(f"{notebook}: the presets set {missing}, which the parameters cell lacks")
+    for k, (cpu, study) in table.items():
+        value = cpu if name == 'cpu' else study
+        if (k in injected) if injected is not None else not _same(params[k], cpu): given[k] = params[k]   # passed with -p: it wins
+        else: params[k] = chosen[k] = value
+    if show:
+        from IPython.display import display, Markdown
+        t = preset_table(notebook)
+        t['this run'] = [repr(params[k]) + (' (given)' if k in given else '') for k in t.parameter]
+        display(Markdown(f"**preset `{name}`**" + (f" (kept as given: {', '.join(given)})" if given else '')), t.set_index('parameter'))
+        if notebook in PRESET_NOTES and name == 'study': print(PRESET_NOTES[notebook])
+    check_downloads(notebook, params)
+    return chosen
+
+# %% ../nbs/01_baseline.ipynb #c2a22f6c
+def finish_study(res:Results # the notebook's results registry
+                )->Path:
+    "Commit the notebook's results and print where they went and how to build REPORT.md (the last cell of every study notebook)."
+    folder = res.commit()
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob('*') if p.is_file())
+    report = res.root/'REPORT.md'
+    print(f"{res.notebook}: {len(files)} files in {folder}\n  {', '.join(files)}")
+    print(f"metric rows (one per method and seed) in {res.table_path}")
+    print(f"REPORT.md {'rewritten: ' + str(report) if report.exists() else 'not built yet'}; build it from every notebook's results with:\n"
+          f"  medimb report --results {res.root}")
+    return folder

@@ -12,9 +12,9 @@ from .core import (project_root, results_root, atomic_write, read_results, resul
 from .metrics import to_markdown
 
 # %% auto #0
-__all__ = ['ReproduceError', 'study_notebooks', 'select_notebooks', 'parse_value', 'notebook_parameters', 'check_parameter',
-           'check_parameters', 'setting_labels', 'write_report', 'reproduce', 'notebook_to_markdown', 'write_readme',
-           'main']
+__all__ = ['ReproduceError', 'study_notebooks', 'select_notebooks', 'parse_value', 'notebook_parameters', 'declared_kinds',
+           'check_parameter', 'check_parameters', 'parameter_table', 'format_table', 'setting_labels', 'write_report',
+           'reproduce', 'notebook_to_markdown', 'write_readme', 'main']
 
 # %% ../nbs/00f_cli.ipynb #432832a7
 class ReproduceError(MedimbError, RuntimeError):
@@ -57,12 +57,31 @@ _ORDER = ['none', 'bool', 'int', 'float', 'list', 'tuple', 'dict', 'str', 'any']
 _DESCRIBE = dict(int='a whole number (int)', float='a number (float)', str='text (str)', bool='True or False', list='a list, e.g. [a, b]',
                  tuple='a tuple', dict='a dict', none='None', any='anything')
 
+def _top_level(text:str)->list[str]:
+    "`text` split at the '|' and ',' outside brackets."
+    parts, depth, cur = [], 0, ''
+    for ch in text:
+        depth += (ch == '[') - (ch == ']')
+        if ch in '|,' and depth == 0: parts.append(cur); cur = ''
+        else: cur += ch
+    return [p.strip() for p in parts + [cur] if p.strip()]
+
+def declared_kinds(declared:str # a type as written in the parameters cell: 'int', 'float|None', 'list[str]', 'Optional[int]'
+                  )->list[str]:
+    "The kinds of value a declared type takes (a subscripted type counts as its outer one); [] when none is known."
+    out = []
+    for part in _top_level(str(declared).strip().strip('\'"')):
+        m = re.fullmatch(r'(\w+)\s*(?:\[(.*)\])?', part)
+        if not m: continue
+        name, inner = m.group(1).lower(), m.group(2)
+        if name == 'optional' and inner: out += declared_kinds(inner) + ['none']
+        elif name == 'union' and inner: out += declared_kinds(inner)
+        elif name in _KINDS: out.append(_KINDS[name])
+    return list(dict.fromkeys(out))
+
 def _parameter_kinds(default:str, declared:str|None=None)->list[str]:
-    "The types a parameter accepts: its declared `# type:` (or annotation), else its default's type."
-    if declared and declared != 'None':
-        names = [n.lower() for n in re.findall(r'[A-Za-z_]+', declared)]
-        kinds = [_KINDS[n] for n in names if n in _KINDS] + (['none'] if 'optional' in names else [])
-        if kinds: return list(dict.fromkeys(kinds))
+    "The types a parameter accepts: its declared type (annotation or `# type:` comment), else its default's type."
+    if declared and declared != 'None' and (kinds := declared_kinds(declared)): return kinds
     try: value = ast.literal_eval(default)
     except (ValueError, SyntaxError, TypeError): return ['any']        # an expression, not a literal: not checked
     if value is None: return ['any']
@@ -113,6 +132,23 @@ def check_parameters(path:str|Path,  # a notebook
     declared = pm.inspect_notebook(str(path))
     return {k: check_parameter(Path(path).stem, k, v, declared[k]['default'], declared[k]['inferred_type_name'])
             for k, v in values.items() if k in declared}
+
+def parameter_table(path:str|Path # a notebook
+                   )->pd.DataFrame:
+    "The notebook's parameters as papermill reads them: name, type, default and the comment from the parameters cell."
+    import papermill as pm
+    rows = [dict(name=k, type=v['inferred_type_name'] if v['inferred_type_name'] != 'None' else '', default=v['default'], comment=v['help'])
+            for k, v in pm.inspect_notebook(str(path)).items()]
+    return pd.DataFrame(rows, columns=['name', 'type', 'default', 'comment'])
+
+def format_table(df:pd.DataFrame, # any table
+                 indent:str=''    # put before every line
+                )->str:
+    "`df` as left-aligned plain-text columns, for a terminal."
+    cols = [list(map(str, [c] + df[c].tolist())) for c in df.columns]
+    widths = [max(map(len, c)) for c in cols]
+    lines = [indent + '  '.join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in zip(*cols)]
+    return '\n'.join(lines[:1] + [indent + '  '.join('-' * w for w in widths)] + lines[1:])
 
 # %% ../nbs/00f_cli.ipynb #b277e689
 def setting_labels(rows:pd.DataFrame,  # results rows with `setting` (and `params`)
@@ -247,7 +283,9 @@ def write_readme(root:str|Path|None=None)->Path:
 # %% ../nbs/00f_cli.ipynb #73849c89
 def main(argv:list[str]|None=None)->int:
     "Entry point of the `medimb` command."
+    from medimb import __version__
     ap = argparse.ArgumentParser(prog='medimb', description='Reproduce the medimb studies.')
+    ap.add_argument('--version', action='version', version=f'medimb {__version__}')
     sub = ap.add_subparsers(dest='command', required=True)
     r = sub.add_parser('reproduce', help='run study notebooks with papermill and write results/REPORT.md')
     r.add_argument('-n', '--notebooks', nargs='*', action='extend', default=None,
@@ -276,7 +314,9 @@ def main(argv:list[str]|None=None)->int:
         fg.add_argument(flag, nargs='+', default=None, help=f'only these {what} (default: any)')
     fg.add_argument('--results', default=None, help='results folder (default: results/ at the project root)')
     fg.add_argument('--dry-run', action='store_true', help='show the rows that would go, change nothing')
-    ls = sub.add_parser('list', help='list the study notebooks and their parameters, and the registered methods')
+    ls = sub.add_parser('list', help="the study notebooks' parameters (name, type, default, comment), and the registered methods")
+    ls.add_argument('-n', '--notebooks', nargs='*', action='extend', default=None,
+                    help='notebooks by number or name, as for reproduce: -n 07 (default: all study notebooks)')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
     a = ap.parse_args(argv)
     try:
@@ -298,10 +338,11 @@ def main(argv:list[str]|None=None)->int:
             if not a.dry_run: print(write_report(a.results))
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
-            for p in select_notebooks(nbs): print(p.stem, notebook_parameters(p))
-            from medimb.experiment import list_methods   # importing every method module: only when asked
-            print('\nmethods (get_method(name, **params); run_study takes the names):')
-            print(list_methods().to_string(index=False))
+            for p in select_notebooks(nbs, a.notebooks): print(f"{p.stem}\n{format_table(parameter_table(p), indent='  ')}\n")
+            if not a.notebooks:                               # the methods too, unless one notebook was asked for
+                from medimb.experiment import list_methods   # importing every method module: only when asked
+                print('methods (get_method(name, **params); run_study takes the names):')
+                print(list_methods().to_string(index=False))
     except (MedimbError, ValueError, FileNotFoundError) as e:
         print(f"medimb: error: {e}", file=sys.stderr); return 1
     return 0

@@ -64,8 +64,20 @@ def test_every_parameter_is_visible_to_papermill(nb):
     import ast, papermill as pm
     cells = [c for c in json.loads(nb.read_text())['cells'] if 'parameters' in c['metadata'].get('tags', [])]
     assert len(cells) == 1, f"{nb.name} needs exactly one cell tagged 'parameters'"
-    assigned = [t.id for node in ast.parse(''.join(cells[0]['source'])).body if isinstance(node, ast.Assign) for t in node.targets]
+    body = ast.parse(''.join(cells[0]['source'])).body
+    assigned = [t.id for node in body if isinstance(node, ast.Assign) for t in node.targets] + \
+               [node.target.id for node in body if isinstance(node, ast.AnnAssign)]
     assert sorted(pm.inspect_notebook(str(nb))) == sorted(assigned)
+
+@pytest.mark.parametrize('nb', select_notebooks(ROOT / 'nbs'), ids=lambda p: p.stem)
+def test_every_parameter_declares_its_type(nb):
+    "Each parameter has a type papermill shows (`--help-notebook`) and medimb's checks read: an annotation or a `# type:` comment."
+    from medimb.cli import parameter_table, declared_kinds
+    t = parameter_table(nb)
+    untyped = t[t.type == ''].name.tolist()
+    assert not untyped, f"{nb.name}: annotate {untyped} (`name: int = 4  # comment`, or `name = None  # type: int|None  comment`)"
+    unknown = [(n, ty) for n, ty in zip(t.name, t.type) if not declared_kinds(ty)]
+    assert not unknown, f"{nb.name}: types medimb cannot check: {unknown}"
 
 def tiny_notebooks(folder, parameters='x = 1'):
     "A folder of study notebooks that run in a blink."
@@ -145,11 +157,12 @@ def test_report_never_points_at_files_that_are_gone(tmp_path):
     assert '01_x/roc.png' not in text and 'second' in text
 
 def test_every_study_notebook_commits_its_results():
-    "A notebook that makes a Results and never commits it would lose its run: its last cell must be res.commit()."
+    "A notebook that makes a Results and never commits it would lose its run: its last cell commits (and says where the results went)."
     for nb in select_notebooks(ROOT / 'nbs'):
         cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
         if any('Results(' in ''.join(c['source']) or 'study_setup(' in ''.join(c['source']) for c in cells):
-            assert ''.join(cells[-1]['source']).strip().rstrip(';') == 'res.commit()', f"{nb.name}: end with a cell `res.commit()`"
+            last = ''.join(cells[-1]['source']).strip().splitlines()[-1].split('#')[0].strip().rstrip(';')
+            assert last == 'finish_study(res)', f"{nb.name}: end with a cell `finish_study(res)` (medimb.baseline)"
 
 def test_list_shows_the_registered_methods(capsys):
     from medimb.cli import main
@@ -188,3 +201,20 @@ def test_reproduce_resolves_a_relative_dataset_path_from_the_callers_folder(tmp_
     (tmp_path / 'caller' / 'd1').mkdir(parents=True); (tmp_path / 'caller' / 'd1' / 'f.npz').write_text('here')
     monkeypatch.chdir(tmp_path / 'caller')
     reproduce(None, {'dataset': 'd1/f.npz'}, nbs=nbs, results=tmp_path / 'r', runs=tmp_path / 'runs', log=lambda *a: None)
+
+def test_list_shows_one_notebooks_parameters_as_a_table(capsys):
+    assert main(['list', '-n', '07']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('07_diffusemix') and '03_masking' not in out and 'methods (' not in out
+    header = out.splitlines()[1].split()
+    assert header == ['name', 'type', 'default', 'comment']
+    line = next(l for l in out.splitlines() if l.split()[:1] == ['fractal_weight'])
+    assert line.split()[1:3] == ['float', '0.2'] and 'the paper and the study: 0.2' in line
+    assert main(['list', '-n', '77']) == 1 and "no study notebook matches '77'" in capsys.readouterr().err
+
+def test_version(capsys):
+    from medimb import __version__
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f'medimb {__version__}'
+    out = subprocess.run(['medimb', '--version'], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and __version__ in out.stdout

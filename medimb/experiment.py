@@ -105,6 +105,7 @@ class Method:
         if not isinstance(self.name, str) or not self.name.strip(): raise ConfigError(f"a method needs a non-empty name; got {self.name!r}")
         if self.balancer is not None and not hasattr(self.balancer, 'fit_resample'):
             raise ConfigError(f"method {self.name!r}: balancer must have fit_resample(train); got {type(self.balancer).__name__}")
+        if hasattr(self.balancer, 'check_params'): self.balancer.check_params()   # bad values fail when the method is built (a grid when it is read)
         if not isinstance(self.fit_kwargs, dict): raise ConfigError(f"method {self.name!r}: fit_kwargs must be a dict; got {type(self.fit_kwargs).__name__}")
         if bad := [k for k in self.fit_kwargs if k in _RUN_LEVEL]:
             raise ConfigError(f"method {self.name!r}: {bad} are set per run (run_experiment / run_study arguments), not in a method's fit_kwargs")

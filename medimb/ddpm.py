@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, atomic_write, Timer
+from .core import get_device, atomic_path, atomic_write, Timer, ConfigError
 from .data import ImageSet, phantom, plot_grid
 from .train import ImageBatches, TrainLoop, GeneratorState, architecture
 from .models import count_parameters
@@ -69,20 +69,24 @@ class DDPMConfig:
 
     def __post_init__(self):
         if self.block_out_channels is not None: self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
-        if self.model not in ('unet', 'study'): raise ValueError(f"model must be 'unet' or 'study'; got {self.model!r}")
+        if self.model not in ('unet', 'study'): raise ConfigError(f"model must be 'unet' or 'study'; got {self.model!r}")
         if self.model == 'unet' and self.width not in WIDTHS and self.block_out_channels is None:
-            raise ValueError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {self.width!r}")
-        if self.sampler not in SAMPLERS: raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
+            raise ConfigError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {self.width!r}")
+        if self.sampler not in SAMPLERS: raise ConfigError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
         for k in ('timesteps', 'train_steps', 'batch_size', 'sample_steps', 'sample_batch', 'checkpoint_every', 'log_every'):
-            if int(getattr(self, k)) < 1: raise ValueError(f"{k} must be a positive integer; got {getattr(self, k)!r}")
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ConfigError(f"{k} must be a positive integer; got {v!r}")
         if self.sample_steps > self.timesteps:
-            raise ValueError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion timesteps ({self.timesteps})")
-        if not (0 < self.beta_start <= self.beta_end < 1): raise ValueError(f"need 0 < beta_start <= beta_end < 1; got {self.beta_start}, {self.beta_end}")
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a positive number; got {self.lr}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ValueError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay}")
-        if not 0 <= self.class_dropout < 1: raise ValueError(f"class_dropout must lie in [0, 1); got {self.class_dropout}")
+            raise ConfigError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion timesteps ({self.timesteps})")
+        for k in ('beta_start', 'beta_end', 'lr', 'class_dropout', 'guidance_scale', 'weight_decay'):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)): raise ConfigError(f"{k} must be a number; got {v!r}")
+        if not (0 < self.beta_start <= self.beta_end < 1): raise ConfigError(f"need 0 < beta_start <= beta_end < 1; got {self.beta_start}, {self.beta_end}")
+        if not (math.isfinite(self.lr) and self.lr > 0): raise ConfigError(f"lr must be a positive number; got {self.lr}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ConfigError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay}")
+        if not 0 <= self.class_dropout < 1: raise ConfigError(f"class_dropout must lie in [0, 1); got {self.class_dropout}")
         if self.guidance_scale != 1 and not (self.conditional and self.class_dropout > 0):
-            raise ValueError(f"guidance_scale={self.guidance_scale} needs a conditional model trained with class_dropout > 0 "
+            raise ConfigError(f"guidance_scale={self.guidance_scale} needs a conditional model trained with class_dropout > 0 "
                              f"(it learns the 'no class' prediction that guidance extrapolates from); set class_dropout=0.1")
 
     def model_fields(self)->dict:
@@ -115,10 +119,10 @@ def ddpm_config(preset:str|DDPMConfig='default', # 'study', 'default', 'tiny', o
     "A DDPMConfig from a preset plus overrides."
     if isinstance(preset, DDPMConfig): base = asdict(preset)
     elif preset in PRESETS: base = dict(PRESETS[preset])
-    else: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
+    else: raise ConfigError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
     known = {f.name for f in fields(DDPMConfig)}
     bad = sorted(set(overrides) - known)
-    if bad: raise TypeError(f"unknown DDPM setting(s) {bad}; the settings are {sorted(known)}")
+    if bad: raise ConfigError(f"unknown DDPM setting(s) {bad}; the settings are {sorted(known)}")
     return DDPMConfig(**{**base, **overrides})
 
 # %% ../nbs/05_ddpm.ipynb #45a956c2
@@ -422,6 +426,8 @@ class DDPMBalancer(GenerativeBalancer):
         if params: super().set_params(**params)
         self.config   # check the new settings now
         return self
+
+    def _check_params(self): self.config   # ddpm_config checks names and values: a ConfigError when a method is built and before a fit
 
     @property
     def chunk_size(self)->int: return self.config.sample_batch

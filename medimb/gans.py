@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_gans.ipynb #b8089e27
 from __future__ import annotations
-import copy, math, warnings
+import copy, inspect, math, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -444,6 +444,8 @@ class GANBalancer(GenerativeBalancer):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.conditional else int(label)
 
+    def _check_params(self): self.config   # GANConfig.check: bad values are a ConfigError when a method is built and before a fit
+
     def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
         self.config   # bad settings fail here, before any work
         super()._reset_fit_state(train, rng)
@@ -477,7 +479,10 @@ def _gan_factory(gan:str):
     def factory(sampling_strategy='auto',  # as in imbalanced-learn: how many images to add per class
                 **settings                 # GANBalancer parameters, e.g. train_steps=5000, diffaugment='translation,cutout,color'
                )->Method:
-        return Method(gan, GANBalancer(sampling_strategy, gan=gan, **settings))
+        return Method(gan, GANBalancer(sampling_strategy, gan=gan, **settings))   # Method checks the values (GANConfig.check)
+    # the signature names every GANBalancer parameter (less gan, and random_state: seeded per run), so get_method refuses unknown names
+    factory.__signature__ = inspect.Signature([p for k, p in inspect.signature(GANBalancer.__init__).parameters.items()
+                                               if k not in ('self', 'gan', 'random_state')], return_annotation=Method)
     factory.__name__ = factory.__qualname__ = f"{gan.replace('-', '_')}_method"
     factory.__doc__ = GAN_DESCRIPTIONS[gan]
     return factory

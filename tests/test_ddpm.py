@@ -6,12 +6,12 @@ import torch
 import torch.nn as nn
 
 from medimb import ddpm as D
-from medimb.core import CheckpointError
+from medimb.core import CheckpointError, ConfigError
 from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, ddpm_config, build_denoiser, unet_config, make_scheduler,
                          signal_kept, sample_images, sample_chunk, StudyDenoiser)
 from medimb.generative import GenerativeBalancer
 from medimb.data import phantom, split_dataset, ImageSet
-from medimb.experiment import check_balancer
+from medimb.experiment import check_balancer, get_method
 
 
 @pytest.fixture(autouse=True)
@@ -211,7 +211,9 @@ def test_study_schedule_keeps_the_signal():
 
 def test_bad_settings_raise_clear_errors():
     with pytest.raises(ValueError, match='unknown preset'): ddpm_config('big')
-    with pytest.raises(TypeError, match='unknown DDPM setting'): DDPMBalancer(preset='tiny', steps=3)
+    with pytest.raises(ConfigError, match='unknown DDPM setting'): DDPMBalancer(preset='tiny', steps=3)
+    with pytest.raises(ConfigError, match='train_steps must be a positive integer'): get_method('ddpm', train_steps='x')
+    with pytest.raises(ConfigError, match='train_steps must be a positive integer'): ddpm_config('tiny', train_steps=2.5)
     with pytest.raises(ValueError, match='sampler must be'): ddpm_config('tiny', sampler='euler')
     with pytest.raises(ValueError, match='lr must be'): ddpm_config('tiny', lr=float('nan'))
     with pytest.raises(ValueError, match='class_dropout'): ddpm_config('tiny', guidance_scale=3.)

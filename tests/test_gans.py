@@ -219,3 +219,9 @@ def test_other_shapes_and_large_images(splits28):
     assert out.images.shape[1:] == (1, 28, 20) and b.derived_params_ == {'model_size': 32}
     with pytest.warns(UserWarning, match='at most 256'): assert GANBalancer()._model_shape((300, 300)) == (256, 256)
     assert GANBalancer()._model_shape((8, 8)) == (16, 16)
+
+def test_a_gan_method_checks_names_and_values_when_built():
+    with pytest.raises(ConfigError, match=r"has no parameter \['foo'\]"): get_method('dcgan', foo=1)
+    with pytest.raises(ConfigError, match=r"has no parameter \['gan'\]"): get_method('sngan', gan='wgan')
+    with pytest.raises(ConfigError, match="train_steps must be a whole number >= 1; got 'x'"): get_method('dcgan', train_steps='x')
+    with pytest.raises(ConfigError, match='diffaugment'): get_method('wgan-gp', diffaugment='zoom')

@@ -504,8 +504,8 @@ def _data_fingerprint(data)->str|None:
         if isinstance(t, torch.Tensor): h.update(t.detach().cpu().numpy().tobytes())
     return h.hexdigest()
 
-def _check_outputs(model, data, num_classes, classes, known:bool=True):
-    "The model must give one output per class (`known`: the data names its classes, so more outputs are refused too): try it on one image before training."
+def _check_outputs(model, data, num_classes, classes, known:bool=True)->int:
+    "The model must give one output per class (`known`: the data names its classes, so more outputs are refused too): try it on one image before training; return its outputs."
     was = model.training; model.eval()
     try:
         with torch.no_grad():
@@ -521,23 +521,31 @@ def _check_outputs(model, data, num_classes, classes, known:bool=True):
         names = f" ({', '.join(map(str, classes))})" if classes else ''
         raise ConfigError(f"the model gives {out.shape[1]} outputs but the training data has {num_classes} classes{names}: validation and predict "
                           f"would score {out.shape[1]} classes. Build it with num_classes={num_classes} (e.g. get_model(name, num_classes={num_classes}))")
+    return int(out.shape[1])
 
-_NEEDS_TWO_CLASSES = ('val_roc_auc', 'val_recall')   # monitors `evaluate` cannot compute on validation holding one class
+def _reported_monitors(outputs:int, present:int)->tuple:
+    "The monitors `evaluate` reports for a model with `outputs` outputs on validation holding `present` classes (its three cases)."
+    if outputs == 2 and present == 2: return ('val_roc_auc', 'val_balanced_accuracy', 'val_recall', 'val_loss')
+    if outputs > 2 and present >= 2: return ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
+    return ('val_balanced_accuracy', 'val_accuracy', 'val_loss')
 
-def _check_validation(train, val, monitor:str, patience, restore_best:bool):
-    "Validation must hold inputs shaped like training's; when it holds one class, warn that model selection is off and what that loses."
+def _check_validation(train, val, outputs:int, monitor:str, patience, restore_best:bool):
+    "Validation must hold inputs shaped like training's; when `monitor` cannot be computed on it, warn that model selection is off and what that loses."
     tx, vx = getattr(train, 'x', None), getattr(val, 'x', None)
     if isinstance(tx, torch.Tensor) and isinstance(vx, torch.Tensor) and tx.shape[1:] != vx.shape[1:]:
         raise DataError(f"validation images are {'x'.join(map(str, vx.shape[1:]))} but training images are {'x'.join(map(str, tx.shape[1:]))} "
                         f"(channels x height x width): validation must look like training; resize them alike (ImageSet.resize, to_channels)")
     y = np.asarray(val.labels); y = y.argmax(-1) if y.ndim > 1 else y
-    present = np.unique(y)
-    if len(present) < 2 and monitor in _NEEDS_TWO_CLASSES:
-        names = getattr(val, 'classes', None); which = names[int(present[0])] if names and len(present) else present.tolist()
-        lost = ['History.best_epoch stays None'] + (['restore_best keeps the last epoch instead of the best'] if restore_best else []) + \
-               ([f'patience={patience} never stops training early'] if patience is not None else [])
-        warnings.warn(f"validation holds one class only ({which!r}): {monitor} cannot be computed, so no epoch is chosen as the best: "
-                      f"{'; '.join(lost)}. Give validation images of every class (split_dataset), or monitor='val_loss'")
+    present = np.unique(y); reported = _reported_monitors(outputs, len(present))
+    if monitor in reported: return
+    names = getattr(val, 'classes', None)
+    if len(present) < 2:
+        why = f"validation holds one class only ({names[int(present[0])] if names and len(present) else present.tolist()!r}): {monitor} cannot be computed"
+        fix = "Give validation images of every class (split_dataset), or monitor='val_loss'"
+    else: why, fix = f"{monitor} is not computed for {outputs} classes", f"Monitor one of {list(reported)}"
+    lost = ['History.best_epoch stays None'] + (['restore_best keeps the last epoch instead of the best'] if restore_best else []) + \
+           ([f'patience={patience} never stops training early'] if patience is not None else [])
+    warnings.warn(f"{why}, so no epoch is chosen as the best: {'; '.join(lost)}. {fix}")
 
 def make_accelerator(precision:str='auto', device='auto'):
     "An HF Accelerate `Accelerator` whose mixed precision follows `resolve_precision` (several GPUs: `accelerate launch`)."
@@ -589,8 +597,8 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
     if val is not None: val = as_batches(val, dev)
     data_classes = labels.shape[1] if labels.ndim > 1 else max(getattr(train, 'num_classes', 0) or 0, int(labels.max()) + 1)
     model.to(dev)
-    _check_outputs(model, train, data_classes, getattr(train, 'classes', None), known=labels.ndim > 1 or getattr(train, 'num_classes', None) is not None)
-    if val is not None: _check_validation(train, val, monitor, patience, restore_best)
+    outputs = _check_outputs(model, train, data_classes, getattr(train, 'classes', None), known=labels.ndim > 1 or getattr(train, 'num_classes', None) is not None)
+    if val is not None: _check_validation(train, val, outputs, monitor, patience, restore_best)
     num_classes = getattr(model, 'num_classes', None) or data_classes
     weights = class_weights(labels, num_classes, class_weight)
     weights = weights.to(dev) if weights is not None else None

@@ -267,3 +267,15 @@ def test_a_checkpoint_of_another_architecture_names_the_layers(tmp_path):
     with pytest.raises(CheckpointError, match=r"net.weight: checkpoint \[1, 2\], this run \[3, 2\]"):
         TrainLoop(step, dict(net=wide), dict(net=torch.optim.SGD(wide.parameters(), lr=0.1)), steps_per_epoch=2, device='cpu',
                   checkpoint=tmp_path/'ck.pt', config=dict(architecture=architecture(wide)), progress=False)
+
+def test_a_monitor_evaluate_does_not_report_is_named(easy):
+    "fit warns when its monitor is not among what evaluate reports (val_accuracy for two classes), and the list matches evaluate's."
+    from medimb.train import evaluate, _reported_monitors
+    set_seed(0); m2 = get_model('small_cnn', widths=(8, 16)); m3 = get_model('small_cnn', num_classes=3, widths=(8, 16))
+    one = easy.val[easy.val.labels == 0]
+    for model, data, k in ((m2, easy.val, 2), (m2, one, 1), (m3, easy.val, 2), (m3, one, 1)):
+        outputs = 3 if model is m3 else 2
+        assert set(_reported_monitors(outputs, k)) <= set(evaluate(model, data))
+    with pytest.warns(UserWarning, match=r"val_accuracy is not computed for 2 classes.*restore_best.*Monitor one of"):
+        h = fit(get_model('small_cnn', widths=(8, 16)), easy.train, easy.val, epochs=1, monitor='val_accuracy', progress=False)
+    assert h.best_epoch is None

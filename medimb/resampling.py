@@ -530,7 +530,18 @@ class FeatureHeadTrainer(Trainer):
         while len(_EMBEDDINGS) > 8: _EMBEDDINGS.popitem(last=False)
         return fs
 
+    def check_params(self)->FeatureHeadTrainer:
+        "Refuse bad settings (neighbours, head width, epochs, lr) with a ConfigError: when the method is built, and before the encoder runs."
+        whole = lambda v, low: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= low
+        if not whole(self.k_neighbors, 1): raise ConfigError(f"k_neighbors must be a whole number >= 1 (how many nearest embeddings to use); got {self.k_neighbors!r}")
+        if not whole(self.hidden, 0): raise ConfigError(f"hidden must be a whole number >= 0 (0: a linear head); got {self.hidden!r}")
+        if self.epochs is not None and not whole(self.epochs, 1): raise ConfigError(f"epochs must be None (the run's) or a whole number >= 1; got {self.epochs!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.number)) or not self.lr > 0):
+            raise ConfigError(f"lr must be None (the run's) or a positive number; got {self.lr!r}")
+        return self
+
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
+        self.check_params()
         sampler = self._sampler(options.seed)   # an unknown name fails here, before any work
         with Timer() as tp:
             fs = self.embeddings(train, splits, options)

@@ -420,3 +420,9 @@ def test_a_smote_method_with_bad_values_is_refused_when_built():
     with pytest.raises(ConfigError, match="k_neighbors must be a whole number >= 1.*got 'x'"): get_method('smote', k_neighbors='x')
     with pytest.raises(ConfigError, match='k_neighbors must be a whole number >= 1.*got 0'): get_method('smote', k_neighbors=0)
     assert get_method('smote', k_neighbors=3).balancer.k_neighbors == 3
+
+def test_a_feature_space_method_with_bad_values_is_refused_when_built():
+    for kw, msg in ((dict(k_neighbors='x'), "k_neighbors must be a whole number >= 1.*got 'x'"), (dict(k_neighbors=0), 'k_neighbors.*got 0'),
+                    (dict(hidden=-1), 'hidden must be'), (dict(epochs=0), 'epochs must be'), (dict(lr=0), 'lr must be')):
+        with pytest.raises(ConfigError, match=msg): get_method('features:smote', **kw)
+    assert get_method('features:smote', k_neighbors=3).trainer.k_neighbors == 3

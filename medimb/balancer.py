@@ -47,6 +47,12 @@ class Balancer(BaseEstimator):
         if len(train) == 0: raise ValueError("the training set is empty; nothing to resample")
         if len(np.unique(train.labels)) < 2: raise ValueError(f"the training set holds one class only ({train.counts}); balancing needs at least two classes")
 
+    def check_params(self)->Balancer:
+        "Refuse bad parameter values (names are checked by the signature) with a ConfigError before any work; return the balancer."
+        self._check_params(); return self
+    def _check_params(self):
+        "What a subclass with settings checks (by default: nothing)."
+
     def targets(self, train:ImageSet)->dict:
         "Class label -> number of images to add (over-sampling) or keep (under-sampling), as imbalanced-learn reads `sampling_strategy`."
         from imblearn.utils import check_sampling_strategy
@@ -57,7 +63,7 @@ class Balancer(BaseEstimator):
 
     def fit_resample(self, train:ImageSet)->ImageSet:
         "Validate `train`, resample it with `_fit_resample`, validate and record the result."
-        self._check_input(train)
+        self._check_input(train); self.check_params()
         self.sampling_strategy_ = self.targets(train)
         self.counts_before_ = train.counts
         with Timer() as t: out = self._fit_resample(train)

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, atomic_write, Timer
+from .core import get_device, atomic_path, atomic_write, Timer, ConfigError
 from .data import ImageSet, phantom, plot_grid
 from .train import ImageBatches, TrainLoop, GeneratorState, architecture
 from .models import count_parameters
@@ -22,8 +22,8 @@ from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, c
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
-           'unet_config', 'build_denoiser', 'DiffusionTrainer', 'sample_chunk', 'sample_images', 'DDPMBalancer',
-           'ddpm_method']
+           'unet_config', 'build_denoiser', 'denoiser_shape', 'DiffusionTrainer', 'sample_chunk', 'sample_images',
+           'DDPMBalancer', 'ddpm_method']
 
 # %% ../nbs/05_ddpm.ipynb #ad2d63bf
 WIDTHS = {  # UNet channels per resolution level, highest resolution first; levels are trimmed to fit the image
@@ -69,20 +69,24 @@ class DDPMConfig:
 
     def __post_init__(self):
         if self.block_out_channels is not None: self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
-        if self.model not in ('unet', 'study'): raise ValueError(f"model must be 'unet' or 'study'; got {self.model!r}")
+        if self.model not in ('unet', 'study'): raise ConfigError(f"model must be 'unet' or 'study'; got {self.model!r}")
         if self.model == 'unet' and self.width not in WIDTHS and self.block_out_channels is None:
-            raise ValueError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {self.width!r}")
-        if self.sampler not in SAMPLERS: raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
+            raise ConfigError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {self.width!r}")
+        if self.sampler not in SAMPLERS: raise ConfigError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
         for k in ('timesteps', 'train_steps', 'batch_size', 'sample_steps', 'sample_batch', 'checkpoint_every', 'log_every'):
-            if int(getattr(self, k)) < 1: raise ValueError(f"{k} must be a positive integer; got {getattr(self, k)!r}")
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ConfigError(f"{k} must be a positive integer; got {v!r}")
         if self.sample_steps > self.timesteps:
-            raise ValueError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion timesteps ({self.timesteps})")
-        if not (0 < self.beta_start <= self.beta_end < 1): raise ValueError(f"need 0 < beta_start <= beta_end < 1; got {self.beta_start}, {self.beta_end}")
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a positive number; got {self.lr}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ValueError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay}")
-        if not 0 <= self.class_dropout < 1: raise ValueError(f"class_dropout must lie in [0, 1); got {self.class_dropout}")
+            raise ConfigError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion timesteps ({self.timesteps})")
+        for k in ('beta_start', 'beta_end', 'lr', 'class_dropout', 'guidance_scale', 'weight_decay'):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)): raise ConfigError(f"{k} must be a number; got {v!r}")
+        if not (0 < self.beta_start <= self.beta_end < 1): raise ConfigError(f"need 0 < beta_start <= beta_end < 1; got {self.beta_start}, {self.beta_end}")
+        if not (math.isfinite(self.lr) and self.lr > 0): raise ConfigError(f"lr must be a positive number; got {self.lr}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ConfigError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay}")
+        if not 0 <= self.class_dropout < 1: raise ConfigError(f"class_dropout must lie in [0, 1); got {self.class_dropout}")
         if self.guidance_scale != 1 and not (self.conditional and self.class_dropout > 0):
-            raise ValueError(f"guidance_scale={self.guidance_scale} needs a conditional model trained with class_dropout > 0 "
+            raise ConfigError(f"guidance_scale={self.guidance_scale} needs a conditional model trained with class_dropout > 0 "
                              f"(it learns the 'no class' prediction that guidance extrapolates from); set class_dropout=0.1")
 
     def model_fields(self)->dict:
@@ -115,10 +119,10 @@ def ddpm_config(preset:str|DDPMConfig='default', # 'study', 'default', 'tiny', o
     "A DDPMConfig from a preset plus overrides."
     if isinstance(preset, DDPMConfig): base = asdict(preset)
     elif preset in PRESETS: base = dict(PRESETS[preset])
-    else: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
+    else: raise ConfigError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
     known = {f.name for f in fields(DDPMConfig)}
     bad = sorted(set(overrides) - known)
-    if bad: raise TypeError(f"unknown DDPM setting(s) {bad}; the settings are {sorted(known)}")
+    if bad: raise ConfigError(f"unknown DDPM setting(s) {bad}; the settings are {sorted(known)}")
     return DDPMConfig(**{**base, **overrides})
 
 # %% ../nbs/05_ddpm.ipynb #45a956c2
@@ -205,6 +209,13 @@ def build_denoiser(config:DDPMConfig,        # the settings
         return StudyDenoiser(channels, config.block_out_channels or (64, 128), num_classes)
     from diffusers import UNet2DModel
     return UNet2DModel(**unet_config(config, size, channels, num_classes))
+
+def denoiser_shape(config:DDPMConfig,  # the settings (which denoiser)
+                   shape:tuple         # (height, width) of the data's images
+                  )->tuple:
+    "The (height, width) the denoiser is built at: the data's when it takes them, else the next sides up it takes (the UNet: even, at least 8 px; the study's: divisible by 4)."
+    takes = (lambda s: s % 4 == 0) if config.model == 'study' else (lambda s: _levels(s, 2) == 2)   # the UNet halves at least once, to 4 px or more
+    return tuple(next(s for s in range(max(int(side), 4), int(side) + 9) if takes(s)) for side in shape)
 
 # %% ../nbs/05_ddpm.ipynb #cea08a78
 def _denoise(model, x, t, labels=None):
@@ -378,7 +389,8 @@ _CHECKPOINT_VERSION = 2   # part of every checkpoint name: bump when the trainin
 
 class DDPMBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split (`preset`: 'default', "
-               "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword).\n\n" + SAMPLING_STRATEGY_DOC)
+               "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword). Any image size: a side the denoiser cannot take (odd, or "
+               "under 8 px) is trained at the next one up and the samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC)
     name = 'ddpm'
     _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')
 
@@ -415,6 +427,8 @@ class DDPMBalancer(GenerativeBalancer):
         self.config   # check the new settings now
         return self
 
+    def _check_params(self): self.config   # ddpm_config checks names and values: a ConfigError when a method is built and before a fit
+
     @property
     def chunk_size(self)->int: return self.config.sample_batch
     def _key_params(self)->dict:
@@ -422,12 +436,16 @@ class DDPMBalancer(GenerativeBalancer):
         c = self.config
         return dict(model=c.model_fields(), sampling=c.sampling_fields())
 
+    def _model_shape(self, shape:tuple)->tuple:
+        "The denoiser's (height, width) for images of `shape`: the data's when it takes them, else the next sides up (`denoiser_shape`)."
+        return denoiser_shape(self.config, shape)
+
     def _group(self, label:int):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.config.conditional else int(label)
 
     def _model_key(self, group)->str:
-        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
+        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self._shape_key(), self.classes_, self.config.model_fields(), self.seed_, group)
 
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the model of `group` on its images."
@@ -446,7 +464,7 @@ class DDPMBalancer(GenerativeBalancer):
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         group = self._group(label)
-        return sample_chunk(self.models_[group], self.config, n, self.shape_, label if group is None else None, seed, self.device)
+        return sample_chunk(self.models_[group], self.config, n, (self.shape_[0], *self.model_shape_), label if group is None else None, seed, self.device)
 
     def _cache_stats(self, label:int)->dict:
         c = self.config

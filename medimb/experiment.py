@@ -77,6 +77,9 @@ class Trainer(BaseEstimator):
     "Base of a method's own train-and-predict step; subclasses implement `train_predict(train, splits, options) -> Trained`, keeping no state on the trainer."
     _execution_params = ()   # parameters that change how the work runs, not its result
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained: raise NotImplementedError
+    def check_params(self)->Trainer:
+        "Refuse bad parameter values with a ConfigError before any work (a Method checks them when it is built); return the trainer."
+        return self
 
 def train_classifier(train:ImageSet,      # the (balanced) training split
                      splits:Splits,       # validation picks the best epoch; test is only predicted
@@ -105,6 +108,8 @@ class Method:
         if not isinstance(self.name, str) or not self.name.strip(): raise ConfigError(f"a method needs a non-empty name; got {self.name!r}")
         if self.balancer is not None and not hasattr(self.balancer, 'fit_resample'):
             raise ConfigError(f"method {self.name!r}: balancer must have fit_resample(train); got {type(self.balancer).__name__}")
+        for part in (self.balancer, self.trainer):   # bad values fail when the method is built (a grid when it is read)
+            if hasattr(part, 'check_params'): part.check_params()
         if not isinstance(self.fit_kwargs, dict): raise ConfigError(f"method {self.name!r}: fit_kwargs must be a dict; got {type(self.fit_kwargs).__name__}")
         if bad := [k for k in self.fit_kwargs if k in _RUN_LEVEL]:
             raise ConfigError(f"method {self.name!r}: {bad} are set per run (run_experiment / run_study arguments), not in a method's fit_kwargs")
@@ -323,6 +328,7 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
                train_seconds=tt.seconds - out.prepare_seconds, seconds=tb.seconds + tt.seconds, **out.row)
     setting = replace(m, fit_kwargs=options.fit_kwargs, model_kwargs=options.model_kwargs or None)
     row['params'] = setting.params
+    if derived := getattr(bal, 'derived_params_', None): row['params']['balancer'].update(readable(derived))   # chosen from the data, e.g. model_size
     if results is not None: results.add_rows([row])
     scores = (lambda p: p[:, 1]) if k == 2 else (lambda p: p)
     return ExperimentResult(row, out.history, splits.test.labels, scores(test_probs), scores(val_probs), thr,

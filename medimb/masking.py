@@ -87,14 +87,14 @@ fill : int, 'mean' or 'noise', default=0
         super().__init__(sampling_strategy, random_state, copies)
         self.patch_size, self.patch_count, self.fill = patch_size, patch_count, fill
 
-    def _check_params(self, train):
+    def _check_params(self):
         if isinstance(self.patch_size, bool) or not isinstance(self.patch_size, (int, np.integer)) or self.patch_size < 1:
             raise ValueError(f"patch_size must be a positive number of pixels; got {self.patch_size!r}")
         if isinstance(self.patch_count, bool) or not isinstance(self.patch_count, (int, np.integer)) or self.patch_count < 0:
             raise ValueError(f"patch_count must be an integer >= 0 (0 erases nothing); got {self.patch_count!r}")
 
     def _fit(self, train, rng):
-        self._check_params(train); self._patches = []
+        self._check_params(); self._patches = []
 
     def _generate(self, train:ImageSet, label:int, n:int, rng:np.random.Generator)->np.ndarray:
         src = balanced_draw(np.where(train.labels == label)[0], n, rng)

@@ -230,6 +230,15 @@ class PixelSampling(Balancer):
                  device='auto',          # where pixel distances are computed
                  chunk_mb:float=64):     # float64 working memory per block of rows, in MB
         super().__init__(sampling_strategy, random_state); self.device, self.chunk_mb = device, chunk_mb
+    _neighbour_params = ()   # the parameters that count nearest images (k_neighbors, ...)
+    def _check_params(self):
+        "Neighbour counts are whole numbers >= 1 and chunk_mb a positive number: refused before any work (and when a method is built)."
+        for k in self._neighbour_params:
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"{type(self).__name__}: {k} must be a whole number >= 1 (how many nearest images to use); got {v!r}")
+        if isinstance(self.chunk_mb, bool) or not isinstance(self.chunk_mb, (int, float, np.number)) or not self.chunk_mb > 0:
+            raise ConfigError(f"{type(self).__name__}: chunk_mb must be a positive number of MB; got {self.chunk_mb!r}")
     def _sampler(self, rows:PixelRows):
         "The imbalanced-learn sampler to run on `rows.index_column()`."
         raise NotImplementedError
@@ -252,7 +261,7 @@ class RandomOverSampling(PixelSampling):
 
 class SMOTESampling(PixelSampling):
     "SMOTE in pixel space: new images on the line between an image and one of its `k_neighbors` nearest of its class."
-    name = 'smote'
+    name, _neighbour_params = 'smote', ('k_neighbors',)
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, k_neighbors:int=5, device='auto', chunk_mb:float=64):
         super().__init__(sampling_strategy, random_state, device, chunk_mb); self.k_neighbors = k_neighbors
     def _sampler(self, rows):
@@ -261,7 +270,7 @@ class SMOTESampling(PixelSampling):
 
 class BorderlineSMOTESampling(PixelSampling):
     "Borderline-SMOTE in pixel space: SMOTE from the images whose `m_neighbors` are mostly, not all, of other classes."
-    name = 'borderline-smote'
+    name, _neighbour_params = 'borderline-smote', ('k_neighbors', 'm_neighbors')
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, k_neighbors:int=5, m_neighbors:int=10,
                  kind:str='borderline-1', device='auto', chunk_mb:float=64):
         super().__init__(sampling_strategy, random_state, device, chunk_mb)
@@ -272,7 +281,7 @@ class BorderlineSMOTESampling(PixelSampling):
 
 class ADASYNSampling(PixelSampling):
     "ADASYN in pixel space: SMOTE with more new images from the images with more neighbours of other classes."
-    name, approximate_counts = 'adasyn', True
+    name, approximate_counts, _neighbour_params = 'adasyn', True, ('n_neighbors',)
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, n_neighbors:int=5, device='auto', chunk_mb:float=64):
         super().__init__(sampling_strategy, random_state, device, chunk_mb); self.n_neighbors = n_neighbors
     def _sampler(self, rows):
@@ -290,7 +299,7 @@ class ADASYNSampling(PixelSampling):
 
 class SMOTETomekSampling(PixelSampling):
     "SMOTE, then both rows of every Tomek link removed, real or synthetic (imbalanced-learn's SMOTETomek), in pixel space."
-    _sampling_type, name = 'clean-sampling', 'smote-tomek'
+    _sampling_type, name, _neighbour_params = 'clean-sampling', 'smote-tomek', ('k_neighbors',)
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, k_neighbors:int=5, device='auto', chunk_mb:float=64):
         super().__init__(sampling_strategy, random_state, device, chunk_mb); self.k_neighbors = k_neighbors
     def targets(self, train):
@@ -521,7 +530,18 @@ class FeatureHeadTrainer(Trainer):
         while len(_EMBEDDINGS) > 8: _EMBEDDINGS.popitem(last=False)
         return fs
 
+    def check_params(self)->FeatureHeadTrainer:
+        "Refuse bad settings (neighbours, head width, epochs, lr) with a ConfigError: when the method is built, and before the encoder runs."
+        whole = lambda v, low: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= low
+        if not whole(self.k_neighbors, 1): raise ConfigError(f"k_neighbors must be a whole number >= 1 (how many nearest embeddings to use); got {self.k_neighbors!r}")
+        if not whole(self.hidden, 0): raise ConfigError(f"hidden must be a whole number >= 0 (0: a linear head); got {self.hidden!r}")
+        if self.epochs is not None and not whole(self.epochs, 1): raise ConfigError(f"epochs must be None (the run's) or a whole number >= 1; got {self.epochs!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.number)) or not self.lr > 0):
+            raise ConfigError(f"lr must be None (the run's) or a positive number; got {self.lr!r}")
+        return self
+
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
+        self.check_params()
         sampler = self._sampler(options.seed)   # an unknown name fails here, before any work
         with Timer() as tp:
             fs = self.embeddings(train, splits, options)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00d_train.ipynb #4da72b8b
 from __future__ import annotations
-import math, time, copy, json, hashlib, warnings
+import math, os, time, copy, json, hashlib, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -19,8 +19,8 @@ from .metrics import binary_metrics, multiclass_metrics
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches', 'resolve_precision',
            'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights', 'model_state',
-           'architecture', 'plain', 'read_checkpoint', 'config_differences', 'GeneratorState', 'TrainLoop',
-           'make_accelerator', 'fit']
+           'architecture', 'plain', 'read_checkpoint', 'config_differences', 'weight_differences', 'GeneratorState',
+           'TrainLoop', 'make_accelerator', 'fit']
 
 # %% ../nbs/00d_train.ipynb #715513c2
 class ImageBatches:
@@ -228,6 +228,31 @@ def config_differences(saved:dict, current:dict)->list[str]:
     return [f"{k}: checkpoint {saved.get(k, '(absent)')!r}, this run {current.get(k, '(absent)')!r}"
             for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
+def weight_differences(saved:dict,  # name -> state dict, as a checkpoint's 'models' holds them
+                       models:dict  # name -> nn.Module of this run
+                      )->list[str]:
+    "The weights that a checkpoint's models and these models name or shape differently, as readable lines (in layer order)."
+    lines = []
+    for name, m in models.items():
+        if name not in saved: lines.append(f"{name}: not in the checkpoint"); continue
+        a = {k: list(v.shape) for k, v in saved[name].items() if isinstance(v, torch.Tensor)}
+        b = {k: list(v.shape) for k, v in m.state_dict().items()}
+        lines += [f"{name}.{k}: checkpoint {a.get(k, '(absent)')}, this run {b.get(k, '(absent)')}"
+                  for k in [*b, *(k for k in a if k not in b)] if a.get(k) != b.get(k)]
+    return lines
+
+def _checkpoint_file(checkpoint)->Path|None:
+    "`checkpoint` as a Path, checked before any training: a file (not a folder) in a folder that can be made and written."
+    if checkpoint is None: return None
+    if not isinstance(checkpoint, (str, Path)): raise ConfigError(f"checkpoint must be a file path (str or Path) or None; got {type(checkpoint).__name__}")
+    path = Path(checkpoint)
+    if str(checkpoint).strip() == '' or path.is_dir():
+        raise ConfigError(f"checkpoint={str(checkpoint)!r} is a folder, not a file: give the file to write, e.g. {str(path/'model.pt')!r}")
+    above = next((q for q in (path.parent, *path.parent.parents) if q.exists()), None)
+    if above is not None and not above.is_dir(): raise ConfigError(f"checkpoint {path} cannot be written: {above} is a file, not a folder")
+    if above is not None and not os.access(above, os.W_OK | os.X_OK): raise ConfigError(f"checkpoint {path} cannot be written: no permission to write in {above}")
+    return path
+
 class GeneratorState:
     "A torch.Generator as something a checkpoint can hold (its state is a plain uint8 tensor)."
     def __init__(self, generator:torch.Generator): self.generator = generator
@@ -235,6 +260,16 @@ class GeneratorState:
     def load_state_dict(self, state:dict): self.generator.set_state(state['state'])
 
 # %% ../nbs/00d_train.ipynb #5c32dfd4
+def _check_step_output(out:dict):
+    "A step returns loss tensors of one number each (and 'n', the images in the step): say so when it returns anything else."
+    for k, v in out.items():
+        if k == 'n':
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number, torch.Tensor)): raise ConfigError(f"the step's 'n' must be the number of images in the step; got {v!r}")
+        elif not isinstance(v, torch.Tensor) or v.numel() != 1:
+            got = f"a tensor of shape {tuple(v.shape)}" if isinstance(v, torch.Tensor) else f"{type(v).__name__} {v!r}"[:120]
+            raise ConfigError(f"a step function must return its loss as a tensor holding one number (e.g. loss.detach(), not loss.item()), or a dict "
+                              f"of such tensors ('loss' first) with 'n', the images in the step; its {k!r} is {got}")
+
 class TrainLoop:
     "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress."
     def __init__(self,
@@ -279,7 +314,7 @@ class TrainLoop:
             for k in self.models: self.models[k], self.optimizers[k] = accelerator.prepare(self.models[k], self.optimizers[k])
         self.params = {k: [p for g in o.param_groups for p in g['params']] for k, o in self.optimizers.items()}
         self.steps_per_epoch, self.max_grad_norm, self.check_every = int(steps_per_epoch), max_grad_norm, int(check_every)
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint = _checkpoint_file(checkpoint)   # a folder or an unwritable path fails now, not after an epoch
         self.checkpoint_every, self.config = checkpoint_every, plain(config or {})
         self.state = dict(state or {})
         self.on_epoch_start, self.on_epoch_end, self.after_epoch = on_epoch_start, on_epoch_end, after_epoch
@@ -314,6 +349,10 @@ class TrainLoop:
 
     def update(self, loss:torch.Tensor, name:str|None=None):
         "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"{type(loss).__name__} {loss!r}"[:120]
+            raise ConfigError(f"update(loss) takes the loss as a tensor holding one number (the mean over the batch); got {got}. A loss built with "
+                              f"reduction='none' gives one value per image: use reduction='mean' (or take .mean())")
         if name is None:
             if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
             name = next(iter(self.optimizers))
@@ -354,6 +393,8 @@ class TrainLoop:
            )->TrainLoop:
         "Take steps until `total_steps` (or until `stop` is set); call the epoch hooks, check for NaN, checkpoint."
         from tqdm.auto import tqdm
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
+            raise ConfigError(f"run(total_steps) takes the number of steps to reach in all, a whole number >= 0 (now at step {self.step}); got {total_steps!r}")
         total = int(total_steps)
         if self.step >= total or self.stop: return self
         for m in self.raw.values(): m.train()
@@ -366,6 +407,7 @@ class TrainLoop:
                     sums, seen, first, checked, t0, started = {}, 0, self.step, self.step, time.perf_counter(), True
                 out = self.step_fn(self, self.step)
                 out = out if isinstance(out, dict) else dict(loss=out)
+                _check_step_output(out)
                 n = int(out.get('n', 1))
                 for k, v in out.items():
                     if k != 'n': sums[k] = sums.get(k, 0) + v.detach().float() * n
@@ -409,7 +451,9 @@ class TrainLoop:
         ck = read_checkpoint(path)
         diff = config_differences(ck.get('config', {}), self.config)
         if diff:
-            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) +
+            layers = weight_differences(ck.get('models') or {}, self.raw)   # the architecture is identified by a hash: name what differs
+            more = (f"\n  weights that differ ({len(layers)}):\n    " + '\n    '.join(layers[:12]) + ('\n    ...' if len(layers) > 12 else '')) if layers else ''
+            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) + more +
                                   "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
         if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
             raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
@@ -460,8 +504,8 @@ def _data_fingerprint(data)->str|None:
         if isinstance(t, torch.Tensor): h.update(t.detach().cpu().numpy().tobytes())
     return h.hexdigest()
 
-def _check_outputs(model, data, num_classes, classes):
-    "The model must give one output per class: try it on one image before training."
+def _check_outputs(model, data, num_classes, classes, known:bool=True)->int:
+    "The model must give one output per class (`known`: the data names its classes, so more outputs are refused too): try it on one image before training; return its outputs."
     was = model.training; model.eval()
     try:
         with torch.no_grad():
@@ -473,6 +517,35 @@ def _check_outputs(model, data, num_classes, classes):
         names = f" ({', '.join(map(str, classes))})" if classes else ''
         raise ConfigError(f"the model gives outputs of shape {tuple(out.shape)} but the training data has {num_classes} classes{names}: "
                           f"build it with num_classes={num_classes} (e.g. get_model(name, num_classes={num_classes}))")
+    if known and out.shape[1] > num_classes:
+        names = f" ({', '.join(map(str, classes))})" if classes else ''
+        raise ConfigError(f"the model gives {out.shape[1]} outputs but the training data has {num_classes} classes{names}: validation and predict "
+                          f"would score {out.shape[1]} classes. Build it with num_classes={num_classes} (e.g. get_model(name, num_classes={num_classes}))")
+    return int(out.shape[1])
+
+def _reported_monitors(outputs:int, present:int)->tuple:
+    "The monitors `evaluate` reports for a model with `outputs` outputs on validation holding `present` classes (its three cases)."
+    if outputs == 2 and present == 2: return ('val_roc_auc', 'val_balanced_accuracy', 'val_recall', 'val_loss')
+    if outputs > 2 and present >= 2: return ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
+    return ('val_balanced_accuracy', 'val_accuracy', 'val_loss')
+
+def _check_validation(train, val, outputs:int, monitor:str, patience, restore_best:bool):
+    "Validation must hold inputs shaped like training's; when `monitor` cannot be computed on it, warn that model selection is off and what that loses."
+    tx, vx = getattr(train, 'x', None), getattr(val, 'x', None)
+    if isinstance(tx, torch.Tensor) and isinstance(vx, torch.Tensor) and tx.shape[1:] != vx.shape[1:]:
+        raise DataError(f"validation images are {'x'.join(map(str, vx.shape[1:]))} but training images are {'x'.join(map(str, tx.shape[1:]))} "
+                        f"(channels x height x width): validation must look like training; resize them alike (ImageSet.resize, to_channels)")
+    y = np.asarray(val.labels); y = y.argmax(-1) if y.ndim > 1 else y
+    present = np.unique(y); reported = _reported_monitors(outputs, len(present))
+    if monitor in reported: return
+    names = getattr(val, 'classes', None)
+    if len(present) < 2:
+        why = f"validation holds one class only ({names[int(present[0])] if names and len(present) else present.tolist()!r}): {monitor} cannot be computed"
+        fix = "Give validation images of every class (split_dataset), or monitor='val_loss'"
+    else: why, fix = f"{monitor} is not computed for {outputs} classes", f"Monitor one of {list(reported)}"
+    lost = ['History.best_epoch stays None'] + (['restore_best keeps the last epoch instead of the best'] if restore_best else []) + \
+           ([f'patience={patience} never stops training early'] if patience is not None else [])
+    warnings.warn(f"{why}, so no epoch is chosen as the best: {'; '.join(lost)}. {fix}")
 
 def make_accelerator(precision:str='auto', device='auto'):
     "An HF Accelerate `Accelerator` whose mixed precision follows `resolve_precision` (several GPUs: `accelerate launch`)."
@@ -524,7 +597,8 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
     if val is not None: val = as_batches(val, dev)
     data_classes = labels.shape[1] if labels.ndim > 1 else max(getattr(train, 'num_classes', 0) or 0, int(labels.max()) + 1)
     model.to(dev)
-    _check_outputs(model, train, data_classes, getattr(train, 'classes', None))
+    outputs = _check_outputs(model, train, data_classes, getattr(train, 'classes', None), known=labels.ndim > 1 or getattr(train, 'num_classes', None) is not None)
+    if val is not None: _check_validation(train, val, outputs, monitor, patience, restore_best)
     num_classes = getattr(model, 'num_classes', None) or data_classes
     weights = class_weights(labels, num_classes, class_weight)
     weights = weights.to(dev) if weights is not None else None

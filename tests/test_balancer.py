@@ -131,3 +131,16 @@ def test_balanced_draw():
     assert len(d) == 23 and np.bincount(d).max() - np.bincount(d).min() <= 1
     assert len(balanced_draw(np.arange(3), 0, rng)) == 0
     with pytest.raises(ValueError, match='empty'): balanced_draw(np.arange(0), 2, rng)
+
+
+def test_values_are_checked_when_a_method_is_built_and_before_a_fit():
+    "A balancer's `_check_params` runs from check_params(), before fit_resample's work, and when a Method holding it is built."
+    from medimb.core import ConfigError
+    from medimb.experiment import Method
+    class Noisy(Copies):
+        def _check_params(self):
+            if not isinstance(self.noise, int) or self.noise < 0: raise ConfigError(f"noise must be a whole number >= 0; got {self.noise!r}")
+    tr = split_dataset(phantom(80, 16, ratio=0.3, seed=0), seed=0).train
+    assert Noisy(noise=2).check_params().noise == 2 and Copies().check_params() is not None   # the default checks nothing
+    with pytest.raises(ConfigError, match="got 'x'"): Noisy(noise='x').fit_resample(tr)
+    with pytest.raises(ConfigError, match='got -1'): Method('noisy', Noisy(noise=-1))

@@ -405,3 +405,24 @@ def test_three_class_phantom_study_runs_through_papermill(tmp_path):
     assert {'predicted covid', 'predicted normal', 'predicted pneumonia'} <= set(counts.columns)
     rows = pd.read_csv(tmp_path / 'results' / 'results.csv')
     assert set(rows.dataset) == {'phantom-covid3'} and rows.setting.notna().all()
+
+
+# ---------------------------------------------------------------- bad neighbour counts: a ConfigError before any work, and when a method is built
+@pytest.mark.parametrize('cls,param', [(SMOTESampling, 'k_neighbors'), (BorderlineSMOTESampling, 'm_neighbors'), (ADASYNSampling, 'n_neighbors'),
+                                       (SMOTETomekSampling, 'k_neighbors')])
+def test_neighbour_counts_are_checked(cls, param):
+    tr = split_dataset(phantom(80, 16, ratio=0.3, seed=0), seed=0).train
+    for bad in (0, 'x', 2.5, True):
+        with pytest.raises(ConfigError, match=f"{param} must be a whole number >= 1.*got {bad!r}"): cls(**{param: bad}).fit_resample(tr)
+    with pytest.raises(ConfigError, match='chunk_mb'): cls(chunk_mb=0).fit_resample(tr)
+
+def test_a_smote_method_with_bad_values_is_refused_when_built():
+    with pytest.raises(ConfigError, match="k_neighbors must be a whole number >= 1.*got 'x'"): get_method('smote', k_neighbors='x')
+    with pytest.raises(ConfigError, match='k_neighbors must be a whole number >= 1.*got 0'): get_method('smote', k_neighbors=0)
+    assert get_method('smote', k_neighbors=3).balancer.k_neighbors == 3
+
+def test_a_feature_space_method_with_bad_values_is_refused_when_built():
+    for kw, msg in ((dict(k_neighbors='x'), "k_neighbors must be a whole number >= 1.*got 'x'"), (dict(k_neighbors=0), 'k_neighbors.*got 0'),
+                    (dict(hidden=-1), 'hidden must be'), (dict(epochs=0), 'epochs must be'), (dict(lr=0), 'lr must be')):
+        with pytest.raises(ConfigError, match=msg): get_method('features:smote', **kw)
+    assert get_method('features:smote', k_neighbors=3).trainer.k_neighbors == 3

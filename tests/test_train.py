@@ -200,3 +200,82 @@ def test_a_loss_with_an_epoch_is_told_the_epoch_also_after_resume(easy, tmp_path
     first = Tracking(); run(first, stop=0)
     again = Tracking(); run(again)
     assert set(first.seen) == {0} and sorted(set(again.seen)) == [1, 2]     # the resumed run starts at epoch 1, and its loss knows it
+
+
+# ---------------------------------------------------------------- nothing silent: refused or named before training
+import warnings
+import torch.nn as nn
+import torch.nn.functional as F
+from medimb.core import ConfigError, DataError, CheckpointError
+from medimb.train import TrainLoop
+
+def test_more_outputs_than_classes_is_refused(easy):
+    with pytest.raises(ConfigError, match='3 outputs but the training data has 2 classes.*num_classes=2'):
+        fit(get_model('small_cnn', num_classes=3, widths=(8, 16)), easy.train, easy.val, epochs=1, progress=False)
+
+def test_validation_with_one_class_warns_what_model_selection_loses(easy):
+    one = easy.val[easy.val.labels == 0]
+    set_seed(0)
+    with pytest.warns(UserWarning, match=r"validation holds one class only \('normal'\).*val_roc_auc.*restore_best.*patience=2"):
+        h = fit(get_model('small_cnn', widths=(8, 16)), easy.train, one, epochs=1, batch_size=64, patience=2, progress=False)
+    assert h.best_epoch is None
+    with warnings.catch_warnings():   # val_loss is defined on one class: nothing is lost, nothing said
+        warnings.simplefilter('error')
+        fit(get_model('small_cnn', widths=(8, 16)), easy.train, one, epochs=1, batch_size=64, monitor='val_loss', progress=False)
+
+def test_validation_images_of_another_size_are_refused(easy):
+    with pytest.raises(DataError, match='validation images are 1x64x64 but training images are 1x32x32'):
+        fit(get_model('small_cnn', widths=(8, 16)), easy.train, easy.val.resize(64), epochs=1, progress=False)
+
+def test_a_folder_as_checkpoint_is_refused_before_training(easy, tmp_path):
+    seen = []
+    with pytest.raises(ConfigError, match='is a folder, not a file'):
+        fit(get_model('small_cnn', widths=(8, 16)), easy.train, epochs=1, checkpoint=tmp_path, resume=False, progress=False,
+            on_epoch_end=lambda e, r: seen.append(e))
+    assert seen == []
+    (tmp_path/'file').write_text('x')
+    with pytest.raises(ConfigError, match='is a file, not a folder'):
+        fit(get_model('small_cnn', widths=(8, 16)), easy.train, epochs=1, checkpoint=tmp_path/'file'/'m.pt', progress=False)
+
+def _loop(step, **kw):
+    net = nn.Linear(2, 1)
+    return TrainLoop(step, dict(net=net), dict(net=torch.optim.SGD(net.parameters(), lr=0.1)), steps_per_epoch=2, device='cpu', progress=False, **kw), net
+
+def test_the_loop_says_what_it_expects():
+    x = torch.randn(8, 2)
+    def per_image(loop, i):
+        loss = F.mse_loss(loop.models['net'](x).squeeze(1), torch.zeros(8), reduction='none'); loop.update(loss); return loss
+    with pytest.raises(ConfigError, match=r"one number.*shape \(8,\).*reduction='none'"): _loop(per_image)[0].run(2)
+    with pytest.raises(ConfigError, match='reduction'):
+        fit(get_model('small_cnn', widths=(8, 16)), split_dataset(phantom(60, 16, ratio=0.5, seed=0)).train, epochs=1, progress=False,
+            loss_fn=nn.CrossEntropyLoss(reduction='none'))
+    def floats(loop, i):
+        loss = loop.models['net'](x).pow(2).mean(); loop.update(loss); return dict(loss=loss.item(), n=8)
+    with pytest.raises(ConfigError, match=r"not loss.item\(\).*'loss' is float"): _loop(floats)[0].run(2)
+    good = lambda loop, i: loop.models['net'](x).pow(2).mean().detach()
+    with pytest.raises(ConfigError, match="whole number >= 0.*got 'x'"): _loop(good)[0].run('x')
+    assert _loop(good)[0].run(np.int64(2)).step == 2
+
+def test_a_checkpoint_of_another_architecture_names_the_layers(tmp_path):
+    x = torch.randn(8, 2)
+    def step(loop, i):
+        loss = loop.models['net'](x).pow(2).mean(); loop.update(loss); return loss.detach()
+    from medimb.train import architecture
+    loop, net = _loop(step, checkpoint=tmp_path/'ck.pt', config=dict(architecture=architecture(nn.Linear(2, 1))))
+    loop.run(2)
+    wide = nn.Linear(2, 3)
+    with pytest.raises(CheckpointError, match=r"net.weight: checkpoint \[1, 2\], this run \[3, 2\]"):
+        TrainLoop(step, dict(net=wide), dict(net=torch.optim.SGD(wide.parameters(), lr=0.1)), steps_per_epoch=2, device='cpu',
+                  checkpoint=tmp_path/'ck.pt', config=dict(architecture=architecture(wide)), progress=False)
+
+def test_a_monitor_evaluate_does_not_report_is_named(easy):
+    "fit warns when its monitor is not among what evaluate reports (val_accuracy for two classes), and the list matches evaluate's."
+    from medimb.train import evaluate, _reported_monitors
+    set_seed(0); m2 = get_model('small_cnn', widths=(8, 16)); m3 = get_model('small_cnn', num_classes=3, widths=(8, 16))
+    one = easy.val[easy.val.labels == 0]
+    for model, data, k in ((m2, easy.val, 2), (m2, one, 1), (m3, easy.val, 2), (m3, one, 1)):
+        outputs = 3 if model is m3 else 2
+        assert set(_reported_monitors(outputs, k)) <= set(evaluate(model, data))
+    with pytest.warns(UserWarning, match=r"val_accuracy is not computed for 2 classes.*restore_best.*Monitor one of"):
+        h = fit(get_model('small_cnn', widths=(8, 16)), easy.train, easy.val, epochs=1, monitor='val_accuracy', progress=False)
+    assert h.best_epoch is None

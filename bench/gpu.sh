@@ -8,6 +8,8 @@
 #                              # one image per call (needs timbrooks/instruct-pix2pix carried as a folder: PIPELINE=path)
 #   bash bench/gpu.sh benchmark  # 11_benchmark: bench/benchmark_gpu.toml (every method, real data), one cell per GPU; the
 #                              # results folder under $OUT resumes it (carry it back as RESULTS=path to go on)
+#   bash bench/gpu.sh arch     # the published SD 1.5 / InstructPix2Pix architectures with random weights (no download) and the
+#                              # study classifiers: GPU memory of each study setting, measured (BENCHMARKS.md has the CPU estimates)
 #   bash bench/gpu.sh sd15     # Stable Diffusion at 512 px: LoRA and full-UNet fine-tuning against a diffusers-example-style loop,
 #                              # and generation; needs the weights carried as a folder: MODEL=path (a StableDiffusionImg2ImgPipeline save)
 #
@@ -19,7 +21,7 @@
 # DATA picks the study's data: a .npz or image folder (default .data/pneumoniamnist.npz when present, else the
 # phantom with Kermany's counts at 224 px).
 set -uo pipefail
-part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|benchmark|sd15}
+part=${1:?usage: bash bench/gpu.sh speed|study|ddpm|gen|benchmark|sd15|arch}
 out=${OUT:-_runs/gpu}; mkdir -p "$out"
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c 'import diffusers, imblearn, torchcam' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -51,6 +53,10 @@ ddpm)
     -p strengths '[0.5, 1.0]' -p model small_cnn -p epochs 20 -p lr 1e-3 -p seeds '[0,1,2]' -p results_dir "$out/results" \
     2>&1 | tail -40 | tee "$out/ddpm.log"
   ;;
+arch)
+  timeout 560 python3 bench/architectures.py --device cuda --sizes 256,512 --batches 4,8 --classifier-batch 32 --threads 8 \
+    --out "$out/architectures" 2>&1 | tee "$out/architectures.log"
+  ;;
 gen)
   timeout 300 python3 bench/gan_speed.py --device cuda --sizes 64 128 2>&1 | tee "$out/gan_speed.log"
   timeout 280 python3 bench/diffusemix_speed.py ${PIPELINE:+--model "$PIPELINE"} 2>&1 | tee "$out/diffusemix_speed.log"
@@ -65,5 +71,5 @@ benchmark)
 sd15)
   timeout 560 python3 bench/sd15_speed.py ${MODEL:+--model "$MODEL"} --resolution 512 --out "$out/sd15_speed.json" 2>&1 | tee "$out/sd15_speed.log"
   ;;
-*) echo "unknown part $part: speed, study, ddpm, gen, benchmark or sd15"; exit 2;;
+*) echo "unknown part $part: speed, study, ddpm, gen, benchmark, sd15 or arch"; exit 2;;
 esac

@@ -14,10 +14,11 @@ from .data import cache_dir
 from .models import PretrainedWeightsError, _offline
 
 # %% auto #0
-__all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', 'SCHEDULERS', 'gray_to_rgb', 'rgb_to_gray',
-           'to_pil', 'from_pil', 'to_model_input', 'from_model_output', 'PipelineWeightsError', 'pipeline_class',
-           'local_pipeline_dir', 'set_scheduler', 'pipeline_dtype', 'load_pipeline', 'write_clip_tokenizer',
-           'tiny_tokenizer', 'tiny_components', 'tiny_pipeline']
+__all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', 'RANDOM_WEIGHTS', 'SCHEDULERS', 'SD15_UNET',
+           'SD15_VAE', 'CLIP_VIT_L14_TEXT', 'SD15_NOISE_SCHEDULE', 'gray_to_rgb', 'rgb_to_gray', 'to_pil', 'from_pil',
+           'to_model_input', 'from_model_output', 'PipelineWeightsError', 'pipeline_class', 'local_pipeline_dir',
+           'set_scheduler', 'pipeline_dtype', 'load_pipeline', 'write_clip_tokenizer', 'tiny_tokenizer',
+           'tiny_components', 'tiny_pipeline', 'published_components', 'published_pipeline']
 
 # %% ../nbs/00h_pipelines.ipynb #027f7d2c
 def _uint8_batch(images, what:str='images')->np.ndarray:
@@ -80,6 +81,7 @@ STABLE_DIFFUSION = 'stable-diffusion-v1-5/stable-diffusion-v1-5'    # image-to-i
 PIPELINE_CLASSES = {'instruct-pix2pix': 'StableDiffusionInstructPix2PixPipeline', 'img2img': 'StableDiffusionImg2ImgPipeline',
                     'text2img': 'StableDiffusionPipeline'}
 TINY = 'tiny'   # the name of the untrained test pipeline
+RANDOM_WEIGHTS = 'random-weights'   # the name of the published architectures with random weights (see `published_components`)
 
 class PipelineWeightsError(PretrainedWeightsError):
     "A diffusers pipeline's weights could not be found, downloaded or read."
@@ -131,9 +133,10 @@ def _weights_help(model_id:str, kind:str)->str:
     folder, cls = local_pipeline_dir(model_id), PIPELINE_CLASSES[kind]
     return (f"On a machine with internet run `from diffusers import {cls}; {cls}.from_pretrained('{model_id}').save_pretrained('{folder}')` "
             f"and copy that folder here (or pass any folder written by save_pretrained as the model). "
-            f"pipeline='{TINY}' builds a tiny untrained pipeline for tests only: its edits are noise.")
+            f"pipeline='{TINY}' builds a tiny untrained pipeline for tests only, and '{RANDOM_WEIGHTS}' the published architecture with random "
+            f"weights (to check memory and speed without a download): the edits of both are noise.")
 
-def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `save_pretrained`, or 'tiny'
+def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `save_pretrained`, 'tiny' or 'random-weights'
                   kind:str='instruct-pix2pix',  # 'instruct-pix2pix', 'img2img' or 'text2img'
                   device='auto',                # where the pipeline runs
                   dtype='auto',                 # weights' dtype (see `pipeline_dtype`)
@@ -146,6 +149,7 @@ def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `s
     model = str(model)
     dev = get_device(device); dt = pipeline_dtype(dev, dtype)
     if model == TINY: pipe = tiny_pipeline(kind)
+    elif model == RANDOM_WEIGHTS: pipe = published_pipeline(kind)   # the published architecture, random weights: no download
     else:
         extra = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dt)
         if _is_path(model):
@@ -226,5 +230,51 @@ def tiny_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix', 'img2img' o
                  ):
     "An untrained diffusers pipeline of `kind` from `tiny_components`: no download, seconds on CPU, noise-like outputs."
     pipe = pipeline_class(kind)(**tiny_components(kind, size, seed), safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+# %% ../nbs/00h_pipelines.ipynb #f9b6c118
+# The configs as published on the Hugging Face Hub (values equal to diffusers' defaults are written out too, for the reader):
+# stable-diffusion-v1-5/stable-diffusion-v1-5: unet/config.json, vae/config.json, text_encoder/config.json (the text tower of
+# openai/clip-vit-large-patch14, CLIP ViT-L/14) and scheduler/scheduler_config.json (PNDM);
+# timbrooks/instruct-pix2pix: the same UNet with in_channels 8 (unet/config.json) and an Euler ancestral scheduler of the same schedule.
+SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
+                 down_block_types=('CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'),
+                 up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'),
+                 cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32, norm_eps=1e-5, act_fn='silu',
+                 flip_sin_to_cos=True, freq_shift=0, downsample_padding=1, mid_block_scale_factor=1, center_input_sample=False)
+SD15_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
+                down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4, layers_per_block=2,
+                norm_num_groups=32, act_fn='silu', sample_size=512, scaling_factor=0.18215)
+CLIP_VIT_L14_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                         max_position_embeddings=77, hidden_act='quick_gelu', layer_norm_eps=1e-5, projection_dim=768,
+                         attention_dropout=0.0, dropout=0.0, initializer_range=0.02, initializer_factor=1.0,
+                         bos_token_id=0, eos_token_id=2, pad_token_id=1)
+SD15_NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', steps_offset=1)
+
+def published_components(kind:str='img2img',  # 'instruct-pix2pix' (InstructPix2Pix: UNet sees 8 channels), 'img2img' or 'text2img' (SD 1.5)
+                         seed:int=0,          # seeds every weight
+                         device='cpu',        # where the weights are made; 'meta' builds the shapes only (no memory, no time)
+                         tokenizer_dir=None   # where the tokenizer's files go (see `tiny_tokenizer`)
+                        )->dict:
+    "Stable Diffusion 1.5's (or InstructPix2Pix's) UNet, VAE and CLIP ViT-L/14 text encoder from their published configs, random weights."
+    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel, AutoencoderKL, EulerAncestralDiscreteScheduler, PNDMScheduler
+    pipeline_class(kind)
+    tok = tiny_tokenizer(tokenizer_dir)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        unet = UNet2DConditionModel(**{**SD15_UNET, 'in_channels': 8 if kind == 'instruct-pix2pix' else 4})
+        vae = AutoencoderKL(**SD15_VAE)
+        text = CLIPTextModel(CLIPTextConfig(**CLIP_VIT_L14_TEXT))
+    scheduler = (EulerAncestralDiscreteScheduler(**SD15_NOISE_SCHEDULE) if kind == 'instruct-pix2pix' else
+                 PNDMScheduler(**SD15_NOISE_SCHEDULE, skip_prk_steps=True, set_alpha_to_one=False))
+    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler)
+
+def published_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix', 'img2img' or 'text2img'
+                       seed:int=0                   # seeds every weight
+                      ):
+    "A diffusers pipeline of `kind` with the published architecture and random weights (fp32 on CPU: about 4.3 GB; its images are noise)."
+    pipe = pipeline_class(kind)(**published_components(kind, seed), safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -278,12 +278,16 @@ def main(argv:list[str]|None=None)->int:
     fg.add_argument('--dry-run', action='store_true', help='show the rows that would go, change nothing')
     ls = sub.add_parser('list', help='list the study notebooks and their parameters, and the registered methods')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
+    from medimb.docs import docs_arguments, docs_command   # light: no torch
+    docs_arguments(sub.add_parser('docs', help='build the documentation site from the notebooks and results (pip install medimb[docs]); '
+                                              '--check opens every page in headless Chromium'))
     a = ap.parse_args(argv)
     try:
         if a.command == 'reproduce':
             reproduce(a.notebooks, dict(a.parameter), a.nbs, a.results, a.runs, a.kernel, a.timeout)
         elif a.command == 'report': print(write_report(a.results))
         elif a.command == 'readme': print(write_readme())
+        elif a.command == 'docs': docs_command(a)
         elif a.command == 'benchmark':
             from medimb.benchmark import benchmark, DEFAULT_GRID   # imports torch and every method: only when asked
             gpus = None if a.gpus is None else 'all' if a.gpus == ['all'] else a.gpus

@@ -71,3 +71,10 @@ def test_tiny_site_builds_and_the_browser_check_finds_broken_links(tmp_path):
     assert len(problems) == 2 and all(p.startswith('01_tiny.html:') for p in problems), problems   # and nothing else
     assert 'nowhere.html' in problems[0] and 'broken link or image lost.png' in problems[1]
     assert (tmp_path / 'site_screenshots' / 'home.png').exists() and (tmp_path / 'site_screenshots' / '01_tiny.png').exists()
+
+def test_every_notebook_opens_in_colab_from_its_first_markdown_cell_and_the_readme():
+    readme = (ROOT / 'README.md').read_text()
+    for p in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        first = next(c for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'markdown')
+        assert f"(https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(p.stem)})" in ''.join(first['source']), p.name
+        if p.stem != 'index': assert f"| [`{p.stem}`]({colab_url(p.stem)}) |" in readme, f"README's notebook table lacks {p.stem}"

@@ -56,11 +56,13 @@ def params_table(obj # a function or class with docments
         rows.append(f"| {_cell_text(name)} | {_cell_text(_annotation(d['anno']))} | {_cell_text(default)} | {_cell_text(d['docment'] or '')} |")
     return '\n'.join(['| | Type | Default | Details |', '|---|---|---|---|', *rows]) if rows else ''
 
-# %% ../nbs/00i_docs.ipynb #c153fe8c
+# %% ../nbs/00i_docs.ipynb #4d6b87fd
 def _api_entry(name:str, obj, level:str)->list[str]:
     "Heading, signature, docstring and parameter table of one function or class."
-    try: sig = str(inspect.signature(obj))
-    except (TypeError, ValueError): sig = ''
+    try: sig = str(inspect.signature(obj, eval_str=True))   # int, not 'int', under `from __future__ import annotations`
+    except Exception:
+        try: sig = str(inspect.signature(obj))
+        except (TypeError, ValueError): sig = ''
     kind = 'class' if inspect.isclass(obj) else 'def'
     out = [f"{level} {name}", '', '```python', f"{kind} {name.split('.')[-1]}{sig}", '```', '', inspect.getdoc(obj) or '', '']
     if not (inspect.isclass(obj) and issubclass(obj, BaseException)):
@@ -167,7 +169,7 @@ def _settings(root:Path)->dict:
 
 def _toctree(caption:str, entries:list[str])->dict:
     lines = ['```{toctree}', ':hidden:', f':caption: {caption}', ':maxdepth: 1', '', *entries, '```']
-    return {'cell_type': 'markdown', 'metadata': {}, 'source': '\n'.join(lines)}
+    return {'cell_type': 'markdown', 'id': 'toc-' + caption.lower().replace(' ', '-'), 'metadata': {}, 'source': '\n'.join(lines)}
 
 def _clear(folder:Path, marker:str, what:str):
     "Remove a folder this module wrote before (it holds `marker`); refuse one it did not write."
@@ -292,12 +294,18 @@ class _PageParser(HTMLParser):
     "Links, images, element ids and table headers of a page as the browser built it."
     def __init__(self):
         super().__init__(); self.links, self.images, self.ids, self.tables, self.title = [], [], set(), [], ''
-        self._in = None
+        self._in, self._section, self._experiment, self._late = None, None, False, False
+        self.figure_section = None         # the section of the first figure (of the Experiment section's, when it has one)
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get('id'): self.ids.add(a['id'])
         if tag == 'a' and a.get('href'): self.links.append(a['href'])
-        elif tag == 'img' and a.get('src'): self.images.append(a['src'])
+        elif tag == 'img' and a.get('src'):
+            self.images.append(a['src'])
+            if '_images/' in a['src'] and (self.figure_section is None or self._experiment and not self._late):
+                self.figure_section, self._late = self._section, self._experiment
+        if tag == 'section' and a.get('id'):
+            self._section = a['id']; self._experiment = self._experiment or a['id'] == 'experiment'
         elif tag == 'link' and a.get('href') and 'stylesheet' in (a.get('rel') or ''): self.links.append(a['href'])
         elif tag == 'script' and a.get('src'): self.links.append(a['src'])
         elif tag == 'table': self.tables.append([])
@@ -325,11 +333,19 @@ def render_page(path:str|Path, chromium:str|None=None, timeout:int=60)->str:
                        capture_output=True, text=True, timeout=timeout)
     return r.stdout
 
-def screenshot(path:str|Path, png:str|Path, chromium:str|None=None, width:int=1280, height:int=1600, timeout:int=60)->Path:
+def screenshot(path:str|Path, png:str|Path, chromium:str|None=None, width:int=1280, height:int=1600, timeout:int=60,
+               anchor:str|None=None # scroll to the element with this id first
+              )->Path:
     "Save a screenshot of the page at `path` as `png`."
     png = Path(png); png.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([chromium or find_chromium(), *CHROMIUM_FLAGS, f'--window-size={width},{height}', f'--screenshot={png.resolve()}',
-                    Path(path).resolve().as_uri()], capture_output=True, text=True, timeout=timeout)
+    path = Path(path).resolve(); frame = path.with_name('_screenshot_frame.html')
+    if anchor:                             # headless Chromium draws a blank page scrolled to an anchor; a frame scrolled to it draws
+        frame.write_text(f'<html><body style="margin:0"><iframe src="{path.name}#{anchor}" '
+                         f'style="border:0;width:{width}px;height:{height}px"></iframe></body></html>')
+    try:
+        subprocess.run([chromium or find_chromium(), *CHROMIUM_FLAGS, f'--window-size={width},{height}', f'--screenshot={png.resolve()}',
+                        (frame if anchor else path).as_uri()], capture_output=True, text=True, timeout=timeout)
+    finally: frame.unlink(missing_ok=True)
     if not png.exists() or png.stat().st_size == 0: raise DocsCheckError(f"Chromium wrote no screenshot of {path}")
     return png
 
@@ -381,7 +397,10 @@ def check_site(site:str|Path='_site',               # the built site (with _page
     studies = [pg for pg in pages if pg['kind'] == 'study' and pg.get('executed') and pg.get('images')] or \
               [pg for pg in pages if pg['kind'] == 'study']
     taken = [screenshot(site/'index.html', shots/'home.png', chromium)]
-    if studies: taken.append(screenshot(site/studies[0]['page'], shots/f"{studies[0]['doc']}.png", chromium))
+    if studies:                                    # scrolled to the section of its first figure
+        first = parsed.get((site/studies[0]['page']).resolve())
+        taken.append(screenshot(site/studies[0]['page'], shots/f"{studies[0]['doc']}.png", chromium, height=2600,
+                                anchor=first and first.figure_section))
     for n in notes: log(f"note: {n}")
     summary = {'pages': len(parsed), 'problems': problems, 'notes': notes, 'screenshots': [str(t) for t in taken]}
     if problems: raise DocsCheckError(f"{len(problems)} problem(s) in {site}:\n" + '\n'.join(problems))

@@ -424,7 +424,7 @@ def summarize(df:pd.DataFrame,       # one row per (method, seed, ...) with metr
               confidence:float=0.95, # coverage of the Student-t interval over seeds
               digits:int=3           # decimals in the "mean ± half-width" strings
              )->pd.DataFrame:
-    "One row per group: 'mean ± half-width' strings, numeric mean/lo/hi per metric, and n."
+    "One row per group: 'mean ± half-width' strings (with 2 seeds: too few for a CI), numeric mean/lo/hi per metric, and n."
     by = as_list(by)
     _check_columns(df, by, 'Grouping column(s)')
     metrics = _default_metrics(df, by) if metrics is None else as_list(metrics)
@@ -435,7 +435,9 @@ def summarize(df:pd.DataFrame,       # one row per (method, seed, ...) with metr
         nums = {}
         for m in metrics:
             mean, lo, hi = mean_ci(pd.to_numeric(g[m], errors='coerce'), confidence)
-            row[m] = (f"{mean:.{digits}f}" if np.isnan(hi) else f"{mean:.{digits}f} ± {hi - mean:.{digits}f}")
+            k = int(pd.to_numeric(g[m], errors='coerce').notna().sum())
+            row[m] = (f"{mean:.{digits}f}" if np.isnan(hi) else f"{mean:.{digits}f} ({k} seeds: too few for a CI)" if k < 3
+                      else f"{mean:.{digits}f} ± {hi - mean:.{digits}f}")   # a 2-seed t interval spans more than the metric's range
             nums.update({f'{m}_mean': mean, f'{m}_lo': lo, f'{m}_hi': hi})
         rows.append({**row, 'n': len(g), **nums})
     return pd.DataFrame(rows, columns=by + metrics + ['n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'lo', 'hi')])

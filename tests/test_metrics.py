@@ -748,3 +748,9 @@ def test_plot_curves_two_column_probs_are_binary_and_bad_input():
     with pytest.raises(DataError, match='same number of rows'): plot_roc({'m': (y3[:-1], p3)})
     with pytest.raises(DataError, match='at least two classes'): plot_roc({'m': (np.zeros(90, int), p3)})
     with pytest.raises(TypeError, match='dict'): plot_pr((y3, p3))
+
+def test_summarize_marks_two_seeds_as_too_few_for_an_interval():
+    df = pd.DataFrame(dict(method=['a', 'a', 'b', 'b', 'b'], seed=[0, 1, 0, 1, 2], recall=[0.0, 1.0, .5, .6, .7]))
+    sm = summarize(df)
+    assert sm.recall.tolist()[0] == '0.500 (2 seeds: too few for a CI)'    # not '0.500 ± 6.353'
+    assert sm.recall.tolist()[1].startswith('0.600 ± ')

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['binary_metrics', 'youden_threshold', 'bootstrap_ci', 'delong_test', 'mcnemar_test', 'confusion_counts',
            'multiclass_metrics', 'classification_metrics', 'mean_ci', 'paired_test', 'summarize', 'compare_to_baseline',
-           'to_markdown', 'plot_confusion', 'plot_roc', 'plot_pr', 'plot_history']
+           'to_markdown', 'plot_confusion', 'plot_roc', 'plot_pr', 'metric_label', 'plot_history']
 
 # %% ../nbs/00b_metrics.ipynb #5c0d9861
 import math, re, warnings
@@ -643,6 +643,15 @@ def plot_pr(curves:dict,         # name -> (y_true, y_score) for two classes, or
     return ax.figure
 
 # %% ../nbs/00b_metrics.ipynb #034b8172
+_METRIC_NAMES = {'roc_auc': 'ROC-AUC', 'pr_auc': 'PR-AUC', 'f1': 'F1', 'mcc': 'MCC', 'lr': 'learning rate'}
+
+def metric_label(name:str # a history or metrics column, e.g. 'val_roc_auc'
+                )->str:
+    "A readable name for a metric column: 'val_roc_auc' -> 'validation ROC-AUC', 'train_loss' -> 'training loss'."
+    for prefix, word in (('train_', 'training '), ('val_', 'validation '), ('test_', 'test ')):
+        if name.startswith(prefix): return word + metric_label(name[len(prefix):])
+    return _METRIC_NAMES.get(name, name.replace('_', ' '))
+
 def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name -> DataFrame to overlay runs
                  metrics=('train_loss', 'val_loss', 'val_roc_auc'), # columns to plot, one panel each
                  ax=None   # one Axes (all metrics on it) or one Axes per metric; default: new figure
@@ -668,6 +677,14 @@ def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name ->
             x = h['epoch'] if 'epoch' in h.columns else np.arange(1, len(h) + 1)
             label = (m if name is None else f'{name}: {m}') if shared else name
             a.plot(x, h[m], marker='o', ms=3, label=None if label is None else str(label))
-        a.set(xlabel='epoch', title='' if shared else m)
-        if a.get_legend_handles_labels()[0]: a.legend(fontsize='small')
-    return axs[0].figure
+        a.set(xlabel='epoch', title='' if shared else metric_label(m), ylabel='' if shared else metric_label(m.split('_', 1)[-1] if m.startswith(('train_', 'val_', 'test_')) else m))
+    fig = axs[0].figure
+    handles, labels = axs[0].get_legend_handles_labels()
+    if ax is None and not shared and len(runs) > 1:   # one legend for the panels, beside them: it covers no curve
+        seen = dict(zip(labels, handles))
+        for a in axs[1:]: seen.update({l: h for h, l in zip(*a.get_legend_handles_labels()) if l not in seen})
+        fig.tight_layout(); fig.legend(list(seen.values()), list(seen), loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize='small', frameon=False)
+    else:
+        for a in dict.fromkeys(axs):
+            if a.get_legend_handles_labels()[0]: a.legend(fontsize='small')
+    return fig

@@ -754,3 +754,14 @@ def test_summarize_marks_two_seeds_as_too_few_for_an_interval():
     sm = summarize(df)
     assert sm.recall.tolist()[0] == '0.500 (2 seeds: too few for a CI)'    # not '0.500 ± 6.353'
     assert sm.recall.tolist()[1].startswith('0.600 ± ')
+
+def test_plot_history_names_panels_and_keeps_the_legend_off_the_curves():
+    from medimb.metrics import metric_label
+    assert [metric_label(m) for m in ('val_roc_auc', 'train_loss', 'val_balanced_accuracy', 'f1')] == \
+        ['validation ROC-AUC', 'training loss', 'validation balanced accuracy', 'F1']
+    h = pd.DataFrame(dict(epoch=[1, 2, 3], train_loss=[.7, .5, .4], val_loss=[.6, .5, .55], val_roc_auc=[.7, .8, .82]))
+    fig = plot_history({'baseline': h, 'ros': h})
+    assert [a.get_title() for a in fig.axes] == ['training loss', 'validation loss', 'validation ROC-AUC']
+    assert [a.get_ylabel() for a in fig.axes] == ['loss', 'loss', 'ROC-AUC']
+    assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1   # one legend beside the panels
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ['baseline', 'ros']

@@ -482,18 +482,35 @@ def _cell(v, floatfmt):
     if isinstance(v, (float, np.floating)): return format(float(v), floatfmt)
     return str(v).replace('|', '\\|').replace('\n', ' ')
 
+def _paired_test_text(df:pd.DataFrame)->pd.DataFrame:
+    "A paired-test table's t and p cells that no test computed, as words: why there is no number."
+    df = df.reset_index(drop=True)          # rows by position (a concatenated table repeats its labels)
+    cols = [c for c in ('t', 'p', 'wilcoxon_p') if c in df]
+    df[cols] = df[cols].astype(object)
+    for i, r in df.iterrows():
+        n = r.get('n', math.nan)
+        if pd.notna(n) and n < 2:
+            for c in cols: df.at[i, c] = f'{int(n)} paired seed{"s" if n != 1 else ""}: no test'
+        elif np.isinf(float(r['t'])):   # the same difference on every seed: no spread, so no t-test (its p of 0 means nothing)
+            df.at[i, 't'], df.at[i, 'p'] = 'same difference on every seed', 'no spread: see Wilcoxon'
+        if 'wilcoxon_p' in cols and isinstance(df.at[i, 'wilcoxon_p'], float) and np.isnan(df.at[i, 'wilcoxon_p']):
+            df.at[i, 'wilcoxon_p'] = 'no difference on any seed' if r.get('mean_diff') == 0 else 'not computed'
+    return df
+
 def to_markdown(df:pd.DataFrame,  # table to write
                 floatfmt:str='.3f', # format of float cells
-                index=None        # include the index; default: only when it is not a plain 0..n-1 range
+                index=None        # include the index; default: only when it says something (named, or not row numbers)
                )->str:
     "A GitHub-flavoured markdown table of `df`, numbers right-aligned (no `tabulate` needed)."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
-    if index is None: index = not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1)
+    if index is None:   # unnamed whole numbers (0..n-1, or 0, 1, 0, 1 after a concat) are row numbers, not a column
+        index = any(n is not None for n in df.index.names) or not pd.api.types.is_integer_dtype(df.index)
     if index: df = df.reset_index()
     cols = [str(c) for c in df.columns]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
     lines = ['| ' + ' | '.join(c.replace('|', '\\|') for c in cols) + ' |',
              '|' + '|'.join('---:' if num else ':---' for num in numeric) + '|']
+    if {'t', 'p'} <= set(df.columns): df = _paired_test_text(df)   # after the alignment: t and p stay right-aligned
     for row in df.itertuples(index=False):
         lines.append('| ' + ' | '.join(_cell(v, floatfmt) for v in row) + ' |')
     return '\n'.join(lines)
@@ -643,14 +660,14 @@ def plot_pr(curves:dict,         # name -> (y_true, y_score) for two classes, or
     return ax.figure
 
 # %% ../nbs/00b_metrics.ipynb #034b8172
-_METRIC_NAMES = {'roc_auc': 'ROC-AUC', 'pr_auc': 'PR-AUC', 'f1': 'F1', 'mcc': 'MCC', 'lr': 'learning rate'}
+_READABLE_METRICS = {'roc_auc': 'ROC-AUC', 'pr_auc': 'PR-AUC', 'f1': 'F1', 'mcc': 'MCC', 'lr': 'learning rate'}
 
 def metric_label(name:str # a history or metrics column, e.g. 'val_roc_auc'
                 )->str:
     "A readable name for a metric column: 'val_roc_auc' -> 'validation ROC-AUC', 'train_loss' -> 'training loss'."
     for prefix, word in (('train_', 'training '), ('val_', 'validation '), ('test_', 'test ')):
         if name.startswith(prefix): return word + metric_label(name[len(prefix):])
-    return _METRIC_NAMES.get(name, name.replace('_', ' '))
+    return _READABLE_METRICS.get(name, name.replace('_', ' '))
 
 def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name -> DataFrame to overlay runs
                  metrics=('train_loss', 'val_loss', 'val_roc_auc'), # columns to plot, one panel each

@@ -765,3 +765,15 @@ def test_plot_history_names_panels_and_keeps_the_legend_off_the_curves():
     assert [a.get_ylabel() for a in fig.axes] == ['loss', 'loss', 'ROC-AUC']
     assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1   # one legend beside the panels
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ['baseline', 'ros']
+
+def test_to_markdown_says_why_a_paired_test_has_no_number_and_drops_row_numbers():
+    a, b = [.8, .9, .7], [.7, .8, .6]                                   # +0.1 on every seed
+    same = pd.DataFrame([dict(method='m', metric='auc', mean_diff=0.1, **{k: v for k, v in paired_test(a, b).items() if k != 'mean_diff'})])
+    one = pd.DataFrame([dict(method='k', metric='auc', mean_diff=0.1, **{k: v for k, v in paired_test(a[:1], b[:1]).items() if k != 'mean_diff'})])
+    md = to_markdown(pd.concat([same, one]))                            # index 0, 0 after the concat: row numbers, no column
+    lines = md.splitlines()
+    assert lines[0] == '| method | metric | mean_diff | t | p | wilcoxon_p | n |' and lines[1].endswith('---:|---:|---:|---:|')
+    assert 'inf' not in md and '0.000 |' not in lines[2]
+    assert lines[2].startswith('| m | auc | 0.100 | same difference on every seed | no spread: see Wilcoxon | ')
+    assert lines[3] == '| k | auc | 0.100 | 1 paired seed: no test | 1 paired seed: no test | 1 paired seed: no test | 1 |'
+    assert to_markdown(pd.DataFrame({'x': [1]}, index=pd.Index(['a'], name='method'))).splitlines()[0] == '| method | x |'

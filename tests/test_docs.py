@@ -78,3 +78,18 @@ def test_every_notebook_opens_in_colab_from_its_first_markdown_cell_and_the_read
         first = next(c for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'markdown')
         assert f"(https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(p.stem)})" in ''.join(first['source']), p.name
         if p.stem != 'index': assert f"| [`{p.stem}`]({colab_url(p.stem)}) |" in readme, f"README's notebook table lacks {p.stem}"
+
+def test_report_and_leaderboard_folders_become_pages(tmp_path):
+    nbs, runs = _notebooks(tmp_path)
+    results = tmp_path / 'results'; (results / 'pneumoniamnist').mkdir(parents=True); (results / '01_tiny').mkdir()
+    (results / 'REPORT.md').write_text('# medimb report\n\n![x](01_tiny/roc.png)\n')
+    (results / '01_tiny' / 'roc.png').write_bytes(b'\x89PNG')
+    (results / '01_tiny' / 'summary.md').write_text('| a |\n|---|\n| 1 |\n')          # a notebook's own table: in REPORT.md, no page
+    (results / 'pneumoniamnist' / 'leaderboard.md').write_text('| method | auc |\n|---|---|\n| ros | 0.9 |\n')
+    pages = stage_site(tmp_path / 'src', nbs, runs, results, modules=[], root=ROOT)
+    docs_ = {p['doc']: p['kind'] for p in pages}
+    assert docs_['results/REPORT'] == 'results' and docs_['results/pneumoniamnist/index'] == 'leaderboard' and len(docs_) == 4
+    assert (tmp_path / 'src' / 'results' / '01_tiny' / 'roc.png').exists()                  # REPORT.md's figures come along
+    assert '| ros | 0.9 |' in (tmp_path / 'src' / 'results' / 'pneumoniamnist' / 'index.md').read_text()
+    toc = json.loads((tmp_path / 'src' / 'index.ipynb').read_text())['cells'][-1]['source']
+    assert ':caption: Results' in toc and 'results/pneumoniamnist/index' in toc

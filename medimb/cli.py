@@ -318,12 +318,16 @@ def main(argv:list[str]|None=None)->int:
     ls.add_argument('-n', '--notebooks', nargs='*', action='extend', default=None,
                     help='notebooks by number or name, as for reproduce: -n 07 (default: all study notebooks)')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
+    from medimb.docs import docs_arguments, docs_command   # light: no torch
+    docs_arguments(sub.add_parser('docs', help='build the documentation site from the notebooks and results (pip install medimb[docs]); '
+                                              '--check opens every page in headless Chromium'))
     a = ap.parse_args(argv)
     try:
         if a.command == 'reproduce':
             reproduce(a.notebooks, dict(a.parameter), a.nbs, a.results, a.runs, a.kernel, a.timeout)
         elif a.command == 'report': print(write_report(a.results))
         elif a.command == 'readme': print(write_readme())
+        elif a.command == 'docs': docs_command(a)
         elif a.command == 'benchmark':
             from medimb.benchmark import benchmark, DEFAULT_GRID   # imports torch and every method: only when asked
             gpus = None if a.gpus is None else 'all' if a.gpus == ['all'] else a.gpus

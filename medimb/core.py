@@ -14,8 +14,8 @@ except ImportError: fcntl = None
 # %% auto #0
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
            'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'torch_threads',
-           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'params_json', 'setting_hash', 'results_lock',
-           'read_results', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'in_notebook', 'params_json', 'setting_hash',
+           'results_lock', 'read_results', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -119,6 +119,12 @@ def results_root()->Path:
     if os.environ.get('MEDIMB_RESULTS'): return Path(os.environ['MEDIMB_RESULTS'])
     root = project_root()
     return (root or Path.cwd())/'results'
+
+def in_notebook()->bool:
+    "True inside a Jupyter kernel (Jupyter, Colab, papermill), where a saved figure is also shown."
+    try: from IPython import get_ipython
+    except ImportError: return False
+    return getattr(get_ipython(), 'kernel', None) is not None
 
 # %% ../nbs/00_core.ipynb #c5680d35
 KEY_COLUMNS = ['notebook', 'dataset', 'method', 'setting', 'model', 'seed']
@@ -320,12 +326,19 @@ class Results:
         md = (f'*{caption}*\n\n' if caption else '') + to_markdown(df, floatfmt) + '\n'
         return atomic_write(self.dir/f'{name}.md', md)
 
-    def save_figure(self, name:str, fig, dpi:int=110)->Path:
-        "Write the matplotlib figure `fig` as `name.png` and close it."
+    def save_figure(self, name:str,           # the file name, without .png
+                    fig,                      # a matplotlib figure
+                    dpi:int=110,              # resolution of the PNG
+                    show:bool|None=None       # also display the PNG where it is made (default: inside a Jupyter kernel)
+                   )->Path:
+        "Write the matplotlib figure `fig` as `name.png`, show it in a notebook, and close it."
         self._check_open()
         import matplotlib.pyplot as plt
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
-        plt.close(fig)
+        plt.close(fig)                        # closed, so Jupyter's inline backend does not show it a second time
+        if in_notebook() if show is None else show:
+            from IPython.display import Image, display
+            display(Image(data=buf.getvalue()))   # the saved PNG itself, under any matplotlib backend
         return atomic_write(self.dir/f'{name}.png', buf.getvalue())
 
     def save_markdown(self, name:str, text:str)->Path:

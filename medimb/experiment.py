@@ -404,7 +404,7 @@ class Study:
         return plot_roc({m: (r.test_labels, r.test_scores) for (m, s), r in self.runs.items() if s == seed},
                         classes=self.class_names if self.multiclass else None, per_class=per_class)
     def plot_confusions(self, seed=None, classes=None):
-        "Confusion matrix of every method for one seed (classes: the names; default the study's)."
+        "Confusion matrix of every method for one seed, named in the title (classes: the names; default the study's)."
         seed = self.rows.seed.min() if seed is None else seed
         classes = classes if classes is not None else (self.class_names if self.classes is not None or self.multiclass else ('normal', 'disease'))
         runs = [(m, r) for (m, s), r in self.runs.items() if s == seed]
@@ -412,6 +412,8 @@ class Study:
         fig, axes = plt.subplots(1, len(runs), figsize=(side * len(runs), side - 0.2), squeeze=False)
         for ax, (m, r) in zip(axes.flat, runs):
             plot_confusion(r.test_labels, r.test_predictions, classes=classes, ax=ax, title=m)
+        k = self.rows.seed.nunique()           # the matrices are of one seed, not pooled: say which
+        fig.suptitle(f"test split, seed {seed}" + (f" (one of {k} seeds; the counts table averages them)" if k > 1 else ''), fontsize='medium')
         fig.tight_layout(); return fig
     def plot_history(self, seed=None, metrics=('train_loss', 'val_loss', 'val_roc_auc')):
         seed = self.rows.seed.min() if seed is None else seed

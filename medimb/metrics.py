@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['binary_metrics', 'youden_threshold', 'bootstrap_ci', 'delong_test', 'mcnemar_test', 'confusion_counts',
            'multiclass_metrics', 'classification_metrics', 'mean_ci', 'paired_test', 'summarize', 'compare_to_baseline',
-           'to_markdown', 'plot_confusion', 'plot_roc', 'plot_pr', 'plot_history']
+           'to_markdown', 'plot_confusion', 'plot_roc', 'plot_pr', 'metric_label', 'plot_history']
 
 # %% ../nbs/00b_metrics.ipynb #5c0d9861
 import math, re, warnings
@@ -424,7 +424,7 @@ def summarize(df:pd.DataFrame,       # one row per (method, seed, ...) with metr
               confidence:float=0.95, # coverage of the Student-t interval over seeds
               digits:int=3           # decimals in the "mean ± half-width" strings
              )->pd.DataFrame:
-    "One row per group: 'mean ± half-width' strings, numeric mean/lo/hi per metric, and n."
+    "One row per group: 'mean ± half-width' strings (with 2 seeds: too few for a CI), numeric mean/lo/hi per metric, and n."
     by = as_list(by)
     _check_columns(df, by, 'Grouping column(s)')
     metrics = _default_metrics(df, by) if metrics is None else as_list(metrics)
@@ -435,7 +435,9 @@ def summarize(df:pd.DataFrame,       # one row per (method, seed, ...) with metr
         nums = {}
         for m in metrics:
             mean, lo, hi = mean_ci(pd.to_numeric(g[m], errors='coerce'), confidence)
-            row[m] = (f"{mean:.{digits}f}" if np.isnan(hi) else f"{mean:.{digits}f} ± {hi - mean:.{digits}f}")
+            k = int(pd.to_numeric(g[m], errors='coerce').notna().sum())
+            row[m] = (f"{mean:.{digits}f}" if np.isnan(hi) else f"{mean:.{digits}f} ({k} seeds: too few for a CI)" if k < 3
+                      else f"{mean:.{digits}f} ± {hi - mean:.{digits}f}")   # a 2-seed t interval spans more than the metric's range
             nums.update({f'{m}_mean': mean, f'{m}_lo': lo, f'{m}_hi': hi})
         rows.append({**row, 'n': len(g), **nums})
     return pd.DataFrame(rows, columns=by + metrics + ['n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'lo', 'hi')])
@@ -480,18 +482,35 @@ def _cell(v, floatfmt):
     if isinstance(v, (float, np.floating)): return format(float(v), floatfmt)
     return str(v).replace('|', '\\|').replace('\n', ' ')
 
+def _paired_test_text(df:pd.DataFrame)->pd.DataFrame:
+    "A paired-test table's t and p cells that no test computed, as words: why there is no number."
+    df = df.reset_index(drop=True)          # rows by position (a concatenated table repeats its labels)
+    cols = [c for c in ('t', 'p', 'wilcoxon_p') if c in df]
+    df[cols] = df[cols].astype(object)
+    for i, r in df.iterrows():
+        n = r.get('n', math.nan)
+        if pd.notna(n) and n < 2:
+            for c in cols: df.at[i, c] = f'{int(n)} paired seed{"s" if n != 1 else ""}: no test'
+        elif np.isinf(float(r['t'])):   # the same difference on every seed: no spread, so no t-test (its p of 0 means nothing)
+            df.at[i, 't'], df.at[i, 'p'] = 'same difference on every seed', 'no spread: see Wilcoxon'
+        if 'wilcoxon_p' in cols and isinstance(df.at[i, 'wilcoxon_p'], float) and np.isnan(df.at[i, 'wilcoxon_p']):
+            df.at[i, 'wilcoxon_p'] = 'no difference on any seed' if r.get('mean_diff') == 0 else 'not computed'
+    return df
+
 def to_markdown(df:pd.DataFrame,  # table to write
                 floatfmt:str='.3f', # format of float cells
-                index=None        # include the index; default: only when it is not a plain 0..n-1 range
+                index=None        # include the index; default: only when it says something (named, or not row numbers)
                )->str:
     "A GitHub-flavoured markdown table of `df`, numbers right-aligned (no `tabulate` needed)."
     if not isinstance(df, pd.DataFrame): raise TypeError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
-    if index is None: index = not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1)
+    if index is None:   # unnamed whole numbers (0..n-1, or 0, 1, 0, 1 after a concat) are row numbers, not a column
+        index = any(n is not None for n in df.index.names) or not pd.api.types.is_integer_dtype(df.index)
     if index: df = df.reset_index()
     cols = [str(c) for c in df.columns]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
     lines = ['| ' + ' | '.join(c.replace('|', '\\|') for c in cols) + ' |',
              '|' + '|'.join('---:' if num else ':---' for num in numeric) + '|']
+    if {'t', 'p'} <= set(df.columns): df = _paired_test_text(df)   # after the alignment: t and p stay right-aligned
     for row in df.itertuples(index=False):
         lines.append('| ' + ' | '.join(_cell(v, floatfmt) for v in row) + ' |')
     return '\n'.join(lines)
@@ -641,6 +660,15 @@ def plot_pr(curves:dict,         # name -> (y_true, y_score) for two classes, or
     return ax.figure
 
 # %% ../nbs/00b_metrics.ipynb #034b8172
+_READABLE_METRICS = {'roc_auc': 'ROC-AUC', 'pr_auc': 'PR-AUC', 'f1': 'F1', 'mcc': 'MCC', 'lr': 'learning rate'}
+
+def metric_label(name:str # a history or metrics column, e.g. 'val_roc_auc'
+                )->str:
+    "A readable name for a metric column: 'val_roc_auc' -> 'validation ROC-AUC', 'train_loss' -> 'training loss'."
+    for prefix, word in (('train_', 'training '), ('val_', 'validation '), ('test_', 'test ')):
+        if name.startswith(prefix): return word + metric_label(name[len(prefix):])
+    return _READABLE_METRICS.get(name, name.replace('_', ' '))
+
 def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name -> DataFrame to overlay runs
                  metrics=('train_loss', 'val_loss', 'val_roc_auc'), # columns to plot, one panel each
                  ax=None   # one Axes (all metrics on it) or one Axes per metric; default: new figure
@@ -666,6 +694,14 @@ def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name ->
             x = h['epoch'] if 'epoch' in h.columns else np.arange(1, len(h) + 1)
             label = (m if name is None else f'{name}: {m}') if shared else name
             a.plot(x, h[m], marker='o', ms=3, label=None if label is None else str(label))
-        a.set(xlabel='epoch', title='' if shared else m)
-        if a.get_legend_handles_labels()[0]: a.legend(fontsize='small')
-    return axs[0].figure
+        a.set(xlabel='epoch', title='' if shared else metric_label(m), ylabel='' if shared else metric_label(m.split('_', 1)[-1] if m.startswith(('train_', 'val_', 'test_')) else m))
+    fig = axs[0].figure
+    handles, labels = axs[0].get_legend_handles_labels()
+    if ax is None and not shared and len(runs) > 1:   # one legend for the panels, beside them: it covers no curve
+        seen = dict(zip(labels, handles))
+        for a in axs[1:]: seen.update({l: h for h, l in zip(*a.get_legend_handles_labels()) if l not in seen})
+        fig.tight_layout(); fig.legend(list(seen.values()), list(seen), loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize='small', frameon=False)
+    else:
+        for a in dict.fromkeys(axs):
+            if a.get_legend_handles_labels()[0]: a.legend(fontsize='small')
+    return fig

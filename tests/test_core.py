@@ -210,3 +210,16 @@ def test_results_root_follows_env(tmp_path, monkeypatch):
     monkeypatch.delenv('MEDIMB_RESULTS')
     root = project_root()
     assert root is not None and results_root() == root / 'results'
+
+def test_save_figure_shows_the_saved_png_in_a_notebook(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt, IPython.display
+    import medimb.core as core
+    shown = []
+    monkeypatch.setattr(IPython.display, 'display', lambda obj: shown.append(obj))
+    res = Results('nb', root=tmp_path)
+    fig, _ = plt.subplots(); path = res.save_figure('f', fig, show=True)
+    assert len(shown) == 1 and shown[0].data == path.read_bytes() and not plt.fignum_exists(fig.number)   # shown once, closed
+    res.save_figure('g', plt.subplots()[0])                                  # outside a kernel (pytest): saved, not shown
+    monkeypatch.setattr(core, 'in_notebook', lambda: True)
+    res.save_figure('h', plt.subplots()[0]); res.save_figure('i', plt.subplots()[0], show=False)
+    assert len(shown) == 2

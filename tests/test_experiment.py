@@ -88,6 +88,7 @@ def test_study_summary_and_paired_comparison(tmp_path):
     for f in ('summary.md', 'counts.md', 'vs_baseline.md', 'delong.md', 'roc.png', 'confusion.png', 'history.png', 'findings.md'):
         assert (tmp_path / 's' / f).exists(), f
     assert 'seeds' in (tmp_path / 's' / 'findings.md').read_text()
+    assert st.plot_confusions(seed=1)._suptitle.get_text() == 'test split, seed 1 (one of 3 seeds; the counts table averages them)'
 
 
 # ---------------------------------------------------------------- methods, the registry, one experiment and one study

@@ -748,3 +748,32 @@ def test_plot_curves_two_column_probs_are_binary_and_bad_input():
     with pytest.raises(DataError, match='same number of rows'): plot_roc({'m': (y3[:-1], p3)})
     with pytest.raises(DataError, match='at least two classes'): plot_roc({'m': (np.zeros(90, int), p3)})
     with pytest.raises(TypeError, match='dict'): plot_pr((y3, p3))
+
+def test_summarize_marks_two_seeds_as_too_few_for_an_interval():
+    df = pd.DataFrame(dict(method=['a', 'a', 'b', 'b', 'b'], seed=[0, 1, 0, 1, 2], recall=[0.0, 1.0, .5, .6, .7]))
+    sm = summarize(df)
+    assert sm.recall.tolist()[0] == '0.500 (2 seeds: too few for a CI)'    # not '0.500 ± 6.353'
+    assert sm.recall.tolist()[1].startswith('0.600 ± ')
+
+def test_plot_history_names_panels_and_keeps_the_legend_off_the_curves():
+    from medimb.metrics import metric_label
+    assert [metric_label(m) for m in ('val_roc_auc', 'train_loss', 'val_balanced_accuracy', 'f1')] == \
+        ['validation ROC-AUC', 'training loss', 'validation balanced accuracy', 'F1']
+    h = pd.DataFrame(dict(epoch=[1, 2, 3], train_loss=[.7, .5, .4], val_loss=[.6, .5, .55], val_roc_auc=[.7, .8, .82]))
+    fig = plot_history({'baseline': h, 'ros': h})
+    assert [a.get_title() for a in fig.axes] == ['training loss', 'validation loss', 'validation ROC-AUC']
+    assert [a.get_ylabel() for a in fig.axes] == ['loss', 'loss', 'ROC-AUC']
+    assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1   # one legend beside the panels
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ['baseline', 'ros']
+
+def test_to_markdown_says_why_a_paired_test_has_no_number_and_drops_row_numbers():
+    a, b = [.8, .9, .7], [.7, .8, .6]                                   # +0.1 on every seed
+    same = pd.DataFrame([dict(method='m', metric='auc', mean_diff=0.1, **{k: v for k, v in paired_test(a, b).items() if k != 'mean_diff'})])
+    one = pd.DataFrame([dict(method='k', metric='auc', mean_diff=0.1, **{k: v for k, v in paired_test(a[:1], b[:1]).items() if k != 'mean_diff'})])
+    md = to_markdown(pd.concat([same, one]))                            # index 0, 0 after the concat: row numbers, no column
+    lines = md.splitlines()
+    assert lines[0] == '| method | metric | mean_diff | t | p | wilcoxon_p | n |' and lines[1].endswith('---:|---:|---:|---:|')
+    assert 'inf' not in md and '0.000 |' not in lines[2]
+    assert lines[2].startswith('| m | auc | 0.100 | same difference on every seed | no spread: see Wilcoxon | ')
+    assert lines[3] == '| k | auc | 0.100 | 1 paired seed: no test | 1 paired seed: no test | 1 paired seed: no test | 1 |'
+    assert to_markdown(pd.DataFrame({'x': [1]}, index=pd.Index(['a'], name='method'))).splitlines()[0] == '| method | x |'

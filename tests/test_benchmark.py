@@ -204,3 +204,33 @@ def test_cli_benchmark_writes_the_report(tmp_path):
     report = (tmp_path/'r'/'REPORT.md').read_text()
     for part in ('## 11_test', 'leaderboard_1', 'average_ranks', 'critical_difference.png', 'headline.png', 'cost'):
         assert part in report, part
+
+def _mini_medmnist(path, n=(60, 20, 20), seed=0):
+    "A MedMNIST-format .npz with balanced classes (0 dark, 1 bright), 28 px."
+    rng = np.random.default_rng(seed); arrays = {}
+    for split, k in zip(('train', 'val', 'test'), n):
+        labels = np.repeat([0, 1], k // 2)
+        arrays[f'{split}_images'] = (rng.integers(0, 120, (k, 28, 28)) + 100 * labels[:, None, None]).astype(np.uint8)
+        arrays[f'{split}_labels'] = labels[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+
+def test_grid_names_a_file_through_an_environment_variable_and_cuts_the_named_class(tmp_path, monkeypatch):
+    _mini_medmnist(tmp_path/'mini.npz')
+    grid = {**TINY, 'methods': ['baseline'], 'seeds': [0], 'size': None, 'rank_by': ['roc_auc', 'balanced_accuracy_youden'],
+            'datasets': [dict(name='$MEDIMB_TEST_MINI', label='mini', fraction=1/11, minority=0)]}
+    grid.pop('size')
+    monkeypatch.delenv('MEDIMB_TEST_MINI', raising=False)
+    with pytest.raises(ConfigError, match='MEDIMB_TEST_MINI'): make_grid(grid)           # unset: said before any work
+    monkeypatch.setenv('MEDIMB_TEST_MINI', str(tmp_path/'mini.npz'))
+    g = make_grid(grid)
+    from medimb.benchmark import cell_splits
+    sp = cell_splits(grid_cells(g)[0])
+    assert sp.train.counts == {sp.train.classes[0]: 3, sp.train.classes[1]: 30}           # class 0 made 10% of class 1's count
+    assert len(sp.val) == 20 and len(sp.test) == 20                                       # val and test untouched
+    run = run_grid(g, root=tmp_path/'r', log=quiet)
+    assert run.rows.status.tolist() == ['ok'] and run.rows.params[0].count('$MEDIMB_TEST_MINI') == 1   # the text, not this machine's path
+    (tmp_path/'elsewhere').mkdir()
+    monkeypatch.setenv('MEDIMB_TEST_MINI', str(tmp_path/'elsewhere'/'..'/'mini.npz'))   # another path to the same file: same setting
+    assert pending_cells(make_grid(grid), tmp_path/'r') == []
+    folder = save_benchmark(run, root=tmp_path/'r')
+    assert (folder/'leaderboard_1_balanced_accuracy_youden.md').exists()

@@ -162,14 +162,15 @@ class ImageSet:
 
 # %% ../nbs/00a_data.ipynb #c995a310
 def resize_images(images:np.ndarray, # uint8 (N, C, H, W)
-                  size:int,          # the new side in pixels
+                  size:int|tuple,    # the new side in pixels, or (height, width)
                   batch:int=512      # images resized at a time (bounds memory)
                  )->np.ndarray:
-    "Resize uint8 images to `size` x `size` (bilinear, antialiased when shrinking)."
-    out = np.empty((len(images), images.shape[1], size, size), np.uint8)
+    "Resize uint8 images to `size` x `size` (or `size` = (height, width)): bilinear, antialiased when shrinking."
+    h, w = (int(size), int(size)) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+    out = np.empty((len(images), images.shape[1], h, w), np.uint8)
     for i in range(0, len(images), batch):
         x = torch.from_numpy(np.ascontiguousarray(images[i:i+batch])).float()
-        y = F.interpolate(x, size=(size, size), mode='bilinear', antialias=size < images.shape[-1], align_corners=False)
+        y = F.interpolate(x, size=(h, w), mode='bilinear', antialias=h < images.shape[-2] or w < images.shape[-1], align_corners=False)
         out[i:i+batch] = y.round().clamp(0, 255).to(torch.uint8).numpy()
     return out
 

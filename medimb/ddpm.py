@@ -22,8 +22,8 @@ from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, c
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
-           'unet_config', 'build_denoiser', 'DiffusionTrainer', 'sample_chunk', 'sample_images', 'DDPMBalancer',
-           'ddpm_method']
+           'unet_config', 'build_denoiser', 'denoiser_shape', 'DiffusionTrainer', 'sample_chunk', 'sample_images',
+           'DDPMBalancer', 'ddpm_method']
 
 # %% ../nbs/05_ddpm.ipynb #ad2d63bf
 WIDTHS = {  # UNet channels per resolution level, highest resolution first; levels are trimmed to fit the image
@@ -206,6 +206,13 @@ def build_denoiser(config:DDPMConfig,        # the settings
     from diffusers import UNet2DModel
     return UNet2DModel(**unet_config(config, size, channels, num_classes))
 
+def denoiser_shape(config:DDPMConfig,  # the settings (which denoiser)
+                   shape:tuple         # (height, width) of the data's images
+                  )->tuple:
+    "The (height, width) the denoiser is built at: the data's when it takes them, else the next sides up it takes (the UNet: even, at least 8 px; the study's: divisible by 4)."
+    takes = (lambda s: s % 4 == 0) if config.model == 'study' else (lambda s: _levels(s, 2) == 2)   # the UNet halves at least once, to 4 px or more
+    return tuple(next(s for s in range(max(int(side), 4), int(side) + 9) if takes(s)) for side in shape)
+
 # %% ../nbs/05_ddpm.ipynb #cea08a78
 def _denoise(model, x, t, labels=None):
     "The predicted noise from any medimb denoiser (diffusers UNet2DModel or StudyDenoiser)."
@@ -378,7 +385,8 @@ _CHECKPOINT_VERSION = 2   # part of every checkpoint name: bump when the trainin
 
 class DDPMBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split (`preset`: 'default', "
-               "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword).\n\n" + SAMPLING_STRATEGY_DOC)
+               "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword). Any image size: a side the denoiser cannot take (odd, or "
+               "under 8 px) is trained at the next one up and the samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC)
     name = 'ddpm'
     _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')
 
@@ -422,12 +430,16 @@ class DDPMBalancer(GenerativeBalancer):
         c = self.config
         return dict(model=c.model_fields(), sampling=c.sampling_fields())
 
+    def _model_shape(self, shape:tuple)->tuple:
+        "The denoiser's (height, width) for images of `shape`: the data's when it takes them, else the next sides up (`denoiser_shape`)."
+        return denoiser_shape(self.config, shape)
+
     def _group(self, label:int):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.config.conditional else int(label)
 
     def _model_key(self, group)->str:
-        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
+        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self._shape_key(), self.classes_, self.config.model_fields(), self.seed_, group)
 
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the model of `group` on its images."
@@ -446,7 +458,7 @@ class DDPMBalancer(GenerativeBalancer):
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
         group = self._group(label)
-        return sample_chunk(self.models_[group], self.config, n, self.shape_, label if group is None else None, seed, self.device)
+        return sample_chunk(self.models_[group], self.config, n, (self.shape_[0], *self.model_shape_), label if group is None else None, seed, self.device)
 
     def _cache_stats(self, label:int)->dict:
         c = self.config

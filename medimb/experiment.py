@@ -323,6 +323,7 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
                train_seconds=tt.seconds - out.prepare_seconds, seconds=tb.seconds + tt.seconds, **out.row)
     setting = replace(m, fit_kwargs=options.fit_kwargs, model_kwargs=options.model_kwargs or None)
     row['params'] = setting.params
+    if derived := getattr(bal, 'derived_params_', None): row['params']['balancer'].update(readable(derived))   # chosen from the data, e.g. model_size
     if results is not None: results.add_rows([row])
     scores = (lambda p: p[:, 1]) if k == 2 else (lambda p: p)
     return ExperimentResult(row, out.history, splits.test.labels, scores(test_probs), scores(val_probs), thr,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_gans.ipynb #b8089e27
 from __future__ import annotations
-import copy, math
+import copy, math, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -20,9 +20,9 @@ from .experiment import Method, register_method
 from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, cache_key
 
 # %% auto #0
-__all__ = ['GANS', 'GAN_DEFAULTS', 'AUGMENTATIONS', 'GAN_DESCRIPTIONS', 'GANConfig', 'augmentations', 'diff_augment', 'Generator',
-           'Discriminator', 'build_gan', 'gradient_penalty', 'discriminator_loss', 'generator_loss', 'GANTrainer',
-           'generate', 'class_latent_distributions', 'GANBalancer', 'training_fraction']
+__all__ = ['GANS', 'GAN_DEFAULTS', 'AUGMENTATIONS', 'GAN_SIZES', 'GAN_DESCRIPTIONS', 'GANConfig', 'augmentations', 'diff_augment',
+           'gan_size', 'Generator', 'Discriminator', 'build_gan', 'gradient_penalty', 'discriminator_loss',
+           'generator_loss', 'GANTrainer', 'generate', 'class_latent_distributions', 'GANBalancer', 'training_fraction']
 
 # %% ../nbs/09_gans.ipynb #32ca500a
 GANS = ('dcgan', 'wgan', 'wgan-gp', 'lsgan', 'sngan', 'bagan')
@@ -125,11 +125,20 @@ def diff_augment(x:torch.Tensor,            # images in [-1, 1], (N, C, H, W)
     return x
 
 # %% ../nbs/09_gans.ipynb #595d1e30
+GAN_SIZES = (16, 32, 64, 128, 256)   # the sides the networks are built at: doubling from 4 px, up to 256
+
+def gan_size(shape)->int:
+    "The side the GANs build at for images of `shape` (a side, or (height, width)): the next of GAN_SIZES up, or 256 for larger images."
+    h, w = (shape, shape) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    side = max(int(h), int(w))
+    return next((s for s in GAN_SIZES if s >= side), GAN_SIZES[-1])
+
 def _levels(size:int)->int:
     "Upsampling levels from 4 px to `size` (a power of two from 16 to 256)."
-    if not (isinstance(size, (int, np.integer)) and 16 <= size <= 256 and size & (size - 1) == 0):
+    if not (isinstance(size, (int, np.integer)) and size in GAN_SIZES):
         raise ConfigError(f"the GANs build images whose side is a power of two from 16 to 256 (e.g. 32, 64, 128); got {size!r}. "
-                          f"Resize the images (ImageSet.resize) or load them at such a size.")
+                          f"GANBalancer resizes to such a side by itself; for the networks or a GANTrainer, resize the images first "
+                          f"(ImageSet.resize(gan_size(side))).")
     return int(math.log2(size)) - 2
 
 def _channels(width:int, levels:int)->list:
@@ -400,7 +409,8 @@ _RUN_SETTINGS = ('precision', 'checkpoint_every', 'log_every')
 class GANBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images drawn from a GAN trained on the training split: 'dcgan', 'wgan' (weight clipping), "
                "'wgan-gp', 'lsgan', 'sngan' or 'bagan' (Improved BAGAN), class-conditional or one model per class, with or without "
-               "differentiable augmentation.\n\n" + SAMPLING_STRATEGY_DOC + "\nThe other parameters are `GANConfig`'s fields, and "
+               "differentiable augmentation. Any image size: the networks are built at the next side of GAN_SIZES (at most 256), "
+               "trained on the images resized to it, and their samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC + "\nThe other parameters are `GANConfig`'s fields, and "
                "checkpoint_dir (default: `cache_dir/checkpoints` when cache=True).")
     name = 'gan'
     _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress') + _RUN_SETTINGS
@@ -423,6 +433,13 @@ class GANBalancer(GenerativeBalancer):
         "The settings as a checked GANConfig."
         return GANConfig(**{f.name: getattr(self, f.name) for f in fields(GANConfig)}).check()
 
+    def _model_shape(self, shape:tuple)->tuple:
+        "The networks' square side for images of `shape` (`gan_size`): the data's when it is one of GAN_SIZES, else the next one up."
+        s = gan_size(shape)
+        if max(shape) > s: warnings.warn(f"the GANs build images of at most {s} px a side: they train on the {shape[0]}x{shape[1]} images shrunk to "
+                                         f"{s}x{s}, and their samples are enlarged back (recorded as model_size={s})")
+        return (s, s)
+
     def _group(self, label:int):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.conditional else int(label)
@@ -435,7 +452,7 @@ class GANBalancer(GenerativeBalancer):
         "The checkpoint file of the model of `group` (None: the conditional model)."
         folder = self.checkpoint_folder
         if folder is None: return None
-        key = cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self.shape_, self.classes_, self.config.model_fields(), self.seed_, group)
+        key = cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self._shape_key(), self.classes_, self.config.model_fields(), self.seed_, group)
         return folder/f'{self.gan}-{key}.pt'
 
     def _train_model(self, train:ImageSet, group):

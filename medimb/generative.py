@@ -5,14 +5,14 @@
 # %% ../nbs/00g_generative.ipynb #2c72ab76
 from __future__ import annotations
 import hashlib, inspect, json, math, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import get_device, atomic_path, atomic_write, Timer, ConfigError, DataError
-from .data import ImageSet, plot_grid, cache_dir as data_cache_dir
+from .data import ImageSet, plot_grid, resize_images, cache_dir as data_cache_dir
 from .train import embed
 from .models import Classifier, PretrainedWeightsError, get_model, weights_path, load_pretrained_state
 from .balancer import OverSampler, SAMPLING_STRATEGY_DOC
@@ -142,7 +142,9 @@ class SampleCache:
 # %% ../nbs/00g_generative.ipynb #4a4faf69
 class GenerativeBalancer(OverSampler):
     __doc__ = ("Base of balancers that add images drawn from a generative model fitted on the training split: a subclass implements "
-               "`_fit_generator(train, labels)` and `_sample(label, n, seed)`; the base caches what it draws, chunk by chunk.\n\n"
+               "`_fit_generator(train, labels)` and `_sample(label, n, seed)`; the base caches what it draws, chunk by chunk. "
+               "A generator that takes only some image sizes says which in `_model_shape`: the base trains it on images resized to that size "
+               "and resizes its samples back to the data's, and `derived_params_` records `model_size` for the results row.\n\n"
                + SAMPLING_STRATEGY_DOC + """
 device : str, default='auto'
     Where the generator is fitted and sampled ('auto', 'cuda', 'cpu', ...).
@@ -161,7 +163,10 @@ progress : bool, default=True
         super().__init__(sampling_strategy, random_state)
         self.device, self.cache, self.cache_dir, self.progress = device, cache, cache_dir, progress
 
-    # ---- what a subclass implements: `_sample`, and either `_fit_generator` or `_group` + `_train_model`
+    # ---- what a subclass implements: `_sample`, and either `_fit_generator` or `_group` + `_train_model`; `_model_shape` when it takes only some sizes
+    def _model_shape(self, shape:tuple)->tuple:
+        "The (height, width) the generator works at for images of `shape` (height, width): the data's own unless a subclass takes only some sizes."
+        return tuple(shape)
     def _fit_generator(self, train:ImageSet, labels:list):
         "Fit what draws images of the classes `labels` on the training split: by default the trained model of each label's group."
         for label in labels:
@@ -187,7 +192,7 @@ progress : bool, default=True
         if trainer.step > start: self.train_seconds_ += t.seconds
         return trainer
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
-        "Return `n` uint8 images (n, C, H, W) of class `label`; the same `seed` gives the same images."
+        "Return `n` uint8 images (n, C, *model_shape_) of class `label`; the same `seed` gives the same images."
         raise NotImplementedError
     def _cache_stats(self, label:int)->dict:
         "Numbers saved beside a cached request (how it was drawn, how fast)."
@@ -196,10 +201,30 @@ progress : bool, default=True
         "Record the seed and what the data is (the parts of every cache key); forget an earlier fit."
         self.seed_ = int(self.random_state) if self.random_state is not None else int(rng.integers(2**31))
         self.fingerprint_, self.shape_, self.classes_ = train.fingerprint(), tuple(train.images.shape[1:]), list(train.classes)
+        self.model_shape_ = tuple(int(s) for s in self._model_shape(tuple(int(s) for s in train.images.shape[2:])))
         self.fitted_labels_, self.from_cache_, self.cached_stats_ = set(), {}, {}
         self.sampled_, self.sample_seconds_, self.sample_images_per_second_ = 0, 0., float('nan')
         self.models_, self.histories_, self.resumed_from_ = {}, {}, {}   # per group, for generators trained by `_train_model`
         self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
+
+    # ---- images at another size than the data's: trained on resized images, samples resized back
+    @property
+    def resized_(self)->bool:
+        "Whether the generator works at another size than the data's (after a fit)."
+        return self.model_shape_ != tuple(self.shape_[1:])
+    @property
+    def derived_params_(self)->dict:
+        "Settings the fit derived from the data, recorded in a results row beside the parameters: `model_size` when the generator works at another size."
+        if not hasattr(self, 'model_shape_') or not self.resized_: return {}
+        h, w = self.model_shape_
+        return dict(model_size=h if h == w else [h, w])
+    def _model_input(self, train:ImageSet)->ImageSet:
+        "The training split at the generator's size (the split itself when that is the data's)."
+        if tuple(train.images.shape[2:]) == self.model_shape_: return train
+        return replace(train, images=resize_images(train.images, self.model_shape_), masks=None)
+    def _shape_key(self):
+        "The data's image shape for every key, with the generator's size when it differs (keys of unresized runs stay as they were)."
+        return self.shape_ if not self.resized_ else [self.shape_, self.model_shape_]
 
     # ---- parameters, the scikit-learn way
     def get_params(self, deep:bool=True)->dict:
@@ -241,7 +266,7 @@ progress : bool, default=True
         bad = sorted(k for k, v in params.items() if not _plain(v))
         if bad: raise ConfigError(f"{type(self).__name__}: the parameters {bad} are not plain data (numbers, text, lists, dicts), so they cannot "
                                   f"name a cache entry reproducibly; add them to cache_exclude if they do not change the images, or override _key_params")
-        return cache_key('samples', _CACHE_VERSION, type(self).__name__, self.fingerprint_, self.shape_, self.classes_,
+        return cache_key('samples', _CACHE_VERSION, type(self).__name__, self.fingerprint_, self._shape_key(), self.classes_,
                          params, self.chunk_size, self.seed_, int(label))
     def sample_cache(self, label:int)->SampleCache:
         "The cache of the images of class `label` (after a fit, which fixes the data and the seed)."
@@ -251,7 +276,7 @@ progress : bool, default=True
     def _fit_labels(self, train:ImageSet, labels):
         "Fit the generator for those of `labels` it does not draw yet."
         new = [int(l) for l in labels if int(l) not in self.fitted_labels_]
-        if new: self._fit_generator(train, new); self.fitted_labels_.update(new)
+        if new: self._fit_generator(self._model_input(train), new); self.fitted_labels_.update(new)
     def _fit(self, train:ImageSet, rng:np.random.Generator):
         "Fit the generator for the classes whose requested images are not all cached."
         self._reset_fit_state(train, rng)
@@ -272,12 +297,13 @@ progress : bool, default=True
         self._reset_fit_state(train, self.rng); self._fit_labels(train, labels)
         return self
 
-    def _checked(self, images, n:int, label:int)->np.ndarray:
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.shape != (n, *self.shape_):
-            raise DataError(f"{type(self).__name__}._sample must return uint8 images of shape {(n, *self.shape_)} for class {label}; "
+    def _sample_at_data_size(self, label:int, n:int, seed:int)->np.ndarray:
+        "`_sample`'s `n` images of class `label`, checked, and resized back to the data's size when the generator works at another."
+        images, shape = np.asarray(self._sample(label, n, seed)), (self.shape_[0], *self.model_shape_)
+        if images.dtype != np.uint8 or images.shape != (n, *shape):
+            raise DataError(f"{type(self).__name__}._sample must return uint8 images of shape {(n, *shape)} for class {label}; "
                             f"got {images.dtype} {images.shape}")
-        return images
+        return resize_images(images, self.shape_[1:]) if self.resized_ else images
     def _generate(self, train:ImageSet, label:int, n:int, rng:np.random.Generator)->np.ndarray:
         "The `n` images of class `label`: from the cache where they were drawn before, else drawn chunk by chunk (and cached)."
         cache = self.sample_cache(label) if self.cache else None
@@ -290,7 +316,7 @@ progress : bool, default=True
             if images is None:
                 self._fit_labels(train, [label])
                 m = min(b, n - i * b)
-                with Timer() as t: images = self._checked(self._sample(label, m, derive_seed(self.seed_, int(label), i)), m, label)
+                with Timer() as t: images = self._sample_at_data_size(label, m, derive_seed(self.seed_, int(label), i))
                 self.sample_seconds_ += t.seconds; self.sampled_ += m
                 if cache is not None: cache.save_chunk(path, images)
             chunks.append(images)
@@ -312,8 +338,7 @@ progress : bool, default=True
             raise ConfigError(f"no generator of class {label} ({self.classes_[label]!r}) is in memory: its images came from the cache or were "
                               f"not needed. Call fit_generator(train, labels=[{label}]) first.")
         b = self.chunk_size
-        out = [self._checked(self._sample(label, min(b, n - i * b), derive_seed(seed, label, i)), min(b, n - i * b), label)
-               for i in range(math.ceil(n / b))]
+        out = [self._sample_at_data_size(label, min(b, n - i * b), derive_seed(seed, label, i)) for i in range(math.ceil(n / b))]
         return np.concatenate(out) if out else np.zeros((0, *self.shape_), np.uint8)
 
 # %% ../nbs/00g_generative.ipynb #15fe0a4f

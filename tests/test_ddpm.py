@@ -256,3 +256,21 @@ def test_guidance_changes_the_samples_and_scale_one_is_plain_conditional(few):
     guided = sample_chunk(m, replace(cfg, guidance_scale=4.0), 4, (1, 16, 16), label=1, seed=7)
     assert np.array_equal(plain, again)
     assert np.abs(guided.astype(int) - plain.astype(int)).mean() > 1     # ignoring guidance_scale would make them equal
+
+
+# ---------------------------------------------------------------- any image size
+def test_any_image_size_trains_at_the_next_side_the_denoiser_takes_and_samples_back():
+    sp = split_dataset(phantom(100, 27, ratio=0.25, seed=0), seed=0)   # 27 px: no UNet takes an odd side
+    check_balancer(tiny(train_steps=2, cache=False), splits=sp, strategies=False)
+    b = tiny(train_steps=2, cache=False, random_state=0); out = b.fit_resample(sp.train)
+    assert out.images.shape[1:] == (1, 27, 27) and out.synthetic.sum() == b.n_synthetic_ > 0
+    assert b.model_shape_ == (28, 28) and b.derived_params_ == {'model_size': 28}
+    assert b.sample(1, 2, seed=0).shape == (2, 1, 27, 27)
+    st = DDPMBalancer(preset='study', train_steps=2, sample_steps=2, device='cpu', progress=False, cache=False, random_state=0)
+    assert st.fit_resample(sp.train).images.shape[1:] == (1, 27, 27) and st.model_shape_ == (28, 28)
+
+
+def test_a_side_the_denoiser_takes_is_not_resized():
+    sp = split_dataset(phantom(100, 28, ratio=0.25, seed=0), seed=0)
+    b = tiny(train_steps=2, cache=False, random_state=0); b.fit_resample(sp.train)
+    assert b.model_shape_ == (28, 28) and b.derived_params_ == {} and b._shape_key() == b.shape_

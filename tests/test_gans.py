@@ -173,3 +173,49 @@ def test_training_fraction_keeps_proportions():
     for c, n in sp.train.counts.items(): assert t.counts[c] == max(2, round(0.1 * n))
     assert training_fraction(sp.train, 1.0) is sp.train
     with pytest.raises(ConfigError): training_fraction(sp.train, 1.5)
+
+# ---------------------------------------------------------------- any image size: built at the next side of GAN_SIZES, samples resized back
+@pytest.fixture(scope='module')
+def splits28(): return split_dataset(phantom(120, 28, ratio=0.25, seed=0), seed=0)
+
+@pytest.mark.parametrize('gan', GANS)
+def test_every_gan_fits_and_samples_at_28_px(gan, splits28):
+    kw = dict(gan=gan, latent_dim=8, width=4, train_steps=2, batch_size=8, autoencoder_steps=1, sample_batch=32, cache=False,
+              progress=False, device='cpu')
+    check_balancer(GANBalancer(**kw), splits=splits28, strategies=False)
+    b = GANBalancer(random_state=0, **kw); out = b.fit_resample(splits28.train)
+    assert out.images.shape[1:] == (1, 28, 28) and out.synthetic.sum() == b.n_synthetic_ > 0
+    assert not out.synthetic[:len(splits28.train)].any() and out.synthetic[len(splits28.train):].all()
+    assert b.model_shape_ == (32, 32) and b.derived_params_ == {'model_size': 32} and b.models_[None].size == 32
+    assert b.sample(1, 3, seed=0).shape == (3, 1, 28, 28)
+
+def test_a_results_row_records_the_model_size(splits28):
+    m = get_method('dcgan', latent_dim=8, width=4, train_steps=2, batch_size=8, cache=False, progress=False, device='cpu')
+    from medimb.experiment import run_experiment
+    r = run_experiment(splits28, m, epochs=1, device='cpu')
+    assert r.row['params']['balancer']['model_size'] == 32 and r.row['n_synthetic'] > 0
+
+def test_supported_sizes_are_not_resized_and_keep_their_keys(tmp_path):
+    sp = split_dataset(phantom(120, 16, ratio=0.25, seed=0), seed=0)
+    b = GANBalancer(gan='dcgan', latent_dim=8, width=4, train_steps=2, batch_size=8, cache_dir=tmp_path, progress=False, device='cpu',
+                    random_state=0)
+    b.fit_resample(sp.train)
+    assert b.model_shape_ == (16, 16) and b.derived_params_ == {} and b._shape_key() == b.shape_ == (1, 16, 16)
+
+def test_cache_and_checkpoint_at_28_px(tmp_path, splits28):
+    kw = dict(gan='dcgan', latent_dim=8, width=4, train_steps=2, batch_size=8, sample_batch=32, progress=False, device='cpu',
+              cache_dir=tmp_path, random_state=0)
+    a = GANBalancer(**kw).fit_resample(splits28.train)
+    b = GANBalancer(**kw); c = b.fit_resample(splits28.train)
+    assert all(b.from_cache_.values()) and c.fingerprint() == a.fingerprint()
+    assert len(list((tmp_path/'checkpoints').glob('dcgan-*.pt'))) == 1
+
+def test_other_shapes_and_large_images(splits28):
+    from dataclasses import replace
+    from medimb.data import resize_images
+    train = replace(splits28.train, images=resize_images(splits28.train.images, (28, 20)), masks=None)   # not square
+    b = GANBalancer(gan='dcgan', latent_dim=8, width=4, train_steps=2, batch_size=8, cache=False, progress=False, device='cpu', random_state=0)
+    out = b.fit_resample(train)
+    assert out.images.shape[1:] == (1, 28, 20) and b.derived_params_ == {'model_size': 32}
+    with pytest.warns(UserWarning, match='at most 256'): assert GANBalancer()._model_shape((300, 300)) == (256, 256)
+    assert GANBalancer()._model_shape((8, 8)) == (16, 16)

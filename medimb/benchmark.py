@@ -18,9 +18,10 @@ from .metrics import mean_ci, paired_test, summarize, to_markdown
 # %% auto #0
 __all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID', 'Grid',
            'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell',
-           'grid_rows', 'pending_cells', 'record_rows', 'GridRun', 'run_grid', 'holm', 'friedman_test', 'nemenyi_cd',
-           'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest', 'rank_table', 'cost_table',
-           'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark', 'benchmark']
+           'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent', 'GridRun', 'run_grid', 'holm',
+           'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest',
+           'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark',
+           'benchmark']
 
 # %% ../nbs/11_benchmark.ipynb #33925e24
 BENCHMARK = '11_benchmark'     # the default results folder and notebook name of the rows
@@ -295,6 +296,11 @@ def run_cell(cell:Cell)->dict:
 # %% ../nbs/11_benchmark.ipynb #9385b250
 FINISHED = ('ok', 'skipped')   # statuses a rerun does not run again
 
+def statuses(rows:pd.DataFrame)->pd.Series:
+    "Each row's status; rows without one ran ('ok'), as rows of the study notebooks have none."
+    if 'status' not in rows: return pd.Series('ok', index=rows.index, dtype=object)
+    return rows.status.astype(object).where(rows.status.notna(), 'ok')
+
 def _cell_keys(rows:pd.DataFrame)->pd.Series:
     seeds = pd.to_numeric(rows.seed, errors='coerce')
     return pd.Series(list(zip(rows.notebook.astype(str), rows.dataset.astype(str), rows.method.astype(str), rows.setting.astype(str),
@@ -307,7 +313,7 @@ def grid_rows(grid:Grid, root:str|Path|None=None # results folder (default: resu
     cells = grid_cells(grid)
     if not len(table): return table.iloc[:0]
     if 'status' not in table: table['status'] = 'ok'
-    table['status'] = table.status.fillna('ok')
+    table['status'] = statuses(table)
     order = {c.key: i for i, c in enumerate(cells)}
     keys = _cell_keys(table)
     rows = table[keys.isin(order)].copy()
@@ -346,8 +352,24 @@ def _gpu_ids(gpus)->list:
                           f"leave gpus out to run on the CPU")
     return ids
 
+def end_with_parent(poll:float=0.5 # seconds between checks of the parent
+                   )->None:
+    "Make this process end when its parent dies (a killed `medimb benchmark`): Linux's parent-death signal, and a watchdog thread everywhere."
+    parent = os.getppid()
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError): pass
+    def watch():
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent: os._exit(1)      # re-parented: the parent is gone
+    threading.Thread(target=watch, name='medimb-parent-watchdog', daemon=True).start()
+
 def _init_worker(gpu_queue, threads:int):
-    "A pool worker: pin it to one GPU (before CUDA starts) and give it its share of the CPU threads."
+    "A pool worker: end with the parent, pin it to one GPU (before CUDA starts) and give it its share of the CPU threads."
+    end_with_parent()
     if gpu_queue is not None: os.environ['CUDA_VISIBLE_DEVICES'] = str(gpu_queue.get())
     import torch
     torch.set_num_threads(threads)
@@ -479,7 +501,7 @@ def nemenyi_cd(k:int,             # methods
 
 # %% ../nbs/11_benchmark.ipynb #705028dc
 def _ok(rows:pd.DataFrame)->pd.DataFrame:
-    return rows[rows.status.fillna('ok') == 'ok'] if 'status' in rows else rows
+    return rows[statuses(rows) == 'ok']
 
 def _ci_text(values, digits=3)->str:
     mean, lo, hi = mean_ci(values)
@@ -585,7 +607,7 @@ def rank_table(rows:pd.DataFrame, metric:str='balanced_accuracy', alpha:float=0.
 def cost_table(rows:pd.DataFrame # the grid's rows (every status)
               )->pd.DataFrame:
     "Per method: cells by status, mean seconds per cell (balancing, training), peak memory, and images added to the training split."
-    status = rows.status.fillna('ok') if 'status' in rows else pd.Series('ok', index=rows.index)
+    status = statuses(rows)
     ok = rows[status == 'ok']; out = []
     for m in dict.fromkeys(rows.method):
         g, s = ok[ok.method == m], status[rows.method == m]
@@ -660,7 +682,7 @@ def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|Non
              rank_by:list=()  # more metrics ranked on: one sentence each (best method, the baseline's rank, Friedman)
             )->str:
     "Sentences written from the benchmark's numbers (no hard-coded claims)."
-    status = rows.status.fillna('ok') if 'status' in rows else pd.Series('ok', index=rows.index)
+    status = statuses(rows)
     ok = rows[status == 'ok']; name = metric.replace('_', ' ')
     lines = [f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
              f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
@@ -737,6 +759,13 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
     metric, baseline = grid.metric, grid.baseline
     if not len(rows): raise DataError(f"no rows recorded for the grid {grid.name!r}: run it first (run_grid)")
     ok = _ok(rows)
+    if not len(ok):   # nothing to rank: an empty report would replace the earlier leaderboards
+        status = statuses(rows); first = rows[status == 'error'].error.head(1).tolist() if 'error' in rows else []
+        folder = results.dir if results is not None else (Path(root) if root is not None else results_root())/grid.name
+        raise DataError(f"no leaderboard was written for the grid {grid.name!r}: none of its {len(rows)} cells finished "
+                        f"({int((status == 'error').sum())} failed, {int((status == 'skipped').sum())} skipped"
+                        + (f"; the first error: {first[0]}" if first else '') + f"). Their rows are in results.csv; the tables "
+                        f"already in {folder} are kept. Fix the cause and run again: failed cells run again.")
     res = results if results is not None else Results(grid.name, root=root)
     with contextlib.nullcontext(res) if results is not None else res:
         for i, d in enumerate(dict.fromkeys(ok.dataset)):
@@ -752,7 +781,7 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
         res.save_figure('headline', plot_headline(ok, metric, baseline, order=rt.ranks.method.tolist() if len(rt.ranks) else None))
         res.save_table('cost', cost_table(rows), caption='Per method: cells by status, mean seconds per cell, peak resident and GPU memory (MB), '
                        'and images the balancer added to the training split (mean per cell)', floatfmt='.1f')
-        failed = rows[rows.status.fillna('ok') != 'ok'] if 'status' in rows else rows.iloc[:0]
+        failed = rows[statuses(rows) != 'ok']
         if len(failed): res.save_table('not_run', failed[['dataset', 'method', 'seed', 'status', 'error']], caption='Cells that failed or were skipped (failed cells run again on the next call)')
         for other in [m for m in grid.rank_by if m in ok]:   # the same leaderboard, ranks and CD diagram for each further metric
             for i, d in enumerate(dict.fromkeys(ok.dataset)):

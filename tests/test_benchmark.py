@@ -316,3 +316,16 @@ def test_a_grid_whose_every_cell_fails_says_so(tmp_path):
     with pytest.raises(DataError, match='none of its 2 cells finished.*boom in the trainer'):
         benchmark({**TINY, 'methods': ['test-explode'], 'baseline': None}, root=tmp_path, log=quiet)
     assert (read_results(tmp_path).status == 'error').all() and not list(tmp_path.glob('11_benchmark/leaderboard*'))
+
+def test_the_real_data_grid_names_every_method_that_runs_on_a_cpu(tmp_path, monkeypatch):
+    from medimb.experiment import list_methods
+    _mini_medmnist(tmp_path/'mini.npz')
+    monkeypatch.setenv('MEDIMB_PNEUMONIAMNIST', str(tmp_path/'mini.npz'))   # the grid reads its file through this variable
+    g = read_grid(ROOT/'bench'/'pneumoniamnist.toml')
+    need_weights = {'sd15-img2img', 'sd15-text2img', 'diffusemix'}
+    assert {m['name'] for m in g.methods} == {m for m in list_methods().method if not m.startswith('test-')} - need_weights   # less this file's own
+    assert len(g.seeds) == 5 and g.datasets[0]['minority'] == 'normal' and 'roc_auc' in g.rank_by and 'balanced_accuracy_youden' in g.rank_by
+    generative = {'ddpm', 'dcgan', 'wgan', 'wgan-gp', 'lsgan', 'sngan', 'bagan'}
+    assert g.controls == {m: 'ros' for m in generative}                     # every generative balancer has its copy control
+    official = next(l for l in (ROOT/'bench'/'pneumoniamnist.toml').read_text().splitlines() if l.startswith('# datasets = '))
+    assert '"pneumoniamnist"' in official                                   # the official file, one edit away

@@ -118,6 +118,13 @@ def main():
                f"Nemenyi CD = {cd:.1f} ranks, so {len(beyond)} of {len(ranks)} methods rank significantly below {best}. Against the baseline "
                f"(paired t-test over seeds, Holm): {', '.join(better) or 'none'} better; {', '.join(worse) or 'none'} worse. "
                f"![CD diagram by {label}](cd_{k}.png)"]
+    means = {k: ok.groupby('method').mean(numeric_only=True)[k] for k, _ in RANKED}
+    md += ["", f"Across the {len(order)} methods the mean balanced accuracy spans {means['balanced_accuracy'].min():.3f} to "
+           f"{means['balanced_accuracy'].max():.3f} at 0.5 but {means['balanced_accuracy_youden'].min():.3f} to "
+           f"{means['balanced_accuracy_youden'].max():.3f} at the validation threshold, and ROC-AUC {means['roc_auc'].min():.3f} to "
+           f"{means['roc_auc'].max():.3f}"
+           + (": most of what separates the methods at 0.5 is where their scores put the threshold, which the validation split "
+              "corrects for every method alike." if np.ptp(means['balanced_accuracy']) > 2 * np.ptp(means['balanced_accuracy_youden']) else ".")]
     md += ["", f"With one split and {ok.seed.nunique()} seeds the blocks of the Friedman test are seeds, not datasets; the CD of "
            f"{ranked['roc_auc'][3]:.1f} ranks among {len(ranked['roc_auc'][0])} methods is wide, so most differences are not resolved.", ""]
     md += ["## Copy control", "",
@@ -127,7 +134,9 @@ def main():
     slow = cost.seconds.sort_values()
     md += ["## Cost", "",
            f"Mean wall seconds per cell on the shared machine: from {slow.index[0]} ({slow.iloc[0]:.0f} s) to {slow.index[-1]} "
-           f"({slow.iloc[-1]:.0f} s); the baseline {cost.loc[grid.baseline, 'seconds']:.0f} s. Per-method cost: `leaderboard/cost.md`.", ""]
+           f"({slow.iloc[-1]:.0f} s); the baseline {cost.loc[grid.baseline, 'seconds']:.0f} s. Per-method cost: `leaderboard/cost.md`."
+           + (" The `features:*` methods share one encoder per seed and worker process: the first such cell of each pays its "
+              "training, the others reuse it." if any(m.startswith('features:') for m in order) else ''), ""]
     if len(failed): md += [f"Cells that did not finish: {len(failed)} (`leaderboard/not_run.md`).", ""]
     per_seed = {m: tuple(np.round(g.sort_values('seed')[[k for k, _ in SHOWN]].values.ravel(), 9)) for m, g in ok.groupby('method', sort=False)}
     same = [(a, b) for i, a in enumerate(order) for b in order[i + 1:] if per_seed[a] == per_seed[b]]

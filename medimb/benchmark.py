@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_benchmark.ipynb #e9ef251a
 from __future__ import annotations
-import os, sys, json, math, time, shutil, traceback, functools, contextlib, multiprocessing
+import os, re, sys, json, math, time, shutil, signal, threading, traceback, functools, contextlib, multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -17,18 +17,21 @@ from .metrics import mean_ci, paired_test, summarize, to_markdown
 
 # %% auto #0
 __all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID', 'Grid',
-           'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell', 'grid_rows',
-           'pending_cells', 'record_rows', 'GridRun', 'run_grid', 'holm', 'friedman_test', 'nemenyi_cd', 'leaderboard',
-           'dataset_scores', 'RankTest', 'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference',
-           'findings', 'save_benchmark', 'benchmark']
+           'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell',
+           'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent', 'GridRun', 'run_grid', 'holm',
+           'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest',
+           'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark',
+           'benchmark']
 
 # %% ../nbs/11_benchmark.ipynb #33925e24
 BENCHMARK = '11_benchmark'     # the default results folder and notebook name of the rows
 GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'size',
-             'split_seed', 'metric', 'baseline')
-DATASET_KEYS = ('name', 'label', 'fraction')   # any other key of a dataset goes to load_dataset
+             'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
+DATASET_KEYS = ('name', 'label', 'fraction', 'minority')   # any other key of a dataset goes to load_dataset
 METHOD_KEYS = ('name', 'params', 'label')
-METRICS = ('balanced_accuracy', 'roc_auc', 'f1', 'mcc', 'recall', 'specificity', 'pr_auc', 'accuracy', 'kappa')
+METRICS = ('balanced_accuracy', 'roc_auc', 'f1', 'mcc', 'recall', 'specificity', 'pr_auc', 'accuracy', 'kappa',
+           # the same at the threshold chosen on the validation split (Youden's J), which run_experiment's binary rows carry
+           'balanced_accuracy_youden', 'f1_youden', 'mcc_youden', 'sensitivity_youden', 'specificity_youden', 'kappa_youden')
 
 @dataclass
 class Grid:
@@ -46,6 +49,8 @@ class Grid:
     split_seed: int|None = None   # None: each seed splits anew (split and training vary together); an int: one split for all
     metric: str = 'balanced_accuracy'
     baseline: str|None = 'baseline'
+    rank_by: list = field(default_factory=list)   # more metrics to rank on, each with its own leaderboard, ranks and CD diagram
+    controls: dict = field(default_factory=dict)  # method label -> the label of its control (e.g. a generative balancer -> ros, the copy control)
 
     @property
     def run(self)->dict:
@@ -78,10 +83,17 @@ def _dataset_entry(entry, i, size)->dict:
     fraction = entry.get('fraction')
     if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1):
         raise ConfigError(f"grid: datasets[{i}] ({entry['name']}): fraction={fraction!r} must be a minority fraction in (0, 1), or left out")
+    minority = entry.get('minority')
+    if minority is not None:
+        if fraction is None: raise ConfigError(f"grid: datasets[{i}] ({entry['name']}): minority={minority!r} needs a fraction (the share it is cut to)")
+        if isinstance(minority, bool) or not isinstance(minority, (int, str)) or (isinstance(minority, int) and minority < 0):
+            raise ConfigError(f"grid: datasets[{i}] ({entry['name']}): minority={minority!r} must be a class name or label (a whole number >= 0)")
     load = {k: v for k, v in entry.items() if k not in DATASET_KEYS}
     if size is not None: load.setdefault('size', size)
     if 'seed' in load: raise ConfigError(f"grid: datasets[{i}] ({entry['name']}): the seed comes from the grid's seeds (or split_seed), not the dataset")
-    return dict(label=entry.get('label'), source=entry['name'], fraction=fraction, load=load)
+    out = dict(label=entry.get('label'), source=entry['name'], fraction=fraction, load=load)
+    if minority is not None: out['minority'] = minority   # only when given: grids without it keep their settings
+    return out
 
 def _default_labels(entries, name_of, params_of, what):
     "Label each entry by its name, adding its parameters where one name appears twice; refuse two equal labels."
@@ -94,9 +106,19 @@ def _default_labels(entries, name_of, params_of, what):
     if dup := sorted({l for l in labels if labels.count(l) > 1}):
         raise ConfigError(f"grid: two {what} are labelled {dup}; give each a distinct label")
 
+def expand_source(source:str, what:str='dataset')->str:
+    "`source` with `$VAR`/`${VAR}` and `~` expanded (a grid names a local file portably); a ConfigError naming any variable that is not set."
+    if '$' not in source: return source
+    out = os.path.expandvars(source)
+    if unset := re.findall(r'\$\{?(\w+)', out):
+        raise ConfigError(f"{what} {source!r} names the environment variable(s) {sorted(set(unset))}, which are not set: set them, "
+                          f"e.g. MEDIMB_PNEUMONIAMNIST=$PWD/../shared/data/pneumoniamnist.npz (an absolute path)")
+    return str(Path(out).expanduser())
+
 def _check_source(source:str, i:int):
     "A ConfigError for a dataset name load_dataset cannot mean, before anything is loaded."
     from medimb.data import local_path
+    source = expand_source(source, f"grid: datasets[{i}]")
     phantoms = ', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))
     if source.startswith('phantom'):
         finding = 'hernia' if source == 'phantom' else source.removeprefix('phantom-')
@@ -128,7 +150,7 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
     for i, d in enumerate(datasets): _check_source(d['source'], i)
     _default_labels(datasets, lambda d: Path(d['source']).stem if d['source'].endswith('.npz') else d['source'],
                     lambda d: {} if d['fraction'] is None else {'fraction': d['fraction']}, 'datasets')
-    opts = {k: config[k] for k in ('name', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'split_seed', 'metric', 'baseline') if k in config}
+    opts = {k: config[k] for k in ('name', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls') if k in config}
     g = Grid(methods, datasets, seeds, **opts)
     if not isinstance(g.name, str) or not g.name.strip() or Path(g.name).name != g.name or g.name.startswith('.'):
         raise ConfigError(f"grid: name={g.name!r} must be a plain folder name such as '11_benchmark'")
@@ -138,7 +160,13 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
     if not isinstance(g.model, str): raise ConfigError(f"grid: model={g.model!r} must be a get_model name")
     if not isinstance(g.model_kwargs, dict): raise ConfigError(f"grid: model_kwargs={g.model_kwargs!r} must be a table")
     if g.metric not in METRICS: raise ConfigError(f"grid: metric={g.metric!r}; give one of {list(METRICS)}")
+    if isinstance(g.rank_by, str): g.rank_by = [g.rank_by]
+    if not isinstance(g.rank_by, (list, tuple)) or (bad := [m for m in g.rank_by if m not in METRICS]):
+        raise ConfigError(f"grid: rank_by={g.rank_by!r}: give a list of metrics among {list(METRICS)}")
+    g.rank_by = [m for m in dict.fromkeys(g.rank_by) if m != g.metric]
     labels = [m['label'] for m in g.methods]
+    if not isinstance(g.controls, dict) or (bad := [f'{k} -> {v}' for k, v in g.controls.items() if k not in labels or v not in labels or k == v]):
+        raise ConfigError(f"grid: controls={g.controls!r}: give a table method = its control, both among the methods {labels}" + (f"; not so: {bad}" if isinstance(g.controls, dict) else ''))
     if g.baseline is not None and g.baseline not in labels:
         raise ConfigError(f"grid: baseline={g.baseline!r} is not one of the methods {labels}; add it, or set baseline to one of them")
     return g
@@ -161,11 +189,11 @@ def read_grid(path:str|Path # a .toml, or a .yaml/.yml file (needs PyYAML)
         except yaml.YAMLError as e: raise ConfigError(f"grid file {path} is not valid YAML: {e}") from None
     else: raise ConfigError(f"grid file {path}: give a .toml, .yaml or .yml file")
     from medimb.data import local_path
-    written = {}   # a relative dataset path in a grid file is relative to the file's folder, wherever the grid is run from
+    written = {}   # a relative dataset path in a grid file is relative to the file's folder, wherever the grid is run from ($VAR and ~ paths are left as written)
     if isinstance(config, dict) and isinstance(config.get('datasets'), list):
         for i, d in enumerate(config['datasets']):
             name = d if isinstance(d, str) else d.get('name') if isinstance(d, dict) else None
-            if isinstance(name, str) and name.strip() and (p := local_path(name, path.parent)) is not None and str(p) != name:
+            if isinstance(name, str) and name.strip() and not name.startswith(('$', '~')) and (p := local_path(name, path.parent)) is not None and str(p) != name:
                 config['datasets'][i] = str(p) if isinstance(d, str) else {**d, 'name': str(p)}
                 if not isinstance(d, dict) or 'label' not in d: written[i] = (str(p), name)
     try: grid = make_grid(config)
@@ -190,6 +218,7 @@ class Cell:
     def params(self)->dict:
         "What defines the cell's result: method, data and training options (recorded as the row's params)."
         data = dict(source=self.dataset['source'], fraction=self.dataset['fraction'], load=self.dataset['load'])
+        if self.dataset.get('minority') is not None: data['minority'] = self.dataset['minority']
         if self.split_seed != self.seed: data['split_seed'] = self.split_seed
         return dict(method=dict(name=self.method['name'], params=self.method['params']), data=data, run=self.run)
 
@@ -209,14 +238,17 @@ def grid_cells(grid:Grid)->list[Cell]:
             for d in grid.datasets for s in grid.seeds for m in grid.methods]
 
 @functools.lru_cache(maxsize=2)
-def _splits(source:str, fraction, load_json:str, seed:int)->Splits:
+def _splits(source:str, fraction, load_json:str, seed:int, minority=None)->Splits:
     from medimb.baseline import study_splits
-    load = json.loads(load_json); size = load.pop('size', None)
-    return study_splits(source, size, seed=seed, minority_fraction=fraction, **load)
+    from medimb.data import make_imbalanced
+    load = json.loads(load_json); size = load.pop('size', None); source = expand_source(source)
+    if minority is None: return study_splits(source, size, seed=seed, minority_fraction=fraction, **load)
+    sp = study_splits(source, size, seed=seed, **load)   # the named class cut to `fraction` of the training split, as study_splits cuts class 1
+    return sp._replace(train=make_imbalanced(sp.train, ratio=fraction, minority=minority, seed=seed))
 
 def cell_splits(cell:Cell)->Splits:
     "The cell's train/val/test split: the same for every method of its (dataset, seed)."
-    return _splits(cell.dataset['source'], cell.dataset['fraction'], params_json(cell.dataset['load']), int(cell.split_seed))
+    return _splits(cell.dataset['source'], cell.dataset['fraction'], params_json(cell.dataset['load']), int(cell.split_seed), cell.dataset.get('minority'))
 
 def _reset_peak_memory():
     "Start a new peak: the process's resident peak (Linux: /proc/self/clear_refs) and torch's CUDA peak."
@@ -276,6 +308,11 @@ def run_cell(cell:Cell)->dict:
 # %% ../nbs/11_benchmark.ipynb #9385b250
 FINISHED = ('ok', 'skipped')   # statuses a rerun does not run again
 
+def statuses(rows:pd.DataFrame)->pd.Series:
+    "Each row's status; rows without one ran ('ok'), as rows of the study notebooks have none."
+    if 'status' not in rows: return pd.Series('ok', index=rows.index, dtype=object)
+    return rows.status.astype(object).where(rows.status.notna(), 'ok')
+
 def _cell_keys(rows:pd.DataFrame)->pd.Series:
     seeds = pd.to_numeric(rows.seed, errors='coerce')
     return pd.Series(list(zip(rows.notebook.astype(str), rows.dataset.astype(str), rows.method.astype(str), rows.setting.astype(str),
@@ -288,7 +325,7 @@ def grid_rows(grid:Grid, root:str|Path|None=None # results folder (default: resu
     cells = grid_cells(grid)
     if not len(table): return table.iloc[:0]
     if 'status' not in table: table['status'] = 'ok'
-    table['status'] = table.status.fillna('ok')
+    table['status'] = statuses(table)
     order = {c.key: i for i, c in enumerate(cells)}
     keys = _cell_keys(table)
     rows = table[keys.isin(order)].copy()
@@ -327,8 +364,24 @@ def _gpu_ids(gpus)->list:
                           f"leave gpus out to run on the CPU")
     return ids
 
+def end_with_parent(poll:float=0.5 # seconds between checks of the parent
+                   )->None:
+    "Make this process end when its parent dies (a killed `medimb benchmark`): Linux's parent-death signal, and a watchdog thread everywhere."
+    parent = os.getppid()
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError): pass
+    def watch():
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent: os._exit(1)      # re-parented: the parent is gone
+    threading.Thread(target=watch, name='medimb-parent-watchdog', daemon=True).start()
+
 def _init_worker(gpu_queue, threads:int):
-    "A pool worker: pin it to one GPU (before CUDA starts) and give it its share of the CPU threads."
+    "A pool worker: end with the parent, pin it to one GPU (before CUDA starts) and give it its share of the CPU threads."
+    end_with_parent()
     if gpu_queue is not None: os.environ['CUDA_VISIBLE_DEVICES'] = str(gpu_queue.get())
     import torch
     torch.set_num_threads(threads)
@@ -460,7 +513,7 @@ def nemenyi_cd(k:int,             # methods
 
 # %% ../nbs/11_benchmark.ipynb #705028dc
 def _ok(rows:pd.DataFrame)->pd.DataFrame:
-    return rows[rows.status.fillna('ok') == 'ok'] if 'status' in rows else rows
+    return rows[statuses(rows) == 'ok']
 
 def _ci_text(values, digits=3)->str:
     mean, lo, hi = mean_ci(values)
@@ -498,6 +551,40 @@ def leaderboard(rows:pd.DataFrame,              # one dataset's rows (or the gri
     out['p_best_holm'] = holm(out.p_best)
     return out
 
+def metric_table(rows:pd.DataFrame,   # the grid's rows
+                 metrics:list,        # the metrics to show, as columns
+                 dataset:str|None=None, # keep this dataset's rows only
+                 order:list|None=None  # methods in this order (default: the rows')
+                )->pd.DataFrame:
+    "One row per method: mean ± 95% CI over seeds of each metric (a metric the rows lack is left out), and the seeds."
+    rows = _ok(rows)
+    if dataset is not None: rows = rows[rows.dataset == dataset]
+    metrics = [m for m in metrics if m in rows]
+    methods = [m for m in (order or list(dict.fromkeys(rows.method))) if m in set(rows.method)]
+    return pd.DataFrame([{'method': m, **{k: _ci_text(pd.to_numeric(g[k], errors='coerce').dropna()) for k in metrics}, 'seeds': len(g)}
+                         for m in methods for g in [rows[rows.method == m]]])
+
+def control_table(rows:pd.DataFrame,  # the grid's rows
+                  controls:dict,      # method -> its control (e.g. 'dcgan' -> 'ros': the same images added as copies)
+                  metrics:list,       # a mean difference and a p-value for each
+                  dataset:str|None=None)->pd.DataFrame:
+    "Each method against its own control: the mean paired difference over seeds per metric, paired t-test p, Holm-corrected over the methods."
+    rows = _ok(rows)
+    if dataset is not None: rows = rows[rows.dataset == dataset]
+    have = set(rows.method); out = []
+    for m, c in controls.items():
+        if m not in have or c not in have: continue
+        r = {'method': m, 'control': c}
+        for k in [k for k in metrics if k in rows]:
+            a, b = (rows[rows.method == x].set_index('seed')[k].astype(float) for x in (m, c))
+            common = a.index.intersection(b.index)
+            t = paired_test(a[common].values, b[common].values)
+            r[f'{k}_diff'] = t['mean_diff']; r[f'{k}_p'] = math.nan if np.isinf(t['t']) else t['p']
+        out.append(r)
+    out = pd.DataFrame(out)
+    for k in [c for c in out.columns if c.endswith('_p')]: out.insert(out.columns.get_loc(k) + 1, f'{k}_holm', holm(out[k]))
+    return out
+
 def dataset_scores(rows:pd.DataFrame, metric:str='balanced_accuracy')->pd.DataFrame:
     "Mean of `metric` over seeds: one row per dataset, one column per method (in the rows' order)."
     rows = _ok(rows)
@@ -532,7 +619,7 @@ def rank_table(rows:pd.DataFrame, metric:str='balanced_accuracy', alpha:float=0.
 def cost_table(rows:pd.DataFrame # the grid's rows (every status)
               )->pd.DataFrame:
     "Per method: cells by status, mean seconds per cell (balancing, training), peak memory, and images added to the training split."
-    status = rows.status.fillna('ok') if 'status' in rows else pd.Series('ok', index=rows.index)
+    status = statuses(rows)
     ok = rows[status == 'ok']; out = []
     for m in dict.fromkeys(rows.method):
         g, s = ok[ok.method == m], status[rows.method == m]
@@ -549,7 +636,7 @@ def plot_headline(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:st
     "Per dataset, each method's mean `metric` with its 95% CI over seeds (drawn within the metric's range); the baseline's mean dashed."
     import matplotlib.pyplot as plt
     rows = _ok(rows)
-    low, high = (-1., 1.) if metric in ('mcc', 'kappa') else (0., 1.) if metric in METRICS else (-math.inf, math.inf)
+    low, high = (-1., 1.) if metric.removesuffix('_youden') in ('mcc', 'kappa') else (0., 1.) if metric in METRICS else (-math.inf, math.inf)
     clipped = False
     datasets = list(dict.fromkeys(rows.dataset))
     methods = [m for m in (order or list(dict.fromkeys(rows.method))) if m in set(rows.method)]
@@ -603,9 +690,11 @@ def plot_critical_difference(ranks:pd.Series, # average rank per method (1 best)
 # %% ../nbs/11_benchmark.ipynb #ecd757c2
 def _fmt_p(p)->str: return 'n/a' if p != p else f"{p:.3g}"
 
-def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|None='baseline', alpha:float=0.05)->str:
+def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|None='baseline', alpha:float=0.05,
+             rank_by:list=()  # more metrics ranked on: one sentence each (best method, the baseline's rank, Friedman)
+            )->str:
     "Sentences written from the benchmark's numbers (no hard-coded claims)."
-    status = rows.status.fillna('ok') if 'status' in rows else pd.Series('ok', index=rows.index)
+    status = statuses(rows)
     ok = rows[status == 'ok']; name = metric.replace('_', ' ')
     lines = [f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
              f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
@@ -640,6 +729,17 @@ def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|Non
         else: text += f"; with {rt.n_datasets} dataset(s) and {len(rt.ranks)} methods the Friedman test is not computed (it needs 2 datasets and 3 methods)."
         if rt.dropped: text += f" Left out of the ranking (no result on every dataset): {', '.join(rt.dropped)}."
         lines.append(text)
+    for other in rank_by:
+        if other not in ok or other == metric: continue
+        for d in dict.fromkeys(ok.dataset):
+            lb = leaderboard(ok, other, baseline, dataset=d); top = lb.iloc[0]
+            text = f"- {d}, ranked by {other.replace('_', ' ')}: the best is {top.method}'s, {top[other]}"
+            if baseline is not None and baseline in set(lb.method):
+                b = lb[lb.method == baseline].iloc[0]
+                better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
+                text += (f" (the baseline's: {b[other]}, rank {b['rank']:g} of {len(lb)}); after Holm's correction "
+                         + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline"))
+            lines.append(text + '.')
     cost = cost_table(rows); cost = cost[(cost.cells > 0) & cost.seconds.notna()]
     if len(cost):
         fast, slow = cost.loc[cost.seconds.idxmin()], cost.loc[cost.seconds.idxmax()]
@@ -671,6 +771,13 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
     metric, baseline = grid.metric, grid.baseline
     if not len(rows): raise DataError(f"no rows recorded for the grid {grid.name!r}: run it first (run_grid)")
     ok = _ok(rows)
+    if not len(ok):   # nothing to rank: an empty report would replace the earlier leaderboards
+        status = statuses(rows); first = rows[status == 'error'].error.head(1).tolist() if 'error' in rows else []
+        folder = results.dir if results is not None else (Path(root) if root is not None else results_root())/grid.name
+        raise DataError(f"no leaderboard was written for the grid {grid.name!r}: none of its {len(rows)} cells finished "
+                        f"({int((status == 'error').sum())} failed, {int((status == 'skipped').sum())} skipped"
+                        + (f"; the first error: {first[0]}" if first else '') + f"). Their rows are in results.csv; the tables "
+                        f"already in {folder} are kept. Fix the cause and run again: failed cells run again.")
     res = results if results is not None else Results(grid.name, root=root)
     with contextlib.nullcontext(res) if results is not None else res:
         for i, d in enumerate(dict.fromkeys(ok.dataset)):
@@ -686,11 +793,31 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
         res.save_figure('headline', plot_headline(ok, metric, baseline, order=rt.ranks.method.tolist() if len(rt.ranks) else None))
         res.save_table('cost', cost_table(rows), caption='Per method: cells by status, mean seconds per cell, peak resident and GPU memory (MB), '
                        'and images the balancer added to the training split (mean per cell)', floatfmt='.1f')
-        failed = rows[rows.status.fillna('ok') != 'ok'] if 'status' in rows else rows.iloc[:0]
+        failed = rows[statuses(rows) != 'ok']
         if len(failed): res.save_table('not_run', failed[['dataset', 'method', 'seed', 'status', 'error']], caption='Cells that failed or were skipped (failed cells run again on the next call)')
+        for other in [m for m in grid.rank_by if m in ok]:   # the same leaderboard, ranks and CD diagram for each further metric
+            for i, d in enumerate(dict.fromkeys(ok.dataset)):
+                lb = leaderboard(ok, other, baseline, dataset=d).drop(columns=[f'{other}_mean'])
+                res.save_table(f'leaderboard_{i + 1}_{other}', lb, caption=f"{d}, ranked by {other.replace('_', ' ')} (mean ± 95% CI over seeds); "
+                               f"paired t-tests over seeds against {baseline} and against the best, p-values Holm-corrected per column")
+            rt_other = rank_table(ok, other, alpha)
+            if len(rt_other.ranks):
+                res.save_table(f'average_ranks_{other}', rt_other.ranks, caption=f"Rank of each method per dataset by mean {other.replace('_', ' ')} (1 best); "
+                               f"Friedman χ² = {rt_other.statistic:.3f}, p = {_fmt_p(rt_other.p)}; Nemenyi CD (α = {alpha}) = {rt_other.cd:.3f} over {rt_other.n_datasets} datasets", floatfmt='.2f')
+                res.save_figure(f'critical_difference_{other}', plot_critical_difference(rt_other.ranks.set_index('method')['average rank'], rt_other.cd,
+                                f"Average rank by {other.replace('_', ' ')} over {rt_other.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
+        if grid.controls:
+            for i, d in enumerate(dict.fromkeys(ok.dataset)):
+                ct = control_table(ok, grid.controls, [metric, *grid.rank_by], d)
+                if len(ct): res.save_table(f'controls_{i + 1}', ct, caption=f"{d}: each method minus its control (mean paired difference over seeds; "
+                                           f"paired t-test p, Holm-corrected over the methods per metric)")
+        if grid.rank_by:
+            for i, d in enumerate(dict.fromkeys(ok.dataset)):
+                res.save_table(f'metrics_{i + 1}', metric_table(ok, [metric, *grid.rank_by], d, order=leaderboard(ok, metric, baseline, dataset=d).method.tolist()),
+                               caption=f"{d}: every ranked metric, mean ± 95% CI over seeds, methods in the order of {metric.replace('_', ' ')}")
         res.save_json('grid', dict(name=grid.name, methods=grid.methods, datasets=grid.datasets, seeds=grid.seeds, **grid.run,
-                                   metric=metric, baseline=baseline, split_seed=grid.split_seed))
-        res.save_markdown('findings', findings(rows, metric, baseline, alpha))
+                                   metric=metric, rank_by=grid.rank_by, controls=grid.controls, baseline=baseline, split_seed=grid.split_seed))
+        res.save_markdown('findings', findings(rows, metric, baseline, alpha, grid.rank_by))
     return res.dir
 
 def benchmark(grid:Grid|dict|str|Path,  # a Grid, its dict, or a TOML/YAML file

@@ -186,9 +186,17 @@ def write_report(results:str|Path|None=None, # the results folder (default: resu
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and (notebooks is None or d.name in notebooks))
         out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
         df = read_results(root)
-        if 'status' in df: df = df[df.status.fillna('ok') == 'ok']   # a failed or skipped benchmark cell has no metrics to average
+        if 'status' in df: df = df[df.status.astype(object).where(df.status.notna(), 'ok') == 'ok']   # a failed or skipped benchmark cell has no metrics to average
         if len(df):
             keep = [c for c in ('balanced_accuracy', 'recall', 'specificity', 'f1', 'roc_auc') if c in df]
+            for c in keep:   # a metric that is not a number (a hand edit, a broken merge) is named, not averaged
+                values = pd.to_numeric(df[c], errors='coerce')
+                if len(bad := df.index[values.isna() & df[c].notna()]):
+                    i = bad[0]; who = ', '.join(f"{k} {df.at[i, k]}" for k in ('notebook', 'method', 'seed') if k in df)
+                    raise ResultsError(f"{root/'results.csv'}: column {c!r} of row {i + 1} (line {i + 2}; {who}) is {df.at[i, c]!r}, not a number"
+                                       + (f" ({len(bad)} such rows)" if len(bad) > 1 else '') + "; correct it, or remove the row "
+                                       "(medimb forget), and run medimb report again. Nothing was written.")
+                df[c] = values
             df = df.assign(setting=setting_labels(df))
             by = ['notebook', 'dataset', 'model', 'method', 'setting']
             ov = df.groupby(by, sort=False, dropna=False)[keep].mean().round(3)
@@ -339,7 +347,11 @@ def main(argv:list[str]|None=None)->int:
             shown = [c for c in ('dataset', 'method', 'setting', 'model', 'seed', 'status') if c in gone]
             print(gone[shown].to_string(index=False) if len(gone) else '(no rows)')
             print(f"{'would remove' if a.dry_run else 'removed'} {len(gone)} row(s) of {a.notebook}")
-            if not a.dry_run: print(write_report(a.results))
+            if not a.dry_run:
+                try: print(write_report(a.results))
+                except PermissionError as e:
+                    print(f"medimb: error: removed the rows from results.csv, but REPORT.md could not be rewritten ({e.filename}: "
+                          f"{e.strerror}); run medimb report where the folder can be written", file=sys.stderr); return 1
         elif a.command == 'list':
             nbs = Path(a.nbs) if a.nbs else (project_root() or Path.cwd())/'nbs'
             for p in select_notebooks(nbs, a.notebooks): print(f"{p.stem}\n{format_table(parameter_table(p), indent='  ')}\n")
@@ -347,6 +359,9 @@ def main(argv:list[str]|None=None)->int:
                 from medimb.experiment import list_methods   # importing every method module: only when asked
                 print('methods (get_method(name, **params); run_study takes the names):')
                 print(list_methods().to_string(index=False))
+    except PermissionError as e:   # a read-only results folder: one line, and what is kept
+        print(f"medimb: error: cannot write {e.filename or 'in the results folder'} ({e.strerror or e}); results.csv and the "
+              f"tables already there are kept (each file is replaced whole or not at all)", file=sys.stderr); return 1
     except (MedimbError, ValueError, FileNotFoundError) as e:
         print(f"medimb: error: {e}", file=sys.stderr); return 1
     return 0

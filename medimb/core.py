@@ -449,6 +449,7 @@ def forget_results(notebook:str,                   # the notebook whose rows go,
                   )->pd.DataFrame:
     "Remove the rows of `notebook` matching every filter from results.csv (atomically, under the lock); return them."
     root = Path(root) if root is not None else results_root()
+    if not root.is_dir(): raise ResultsError(f"results folder {root} does not exist: nothing to forget (give the folder that holds results.csv)")
     with results_lock(root):
         table = read_results(root)
         mine = table[table.notebook.astype(str) == str(notebook)] if len(table) else table
@@ -460,7 +461,7 @@ def forget_results(notebook:str,                   # the notebook whose rows go,
             if wanted is None: continue
             wanted = [str(w) for w in ([wanted] if isinstance(wanted, str) else wanted)]
             values = mine[column] if column in mine else pd.Series(np.nan, index=mine.index)
-            values = (values.fillna('ok') if column == 'status' else values).astype(str)   # rows without a status ran
+            values = (values.astype(object).where(values.notna(), 'ok') if column == 'status' else values).astype(str)   # rows without a status ran
             if unknown := [w for w in wanted if w not in set(values)]:
                 raise ConfigError(f"{notebook}: no rows with {column} {unknown}; its rows have {column} {sorted(set(values))}")
             hit &= values.isin(wanted)

@@ -226,3 +226,137 @@ def test_grid_file_paths_are_relative_to_the_grid_file(tmp_path, monkeypatch):
     assert g.datasets[0]['label'] == 'x' and g.datasets[1]['source'] == 'phantom-hernia'
     (tmp_path/'grids'/'h.toml').write_text('methods = ["baseline"]\nseeds = [0]\n[[datasets]]\nname = "chest_xray/train"\n')
     with pytest.raises(ConfigError, match=rf"chest_xray/train does not exist \({tmp_path}/grids/chest_xray/train\)"): read_grid(tmp_path/'grids'/'h.toml')
+
+def _mini_medmnist(path, n=(60, 20, 20), seed=0):
+    "A MedMNIST-format .npz with balanced classes (0 dark, 1 bright), 28 px."
+    rng = np.random.default_rng(seed); arrays = {}
+    for split, k in zip(('train', 'val', 'test'), n):
+        labels = np.repeat([0, 1], k // 2)
+        arrays[f'{split}_images'] = (rng.integers(0, 120, (k, 28, 28)) + 100 * labels[:, None, None]).astype(np.uint8)
+        arrays[f'{split}_labels'] = labels[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+
+def test_grid_names_a_file_through_an_environment_variable_and_cuts_the_named_class(tmp_path, monkeypatch):
+    _mini_medmnist(tmp_path/'mini.npz')
+    grid = {**TINY, 'methods': ['baseline'], 'seeds': [0], 'size': None, 'rank_by': ['roc_auc', 'balanced_accuracy_youden'],
+            'datasets': [dict(name='$MEDIMB_TEST_MINI', label='mini', fraction=1/11, minority=0)]}
+    grid.pop('size')
+    monkeypatch.delenv('MEDIMB_TEST_MINI', raising=False)
+    with pytest.raises(ConfigError, match='MEDIMB_TEST_MINI'): make_grid(grid)           # unset: said before any work
+    monkeypatch.setenv('MEDIMB_TEST_MINI', str(tmp_path/'mini.npz'))
+    g = make_grid(grid)
+    from medimb.benchmark import cell_splits
+    sp = cell_splits(grid_cells(g)[0])
+    assert sp.train.counts == {sp.train.classes[0]: 3, sp.train.classes[1]: 30}           # class 0 made 10% of class 1's count
+    assert len(sp.val) == 20 and len(sp.test) == 20                                       # val and test untouched
+    run = run_grid(g, root=tmp_path/'r', log=quiet)
+    assert run.rows.status.tolist() == ['ok'] and run.rows.params[0].count('$MEDIMB_TEST_MINI') == 1   # the text, not this machine's path
+    (tmp_path/'elsewhere').mkdir()
+    monkeypatch.setenv('MEDIMB_TEST_MINI', str(tmp_path/'elsewhere'/'..'/'mini.npz'))   # another path to the same file: same setting
+    assert pending_cells(make_grid(grid), tmp_path/'r') == []
+    folder = save_benchmark(run, root=tmp_path/'r')
+    assert (folder/'leaderboard_1_balanced_accuracy_youden.md').exists()
+
+def _children(pid:int)->set:
+    "Linux: the ids of a process's children."
+    out = set()
+    for task in Path(f'/proc/{pid}/task').glob('*/children'):
+        try: out |= {int(p) for p in task.read_text().split()}
+        except OSError: pass
+    return out
+
+def _alive(pid:int)->bool:
+    try: return Path(f'/proc/{pid}/status').read_text().split('State:')[1].split()[0] not in ('Z', 'X')
+    except (OSError, IndexError): return False
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc to find the workers')
+def test_killing_a_benchmark_with_workers_leaves_no_orphans_and_a_rerun_resumes(tmp_path):
+    (tmp_path/'stallmod.py').write_text(STALL)
+    grid = {**TINY, 'methods': ['baseline', 'test-stall'], 'seeds': [1]}
+    env = {**os.environ, 'PYTHONPATH': f"{tmp_path}{os.pathsep}{ROOT}", 'STALL': '1', 'MEDIMB_RESULTS': str(tmp_path/'results')}
+    (tmp_path/'driver.py').write_text(f"import stallmod\nfrom medimb.benchmark import run_grid\nif __name__ == '__main__':\n"
+                                      f"    run_grid({grid!r}, root={str(tmp_path/'results')!r}, workers=2)\n")   # spawned workers import stallmod too
+    proc = subprocess.Popen([sys.executable, str(tmp_path/'driver.py')], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:   # the baseline cell finishes; the stalling one hangs in a worker
+            if (tmp_path/'results'/'results.csv').exists() and len(read_results(tmp_path/'results')) >= 1: break
+            assert proc.poll() is None, 'the grid ended before it was killed'
+            time.sleep(0.2)
+        else: pytest.fail('the first cell never finished')
+        kids = _children(proc.pid)
+        assert len(kids) >= 2, kids                      # two workers (and the resource tracker)
+    finally:
+        proc.kill(); proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(k) for k in kids): time.sleep(0.2)
+    left = [k for k in kids if _alive(k)]
+    for k in left: os.kill(k, 9)                         # do not leave them behind when the test fails
+    assert not left, f'processes left running after their parent was killed: {left}'
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import stallmod  # noqa: F401
+        rerun = run_grid(grid, root=tmp_path/'results', log=quiet)
+    finally: sys.path.remove(str(tmp_path))
+    assert [(r['method'], r['seed']) for r in rerun.ran] == [('test-stall', 1)] and (rerun.rows.status == 'ok').all()
+
+def test_an_all_failing_rerun_keeps_the_earlier_leaderboard_and_fails(tmp_path, capsys):
+    from medimb.cli import main
+    grid = tmp_path/'g.toml'
+    text = textwrap.dedent('''
+        name = "11_test"
+        methods = ["baseline", "ros"]
+        seeds = [0]
+        epochs = 1
+        size = 32
+        device = "cpu"
+        model = "MODEL"
+        model_kwargs = {KWARGS}
+        [[datasets]]
+        name = "phantom-hernia"
+        fraction = 0.2
+        n = 120
+        ratio = 0.3
+    ''')
+    grid.write_text(text.replace('MODEL', 'small_cnn').replace('KWARGS', 'widths = [8, 16]'))
+    assert main(['benchmark', '--grid', str(grid), '--results', str(tmp_path/'r')]) == 0
+    folder = tmp_path/'r'/'11_test'
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert 'leaderboard_1.md' in before and 'critical_difference.png' in before
+    grid.write_text(text.replace('MODEL', 'no-such-model').replace('KWARGS', ''))     # every cell fails
+    capsys.readouterr()
+    assert main(['benchmark', '--grid', str(grid), '--results', str(tmp_path/'r')]) == 1
+    err = capsys.readouterr().err
+    assert 'no leaderboard was written' in err and 'none of its 2 cells finished' in err and 'kept' in err, err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before            # the earlier tables and figures, untouched
+    rows = read_results(tmp_path/'r')
+    assert sorted(rows.status.fillna('ok')) == ['error', 'error', 'ok', 'ok']       # the failures are recorded beside them
+
+def test_a_grid_whose_every_cell_fails_says_so(tmp_path):
+    from medimb.benchmark import benchmark
+    from medimb.core import DataError
+    with pytest.raises(DataError, match='none of its 2 cells finished.*boom in the trainer'):
+        benchmark({**TINY, 'methods': ['test-explode'], 'baseline': None}, root=tmp_path, log=quiet)
+    assert (read_results(tmp_path).status == 'error').all() and not list(tmp_path.glob('11_benchmark/leaderboard*'))
+
+def test_the_real_data_grid_names_every_method_that_runs_on_a_cpu(tmp_path, monkeypatch):
+    from medimb.experiment import list_methods
+    _mini_medmnist(tmp_path/'mini.npz')
+    monkeypatch.setenv('MEDIMB_PNEUMONIAMNIST', str(tmp_path/'mini.npz'))   # the grid reads its file through this variable
+    g = read_grid(ROOT/'bench'/'pneumoniamnist.toml')
+    need_weights = {'sd15-img2img', 'sd15-text2img', 'diffusemix'}
+    assert {m['name'] for m in g.methods} == {m for m in list_methods().method if not m.startswith('test-')} - need_weights   # less this file's own
+    assert len(g.seeds) == 5 and g.datasets[0]['minority'] == 'normal' and 'roc_auc' in g.rank_by and 'balanced_accuracy_youden' in g.rank_by
+    generative = {'ddpm', 'dcgan', 'wgan', 'wgan-gp', 'lsgan', 'sngan', 'bagan'}
+    assert g.controls == {m: 'ros' for m in generative}                     # every generative balancer has its copy control
+    official = next(l for l in (ROOT/'bench'/'pneumoniamnist.toml').read_text().splitlines() if l.startswith('# datasets = '))
+    assert '"pneumoniamnist"' in official                                   # the official file, one edit away
+
+def test_a_grid_file_path_through_a_variable_is_not_made_relative_to_the_file(tmp_path, monkeypatch):
+    "`$VAR/x.npz` in a grid file is expanded when loaded, never joined to the grid file's folder."
+    (tmp_path/'data').mkdir(); _mini_medmnist(tmp_path/'data'/'x.npz')
+    (tmp_path/'grids').mkdir()
+    (tmp_path/'grids'/'g.toml').write_text('methods = ["baseline"]\nseeds = [0]\ndatasets = ["$MEDIMB_TEST_DATA/x.npz"]\n')
+    monkeypatch.setenv('MEDIMB_TEST_DATA', str(tmp_path/'data'))
+    g = read_grid(tmp_path/'grids'/'g.toml')
+    assert g.datasets[0]['source'] == '$MEDIMB_TEST_DATA/x.npz'

@@ -218,3 +218,46 @@ def test_version(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f'medimb {__version__}'
     out = subprocess.run(['medimb', '--version'], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and __version__ in out.stdout
+
+def _bench_rows(root, statuses=('ok', 'error')):
+    "results.csv with one study notebook's rows (no status column) and benchmark rows with the given statuses."
+    with Results('01_baseline', root=root) as r: r.add_rows([dict(dataset='d', method='m', model='x', seed=0, balanced_accuracy=0.5)])
+    with Results('11_benchmark', root=root, fresh=False, replace='seed') as r:
+        r.add_rows([dict(dataset='d', method=f'b{i}', model='x', seed=0, status=s, error='' if s == 'ok' else 'boom',
+                         **({'balanced_accuracy': 0.6} if s == 'ok' else {})) for i, s in enumerate(statuses)])
+
+def test_report_names_a_metric_cell_that_is_not_a_number(tmp_path, capsys):
+    _bench_rows(tmp_path)
+    table = pd.read_csv(tmp_path/'results.csv', dtype=str)
+    table.loc[1, 'balanced_accuracy'] = 'n/a?'; table.to_csv(tmp_path/'results.csv', index=False)
+    before = (tmp_path/'REPORT.md').read_text() if (tmp_path/'REPORT.md').exists() else None
+    assert main(['report', '--results', str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "results.csv: column 'balanced_accuracy' of row 2 (line 3" in err and "'n/a?'" in err and 'Traceback' not in err, err
+    assert ((tmp_path/'REPORT.md').read_text() if (tmp_path/'REPORT.md').exists() else None) == before
+
+def test_report_and_forget_into_a_folder_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+    "Simulated (the tests may run as root, whom chmod does not stop): the writes raise PermissionError."
+    import medimb.core as core
+    _bench_rows(tmp_path)
+    table = (tmp_path/'results.csv').read_bytes()
+    def refuse(path, *a, **k): raise PermissionError(13, 'Permission denied', str(path))
+    monkeypatch.setattr(cli, 'atomic_write', refuse); monkeypatch.setattr(core, '_write_table', refuse)
+    assert main(['report', '--results', str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'REPORT.md (Permission denied)' in err and 'kept' in err, err
+    assert main(['forget', '11_benchmark', '--status', 'error', '--results', str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'results.csv (Permission denied)' in err and 'kept' in err, err
+    assert (tmp_path/'results.csv').read_bytes() == table
+
+def test_forget_by_status_leaks_no_warning_and_a_missing_folder_is_not_created(tmp_path, capsys):
+    import warnings
+    _bench_rows(tmp_path, statuses=('error',))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                                   # pandas' fill warnings included
+        assert main(['forget', '01_baseline', '--status', 'ok', '--dry-run', '--results', str(tmp_path)]) == 0
+        assert main(['forget', '11_benchmark', '--status', 'error', '--results', str(tmp_path)]) == 0   # left: rows with no status
+    capsys.readouterr()
+    assert main(['forget', '11_benchmark', '--results', str(tmp_path/'nothere')]) == 1
+    assert 'does not exist' in capsys.readouterr().err and not (tmp_path/'nothere').exists()

@@ -759,6 +759,21 @@ def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|Non
     if ok.seed.nunique() < 3: lines.append(f"With {ok.seed.nunique()} seed(s) the intervals are wide or undefined: run more seeds before drawing conclusions.")
     return '\n'.join(lines)
 
+def _save_ranking(res:Results, ok:pd.DataFrame, metric:str, baseline, alpha:float, suffix:str='')->RankTest:
+    "Save one metric's leaderboard per dataset, its average ranks (Friedman, Nemenyi CD) and CD diagram, names ending in `suffix`."
+    name = metric.replace('_', ' ')
+    for i, d in enumerate(dict.fromkeys(ok.dataset)):
+        lb = leaderboard(ok, metric, baseline, dataset=d).drop(columns=[f'{metric}_mean'])
+        res.save_table(f'leaderboard_{i + 1}{suffix}', lb, caption=(f"{d}, ranked by {name}" if suffix else f"{d}: {name} and ROC-AUC")
+                       + f" (mean ± 95% CI over seeds); paired t-tests over seeds against {baseline} and against the best, p-values Holm-corrected per column")
+    rt = rank_table(ok, metric, alpha)
+    if len(rt.ranks):
+        res.save_table(f'average_ranks{suffix}', rt.ranks, caption=f"Rank of each method per dataset by mean {name} (1 best){'' if suffix else ' and the average'}; "
+                       f"Friedman χ² = {rt.statistic:.3f}, p = {_fmt_p(rt.p)}; Nemenyi CD (α = {alpha}) = {rt.cd:.3f} over {rt.n_datasets} datasets", floatfmt='.2f')
+        res.save_figure(f'critical_difference{suffix}', plot_critical_difference(rt.ranks.set_index('method')['average rank'], rt.cd,
+                        f"Average rank by {name} over {rt.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
+    return rt
+
 def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid's rows
                    grid:Grid|None=None,        # the grid (given by run_grid's result)
                    root:str|Path|None=None,    # results folder (default: results_root())
@@ -780,32 +795,14 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
                         f"already in {folder} are kept. Fix the cause and run again: failed cells run again.")
     res = results if results is not None else Results(grid.name, root=root)
     with contextlib.nullcontext(res) if results is not None else res:
-        for i, d in enumerate(dict.fromkeys(ok.dataset)):
-            lb = leaderboard(ok, metric, baseline, dataset=d).drop(columns=[f'{metric}_mean'])
-            res.save_table(f'leaderboard_{i + 1}', lb, caption=f"{d}: {metric.replace('_', ' ')} and ROC-AUC (mean ± 95% CI over seeds); "
-                           f"paired t-tests over seeds against {baseline} and against the best, p-values Holm-corrected per column")
-        rt = rank_table(ok, metric, alpha)
-        if len(rt.ranks):
-            res.save_table('average_ranks', rt.ranks, caption=f"Rank of each method per dataset by mean {metric.replace('_', ' ')} (1 best) and the average; "
-                           f"Friedman χ² = {rt.statistic:.3f}, p = {_fmt_p(rt.p)}; Nemenyi CD (α = {alpha}) = {rt.cd:.3f} over {rt.n_datasets} datasets", floatfmt='.2f')
-            res.save_figure('critical_difference', plot_critical_difference(rt.ranks.set_index('method')['average rank'], rt.cd,
-                            f"Average rank by {metric.replace('_', ' ')} over {rt.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
+        rt = _save_ranking(res, ok, metric, baseline, alpha)
         res.save_figure('headline', plot_headline(ok, metric, baseline, order=rt.ranks.method.tolist() if len(rt.ranks) else None))
         res.save_table('cost', cost_table(rows), caption='Per method: cells by status, mean seconds per cell, peak resident and GPU memory (MB), '
                        'and images the balancer added to the training split (mean per cell)', floatfmt='.1f')
         failed = rows[statuses(rows) != 'ok']
         if len(failed): res.save_table('not_run', failed[['dataset', 'method', 'seed', 'status', 'error']], caption='Cells that failed or were skipped (failed cells run again on the next call)')
         for other in [m for m in grid.rank_by if m in ok]:   # the same leaderboard, ranks and CD diagram for each further metric
-            for i, d in enumerate(dict.fromkeys(ok.dataset)):
-                lb = leaderboard(ok, other, baseline, dataset=d).drop(columns=[f'{other}_mean'])
-                res.save_table(f'leaderboard_{i + 1}_{other}', lb, caption=f"{d}, ranked by {other.replace('_', ' ')} (mean ± 95% CI over seeds); "
-                               f"paired t-tests over seeds against {baseline} and against the best, p-values Holm-corrected per column")
-            rt_other = rank_table(ok, other, alpha)
-            if len(rt_other.ranks):
-                res.save_table(f'average_ranks_{other}', rt_other.ranks, caption=f"Rank of each method per dataset by mean {other.replace('_', ' ')} (1 best); "
-                               f"Friedman χ² = {rt_other.statistic:.3f}, p = {_fmt_p(rt_other.p)}; Nemenyi CD (α = {alpha}) = {rt_other.cd:.3f} over {rt_other.n_datasets} datasets", floatfmt='.2f')
-                res.save_figure(f'critical_difference_{other}', plot_critical_difference(rt_other.ranks.set_index('method')['average rank'], rt_other.cd,
-                                f"Average rank by {other.replace('_', ' ')} over {rt_other.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
+            _save_ranking(res, ok, other, baseline, alpha, suffix=f'_{other}')
         if grid.controls:
             for i, d in enumerate(dict.fromkeys(ok.dataset)):
                 ct = control_table(ok, grid.controls, [metric, *grid.rank_by], d)

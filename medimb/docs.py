@@ -12,8 +12,9 @@ from .core import MedimbError, ConfigError, atomic_write, project_root, results_
 
 # %% auto #0
 __all__ = ['COLAB_BADGE', 'WIDGET', 'STUDY', 'CONF', 'RESULT_FILES', 'CHROMIUM_FLAGS', 'IMAGE_MAGIC', 'colab_url', 'colab_badge',
-           'params_table', 'api_markdown', 'api_modules', 'page_notebook', 'stage_site', 'build_docs', 'DocsCheckError',
-           'find_chromium', 'render_page', 'screenshot', 'check_site', 'docs_arguments', 'docs_command', 'main']
+           'params_table', 'api_markdown', 'api_modules', 'page_notebook', 'repository_links', 'stage_site',
+           'build_docs', 'DocsCheckError', 'find_chromium', 'render_page', 'screenshot', 'check_site', 'docs_arguments',
+           'docs_command', 'main']
 
 # %% ../nbs/00i_docs.ipynb #d748c932
 COLAB_BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'
@@ -206,6 +207,22 @@ def _results_pages(results:Path, src:Path, notebooks:set[str])->list[dict]:
     return pages
 
 # %% ../nbs/00i_docs.ipynb #ee33c408
+def repository_links(text:str,   # a markdown page's text (the home page, from the README)
+                     docs:set,    # the site's page names ('01_baseline', 'results/pneumoniamnist/index', ...)
+                     git_url:str, # the repository's address (settings.ini's git_url)
+                     branch:str='main'
+                    )->str:
+    "Relative links to a site page where there is one (a results folder's README: its page), else to the file in the repository."
+    def fix(m):
+        label, target = m[1], m[2]
+        if re.match(r'[a-zA-Z][\w+.-]*:|[#/]', target): return m[0]          # a URL, an anchor or an absolute path: as it is
+        path = target.partition('#')[0]
+        if Path(path).suffix in ('.ipynb', '.md') and str(Path(path).with_suffix('')) in docs: return m[0]
+        folder = Path(path).parent.as_posix()
+        if Path(path).name.lower() == 'readme.md' and f'{folder}/index' in docs: return f"[{label}]({folder}/index.md)"
+        return f"[{label}]({git_url.rstrip('/')}/blob/{branch}/{path})"
+    return re.sub(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', fix, text)
+
 def stage_site(src:str|Path,                # the Sphinx source folder to write (emptied first if medimb wrote it)
                nbs:str|Path,                # the notebook folder (index.ipynb and the rest)
                runs:str|Path|None=None,     # executed notebooks (`medimb reproduce` keeps them in _runs/)
@@ -251,6 +268,9 @@ def stage_site(src:str|Path,                # the Sphinx source folder to write 
                     (('Studies', groups['study']), ('Foundations', groups['foundation']),
                      ('API reference', [p['doc'] for p in pages if p['kind'] == 'api']),
                      ('Results', [p['doc'] for p in res])) if entries]
+    docs = present | {p['doc'] for p in pages}
+    for c in nb['cells']:                                   # README links to repository files: their page here, or GitHub
+        if c['cell_type'] == 'markdown': c['source'] = repository_links(_source(c), docs, cfg['git_url'], cfg['branch'])
     (src/'index.ipynb').write_text(json.dumps(nb, indent=1))
     return [{'doc': 'index', 'kind': 'home', 'source': str(nbs/'index.ipynb')}] + pages
 

@@ -120,8 +120,8 @@ _HERNIA = dict(dataset=('phantom-hernia', NIH_REPO), size=(32, 128), model=('sma
 
 STUDY_PRESETS = {   # notebook -> parameter -> (cpu value: the parameters cell's default, study value)
     '01_baseline': dict(hernia_dataset=('phantom-hernia', NIH_REPO), hernia_size=(32, 128), hernia_model=('small_cnn', 'lenet'),
-                        hernia_epochs=(4, 30), dataset=('phantom-pneumonia', KERMANY_HUB), size=(32, 224), model=('small_cnn', 'resnet18'),
-                        epochs=(4, 5), batch_size=(64, 32), seeds=([0, 1], 5)),
+                        hernia_epochs=(8, 30), dataset=('phantom-pneumonia', KERMANY_HUB), size=(32, 224), model=('small_cnn', 'resnet18'),
+                        epochs=(8, 5), batch_size=(16, 32), lr=(3e-3, 2e-3), seeds=([0, 1, 2], 5)),
     '02_pairing': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),
     '03_masking': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),
     '04_interpolation': dict(**_HERNIA, epochs=(6, 30), seeds=([0, 1], 5)),

@@ -27,6 +27,18 @@ def test_every_study_notebook_takes_a_finding_and_the_preset_ones_a_preset():
             assert d['preset'] == 'cpu', stem
             assert f"apply_preset('{stem}', globals())" in code, f"{stem}: call apply_preset after the parameters cell"
 
+ONE_SEED = {'08a_cam'}   # maps one trained model's attention (its `seed`); it writes no table over seeds
+
+def test_every_study_notebook_runs_at_least_three_seeds_at_its_defaults():
+    "Intervals over fewer than 3 seeds say nothing (issue 25): `medimb reproduce` and CI run each study at 3 seeds or more."
+    from medimb.core import as_seeds
+    stems = [p.stem for p in select_notebooks(NBS)]
+    assert {s for s in stems if 'seeds' not in defaults(s)} == ONE_SEED
+    for stem in stems:
+        if stem in ONE_SEED: continue
+        n = len(as_seeds(defaults(stem)['seeds']))
+        assert n >= 3, f"{stem}: its seeds default gives {n} seed(s); give at least 3 (win the time back with batch size, lr, epochs or n)"
+
 @pytest.mark.parametrize('stem', sorted(STUDY_PRESETS))
 def test_presets_agree_with_the_parameters_cell(stem):
     "The CPU column is the parameters cell's defaults; every study value has the type the cell declares."

@@ -18,7 +18,7 @@ __all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', '
            'SD15_VAE', 'CLIP_VIT_L14_TEXT', 'SD15_NOISE_SCHEDULE', 'gray_to_rgb', 'rgb_to_gray', 'to_pil', 'from_pil',
            'to_model_input', 'from_model_output', 'PipelineWeightsError', 'pipeline_class', 'local_pipeline_dir',
            'set_scheduler', 'pipeline_dtype', 'load_pipeline', 'write_clip_tokenizer', 'tiny_tokenizer',
-           'tiny_components', 'tiny_pipeline', 'published_components', 'published_pipeline']
+           'build_components', 'tiny_components', 'tiny_pipeline', 'published_components', 'published_pipeline']
 
 # %% ../nbs/00h_pipelines.ipynb #027f7d2c
 def _uint8_batch(images, what:str='images')->np.ndarray:
@@ -201,28 +201,46 @@ def tiny_tokenizer(folder:str|Path|None=None # where to write its files (default
     return CLIPTokenizer(str(folder/'vocab.json'), str(folder/'merges.txt'), model_max_length=77)
 
 # %% ../nbs/00h_pipelines.ipynb #1f6960c6
+def build_components(kind:str,            # 'instruct-pix2pix' (the UNet sees 8 channels), 'img2img' or 'text2img' (4)
+                     text_config,         # callable(tokenizer) -> CLIPTextConfig keywords
+                     unet_config:dict,    # UNet2DConditionModel keywords (in_channels follows `kind`)
+                     vae_config:dict,     # AutoencoderKL keywords
+                     schedule:dict,       # the noise schedule's keywords, shared by both schedulers
+                     seed:int=0,          # seeds every weight
+                     device='cpu',        # where the weights are made; 'meta' builds the shapes only
+                     tokenizer_dir=None,  # where the tokenizer's files go (see `tiny_tokenizer`)
+                     **pndm               # more PNDMScheduler keywords (SD 1.5: set_alpha_to_one=False)
+                    )->dict:
+    "Text encoder, UNet and VAE (built in this order from seeded random weights), tokenizer and scheduler from configs: no download."
+    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel, AutoencoderKL, EulerAncestralDiscreteScheduler, PNDMScheduler
+    pipeline_class(kind)
+    tok = tiny_tokenizer(tokenizer_dir)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        text = CLIPTextModel(CLIPTextConfig(**text_config(tok)))
+        unet = UNet2DConditionModel(**{**unet_config, 'in_channels': 8 if kind == 'instruct-pix2pix' else 4})
+        vae = AutoencoderKL(**vae_config)
+    scheduler = (EulerAncestralDiscreteScheduler(**schedule) if kind == 'instruct-pix2pix' else
+                 PNDMScheduler(**schedule, skip_prk_steps=True, **pndm))
+    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler)
+
 def tiny_components(kind:str='instruct-pix2pix', # 'instruct-pix2pix' (UNet sees 8 channels), 'img2img' or 'text2img' (4)
                     size:int=32,                 # image side the VAE is configured for
                     seed:int=0,                  # seeds every weight
                     tokenizer_dir=None           # where the tokenizer's files go (see `tiny_tokenizer`)
                    )->dict:
     "Untrained UNet, VAE, CLIP text encoder, tokenizer and scheduler, small enough for CPU tests."
-    from transformers import CLIPTextConfig, CLIPTextModel
-    from diffusers import UNet2DConditionModel, AutoencoderKL, EulerAncestralDiscreteScheduler, PNDMScheduler
-    pipeline_class(kind)
-    tok = tiny_tokenizer(tokenizer_dir)
-    torch.manual_seed(seed)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                                        max_position_embeddings=77, projection_dim=32, bos_token_id=tok.bos_token_id,
-                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-    unet = UNet2DConditionModel(sample_size=size // 2, in_channels=8 if kind == 'instruct-pix2pix' else 4, out_channels=4,
-                                block_out_channels=(32, 64), layers_per_block=1, down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
-                                up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'), cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32), down_block_types=('DownEncoderBlock2D',) * 2,
-                        up_block_types=('UpDecoderBlock2D',) * 2, latent_channels=4, norm_num_groups=8, sample_size=size)
+    text = lambda tok: dict(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                            max_position_embeddings=77, projection_dim=32, bos_token_id=tok.bos_token_id,
+                            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    unet = dict(sample_size=size // 2, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+                down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
+                cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4)
+    vae = dict(in_channels=3, out_channels=3, block_out_channels=(16, 32), down_block_types=('DownEncoderBlock2D',) * 2,
+               up_block_types=('UpDecoderBlock2D',) * 2, latent_channels=4, norm_num_groups=8, sample_size=size)
     schedule = dict(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', steps_offset=1)   # Stable Diffusion's noise schedule
-    scheduler = EulerAncestralDiscreteScheduler(**schedule) if kind == 'instruct-pix2pix' else PNDMScheduler(**schedule, skip_prk_steps=True)
-    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler)
+    return build_components(kind, text, unet, vae, schedule, seed=seed, tokenizer_dir=tokenizer_dir)
 
 def tiny_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix', 'img2img' or 'text2img'
                   size:int=32,                 # image side the VAE is configured for (any multiple of 4 runs)
@@ -258,18 +276,8 @@ def published_components(kind:str='img2img',  # 'instruct-pix2pix' (InstructPix2
                          tokenizer_dir=None   # where the tokenizer's files go (see `tiny_tokenizer`)
                         )->dict:
     "Stable Diffusion 1.5's (or InstructPix2Pix's) UNet, VAE and CLIP ViT-L/14 text encoder from their published configs, random weights."
-    from transformers import CLIPTextConfig, CLIPTextModel
-    from diffusers import UNet2DConditionModel, AutoencoderKL, EulerAncestralDiscreteScheduler, PNDMScheduler
-    pipeline_class(kind)
-    tok = tiny_tokenizer(tokenizer_dir)
-    torch.manual_seed(seed)
-    with torch.device(device):
-        unet = UNet2DConditionModel(**{**SD15_UNET, 'in_channels': 8 if kind == 'instruct-pix2pix' else 4})
-        vae = AutoencoderKL(**SD15_VAE)
-        text = CLIPTextModel(CLIPTextConfig(**CLIP_VIT_L14_TEXT))
-    scheduler = (EulerAncestralDiscreteScheduler(**SD15_NOISE_SCHEDULE) if kind == 'instruct-pix2pix' else
-                 PNDMScheduler(**SD15_NOISE_SCHEDULE, skip_prk_steps=True, set_alpha_to_one=False))
-    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=scheduler)
+    return build_components(kind, lambda tok: CLIP_VIT_L14_TEXT, SD15_UNET, SD15_VAE, SD15_NOISE_SCHEDULE, seed=seed, device=device,
+                            tokenizer_dir=tokenizer_dir, set_alpha_to_one=False)
 
 def published_pipeline(kind:str='instruct-pix2pix', # 'instruct-pix2pix', 'img2img' or 'text2img'
                        seed:int=0                   # seeds every weight

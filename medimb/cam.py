@@ -68,6 +68,19 @@ def _as_float_batches(images)->torch.Tensor:
         return images[:, None] if images.ndim == 3 else images
     raise DataError(f"images must be an ImageSet, a uint8 array or a float tensor; got {type(images).__name__}")
 
+def _class_list(class_idx,              # an int, one per image, or None (the predicted class)
+                n:int,                  # number of images
+                num_classes:int|None    # the model's classes, when it says (a medimb Classifier does)
+               )->list|None:
+    "`class_idx` as one class per image, checked before any map is computed; None stays None."
+    if class_idx is None: return None
+    cls = [int(class_idx)] * n if isinstance(class_idx, (int, np.integer)) else [int(c) for c in class_idx]
+    if len(cls) != n: raise ConfigError(f"class_idx needs one class per image ({n}); got {len(cls)}")
+    if num_classes is not None and cls and not 0 <= min(cls) <= max(cls) < num_classes:
+        raise ConfigError(f"class_idx {sorted(set(cls))} outside the model's {num_classes} classes: use 0 to {num_classes - 1}, or None for the predicted class")
+    return cls
+
+# %% ../nbs/08a_cam.ipynb #c1a7b2cb
 def class_activation_maps(model:nn.Module,            # a medimb Classifier
                           images,                     # ImageSet, uint8 (N, C, H, W) array or float tensor in [0, 1]
                           class_idx=1,                # class to explain: an int, one per image, or None (predicted)
@@ -83,9 +96,7 @@ def class_activation_maps(model:nn.Module,            # a medimb Classifier
     if x_all.ndim != 4: raise DataError(f"images must be (N, C, H, W); got shape {tuple(x_all.shape)}")
     n = len(x_all)
     if n == 0: return np.zeros((0, *x_all.shape[-2:]), np.float32)
-    if class_idx is not None and not isinstance(class_idx, (int, np.integer)):
-        class_idx = [int(c) for c in class_idx]
-        if len(class_idx) != n: raise ConfigError(f"class_idx needs one class per image ({n}); got {len(class_idx)}")
+    class_idx = _class_list(class_idx, n, getattr(model, 'num_classes', None))
     dev = next(model.parameters()).device if device is None else get_device(device)
     model.to(dev)
     was_training = model.training; model.eval()
@@ -100,11 +111,7 @@ def class_activation_maps(model:nn.Module,            # a medimb Classifier
                 x = x.detach().requires_grad_(True)   # gradients reach the target layer even when the weights are frozen
                 with torch.enable_grad():
                     scores = model(x)
-                    if class_idx is None: cls = scores.argmax(1).tolist()
-                    elif isinstance(class_idx, list): cls = class_idx[i:i + batch_size]
-                    else: cls = [int(class_idx)] * len(x)
-                    if max(cls) >= scores.shape[1] or min(cls) < 0:
-                        raise ConfigError(f"class_idx {sorted(set(cls))} outside the model's {scores.shape[1]} classes")
+                    cls = scores.argmax(1).tolist() if class_idx is None else _class_list(class_idx[i:i + batch_size], len(x), scores.shape[1])
                     maps = ext(class_idx=cls, scores=scores)
                 cam = maps[0] if len(maps) == 1 else ext.fuse_cams(maps)
                 cam = F.interpolate(cam[:, None].float(), size=tuple(x.shape[-2:]), mode='bilinear', align_corners=False)[:, 0]

@@ -123,3 +123,11 @@ def test_plots():
     assert len(fig.axes) == 4
     fig = plot_cam_rows({'m1': cams, 'm2': cams}, ds, col_titles=list('abcd'))
     assert len(fig.axes) == 12
+
+
+def test_class_idx_is_checked_before_any_forward_pass():
+    "A class the model does not have is refused before a single batch runs."
+    model, calls = get_model('small_cnn'), []
+    hook = model.register_forward_pre_hook(lambda m, i: calls.append(1))
+    with pytest.raises(ConfigError, match='use 0 to 1, or None'): class_activation_maps(model, phantom(2, 32), class_idx=[0, 5], method='gradcam')
+    hook.remove(); assert calls == []

@@ -80,7 +80,7 @@ def _class_list(class_idx,              # an int, one per image, or None (the pr
         raise ConfigError(f"class_idx {sorted(set(cls))} outside the model's {num_classes} classes: use 0 to {num_classes - 1}, or None for the predicted class")
     return cls
 
-# %% ../nbs/08a_cam.ipynb #c1a7b2cb
+# %% ../nbs/08a_cam.ipynb #f52bcf64
 def class_activation_maps(model:nn.Module,            # a medimb Classifier
                           images,                     # ImageSet, uint8 (N, C, H, W) array or float tensor in [0, 1]
                           class_idx=1,                # class to explain: an int, one per image, or None (predicted)

@@ -121,7 +121,7 @@ def julia_image(size, rng:np.random.Generator, iterations:int=48)->np.ndarray:
     x, y = _grid(size); zoom, turn = rng.uniform(0.6, 1.4), np.exp(1j * rng.uniform(0, 2 * np.pi))
     return _normalize(_escape_time((x + 1j * y) * 1.5 / zoom * turn, 0.7885 * np.exp(1j * rng.uniform(0, 2 * np.pi)), iterations))
 
-# %% ../nbs/07_diffusemix.ipynb #5bc51eef
+# %% ../nbs/07_diffusemix.ipynb #022f11e4
 _MANDELBROT_EDGES = (-0.7453 + 0.1127j, -0.7435 + 0.1314j, -1.2500 + 0.0200j, -0.1011 + 0.9563j, 0.2850 + 0.0100j, -0.1600 + 1.0405j)
 
 def mandelbrot_image(size, rng:np.random.Generator, iterations:int=64)->np.ndarray:
@@ -256,7 +256,7 @@ def _check_constraints(params:dict, constraints:dict=_CONSTRAINTS):
     for k, (ok, what) in constraints.items():
         if k in params and not ok(params[k]): raise ConfigError(f"{k} must be {what}; got {params[k]!r}")
 
-# %% ../nbs/07_diffusemix.ipynb #edb6c981
+# %% ../nbs/07_diffusemix.ipynb #c0c7c137
 class _DiffuseMixBase(GenerativeBalancer):
     "DiffuseMix's settings, checked before any work, and what a fit loads; `DiffuseMixBalancer` draws the images."
     _execution_params = GenerativeBalancer._execution_params + ('edit_batch', 'dtype')
@@ -306,7 +306,7 @@ class _DiffuseMixBase(GenerativeBalancer):
         "The filter classifier's probability of class `label` for each image."
         return predict(self.filter_classifier_, ImageSet(images, np.full(len(images), label), self.classes_))[:, label]
 
-# %% ../nbs/07_diffusemix.ipynb #eb95a814
+# %% ../nbs/07_diffusemix.ipynb #bca430eb
 class DiffuseMixBalancer(_DiffuseMixBase):
     __doc__ = ("DiffuseMix as a balancer: InstructPix2Pix edits of training images, cut and joined with the originals, blended with fractals.\n\n"
                + SAMPLING_STRATEGY_DOC + """

@@ -263,7 +263,7 @@ def _torchvision(name, net, first_conv, num_features, target_layer, weights, num
     return net, dict(num_features=num_features, num_classes=num_classes, in_channels=in_channels, encoder_channels=enc_ch,
                      input_size=input_size, mean=mean, std=std, name=name, target_layer=target_layer)
 
-# %% ../nbs/00c_models.ipynb #bc29d01b
+# %% ../nbs/00c_models.ipynb #57fa99d7
 @register_model('resnet18')
 def _resnet18(num_classes=2, in_channels=1, pretrained=False, input_size=None, **kwargs):
     "ResNet18 (pneumonia study, 224 px)."

@@ -10,7 +10,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device
+import torchcam.methods
+from .core import ConfigError, DataError, get_device
 from .data import ImageSet
 
 # %% auto #0
@@ -23,20 +24,19 @@ CAM_METHODS = {'gradcam': 'GradCAM', 'gradcampp': 'GradCAMpp', 'smoothgradcampp'
 
 def _cam_class(method:str):
     "The torchcam class for a method name ('smoothgradcampp', 'SmoothGradCAM++', 'grad-cam', ...)."
-    import torchcam.methods as M
     key = str(method).lower().replace('++', 'pp').replace('-', '').replace('_', '').replace(' ', '')
-    if key not in CAM_METHODS: raise ValueError(f"unknown CAM method {method!r}; choose one of {list(CAM_METHODS)}")
-    return getattr(M, CAM_METHODS[key])
+    if key not in CAM_METHODS: raise ConfigError(f"unknown CAM method {method!r}; choose one of {list(CAM_METHODS)}")
+    return getattr(torchcam.methods, CAM_METHODS[key])
 
 def _target_layer(model:nn.Module, target_layer:str|None)->str:
     "The dotted name of the layer to explain, checked against the model."
     layer = target_layer or getattr(model, 'target_layer', None)
     if layer is None:
-        raise ValueError(f"{type(model).__name__} has no `target_layer`; pass target_layer= the dotted name of its last "
+        raise ConfigError(f"{type(model).__name__} has no `target_layer`; pass target_layer= the dotted name of its last "
                          f"convolutional block (see model.named_modules())")
     try: model.get_submodule(layer)
     except AttributeError as e:
-        raise ValueError(f"target_layer {layer!r} is not a submodule of {type(model).__name__}; see model.named_modules()") from e
+        raise ConfigError(f"target_layer {layer!r} is not a submodule of {type(model).__name__}; see model.named_modules()") from e
     return layer
 
 @contextlib.contextmanager
@@ -62,12 +62,25 @@ def _as_float_batches(images)->torch.Tensor:
     if isinstance(images, ImageSet): images = images.images
     if isinstance(images, np.ndarray):
         if images.ndim == 3: images = images[:, None]
-        if images.dtype != np.uint8: raise TypeError(f"image arrays must be uint8 (0-255); got {images.dtype}")
+        if images.dtype != np.uint8: raise DataError(f"image arrays must be uint8 (0-255); got {images.dtype}")
         return torch.from_numpy(images)
     if isinstance(images, torch.Tensor):
         return images[:, None] if images.ndim == 3 else images
-    raise TypeError(f"images must be an ImageSet, a uint8 array or a float tensor; got {type(images).__name__}")
+    raise DataError(f"images must be an ImageSet, a uint8 array or a float tensor; got {type(images).__name__}")
 
+def _class_list(class_idx,              # an int, one per image, or None (the predicted class)
+                n:int,                  # number of images
+                num_classes:int|None    # the model's classes, when it says (a medimb Classifier does)
+               )->list|None:
+    "`class_idx` as one class per image, checked before any map is computed; None stays None."
+    if class_idx is None: return None
+    cls = [int(class_idx)] * n if isinstance(class_idx, (int, np.integer)) else [int(c) for c in class_idx]
+    if len(cls) != n: raise ConfigError(f"class_idx needs one class per image ({n}); got {len(cls)}")
+    if num_classes is not None and cls and not 0 <= min(cls) <= max(cls) < num_classes:
+        raise ConfigError(f"class_idx {sorted(set(cls))} outside the model's {num_classes} classes: use 0 to {num_classes - 1}, or None for the predicted class")
+    return cls
+
+# %% ../nbs/08a_cam.ipynb #f52bcf64
 def class_activation_maps(model:nn.Module,            # a medimb Classifier
                           images,                     # ImageSet, uint8 (N, C, H, W) array or float tensor in [0, 1]
                           class_idx=1,                # class to explain: an int, one per image, or None (predicted)
@@ -80,12 +93,10 @@ def class_activation_maps(model:nn.Module,            # a medimb Classifier
                          )->np.ndarray:
     "Class activation maps (N, H, W) in [0, 1], at the input's height and width."
     x_all = _as_float_batches(images)
-    if x_all.ndim != 4: raise ValueError(f"images must be (N, C, H, W); got shape {tuple(x_all.shape)}")
+    if x_all.ndim != 4: raise DataError(f"images must be (N, C, H, W); got shape {tuple(x_all.shape)}")
     n = len(x_all)
     if n == 0: return np.zeros((0, *x_all.shape[-2:]), np.float32)
-    if class_idx is not None and not isinstance(class_idx, (int, np.integer)):
-        class_idx = [int(c) for c in class_idx]
-        if len(class_idx) != n: raise ValueError(f"class_idx needs one class per image ({n}); got {len(class_idx)}")
+    class_idx = _class_list(class_idx, n, getattr(model, 'num_classes', None))
     dev = next(model.parameters()).device if device is None else get_device(device)
     model.to(dev)
     was_training = model.training; model.eval()
@@ -100,11 +111,7 @@ def class_activation_maps(model:nn.Module,            # a medimb Classifier
                 x = x.detach().requires_grad_(True)   # gradients reach the target layer even when the weights are frozen
                 with torch.enable_grad():
                     scores = model(x)
-                    if class_idx is None: cls = scores.argmax(1).tolist()
-                    elif isinstance(class_idx, list): cls = class_idx[i:i + batch_size]
-                    else: cls = [int(class_idx)] * len(x)
-                    if max(cls) >= scores.shape[1] or min(cls) < 0:
-                        raise ValueError(f"class_idx {sorted(set(cls))} outside the model's {scores.shape[1]} classes")
+                    cls = scores.argmax(1).tolist() if class_idx is None else _class_list(class_idx[i:i + batch_size], len(x), scores.shape[1])
                     maps = ext(class_idx=cls, scores=scores)
                 cam = maps[0] if len(maps) == 1 else ext.fuse_cams(maps)
                 cam = F.interpolate(cam[:, None].float(), size=tuple(x.shape[-2:]), mode='bilinear', align_corners=False)[:, 0]
@@ -118,7 +125,7 @@ def _as_masks(masks, shape)->np.ndarray:
     "Masks as bool (N, H, W), checked against the maps' shape."
     m = np.asarray(masks)
     if m.ndim == 4: m = m[:, 0]
-    if m.shape != tuple(shape): raise ValueError(f"masks must match the maps: {tuple(shape)}; got {np.asarray(masks).shape}")
+    if m.shape != tuple(shape): raise DataError(f"masks must match the maps: {tuple(shape)}; got {np.asarray(masks).shape}")
     return m > 0
 
 def dilate_masks(masks,           # (N, H, W) or (N, 1, H, W), nonzero on the finding
@@ -135,7 +142,7 @@ def cam_energy(cams,   # (N, H, W) maps, nonnegative
               )->np.ndarray:
     "Fraction of each map's mass inside its mask; NaN for a map with no mass."
     cams = np.asarray(cams, np.float64); m = _as_masks(masks, cams.shape)
-    if (cams < 0).any(): raise ValueError("maps must be nonnegative (torchcam's are, after ReLU and normalization)")
+    if (cams < 0).any(): raise DataError("maps must be nonnegative (torchcam's are, after ReLU and normalization)")
     total, inside = cams.sum((1, 2)), (cams * m).sum((1, 2))
     with np.errstate(invalid='ignore', divide='ignore'): return np.where(total > 0, inside / total, np.nan)
 
@@ -175,7 +182,7 @@ def plot_cams(images,             # ImageSet or uint8 (N, C, H, W)
               masks=None,         # optional (N, 1, H, W) finding masks to outline
               ncols:int=8, size:float=1.6, alpha:float=0.45, suptitle:str|None=None):
     "Maps overlaid on their images; returns the Figure."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: computing maps needs no plotting library
     if isinstance(images, ImageSet):
         if masks is None: masks = images.masks
         images = images.images
@@ -193,7 +200,7 @@ def plot_cam_rows(rows:dict,          # row name (a method) -> (N, H, W) maps of
                   col_titles=None,    # one title per image (the first row)
                   size:float=1.5, alpha:float=0.45, suptitle:str|None=None):
     "A grid: the images on top, then one row of maps per method; returns the Figure."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: computing maps needs no plotting library
     if isinstance(images, ImageSet):
         if masks is None: masks = images.masks
         images = images.images

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_diffusemix.ipynb #fe72f965
 from __future__ import annotations
-import math, warnings
+import warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -14,7 +14,9 @@ from .data import ImageSet, plot_grid
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, derive_seed
-from .pipelines import INSTRUCT_PIX2PIX, TINY, SCHEDULERS, load_pipeline, to_model_input, from_model_output
+from .models import get_model
+from .train import fit, predict
+from .pipelines import INSTRUCT_PIX2PIX, SCHEDULERS, load_pipeline, to_model_input, from_model_output
 
 # %% auto #0
 __all__ = ['PROMPT_SETS', 'DIRECTIONS', 'FRACTAL_KINDS', 'prompt_list', 'edit_images', 'seam_mask', 'hybrid', 'julia_image',
@@ -119,6 +121,7 @@ def julia_image(size, rng:np.random.Generator, iterations:int=48)->np.ndarray:
     x, y = _grid(size); zoom, turn = rng.uniform(0.6, 1.4), np.exp(1j * rng.uniform(0, 2 * np.pi))
     return _normalize(_escape_time((x + 1j * y) * 1.5 / zoom * turn, 0.7885 * np.exp(1j * rng.uniform(0, 2 * np.pi)), iterations))
 
+# %% ../nbs/07_diffusemix.ipynb #022f11e4
 _MANDELBROT_EDGES = (-0.7453 + 0.1127j, -0.7435 + 0.1314j, -1.2500 + 0.0200j, -0.1011 + 0.9563j, 0.2850 + 0.0100j, -0.1600 + 1.0405j)
 
 def mandelbrot_image(size, rng:np.random.Generator, iterations:int=64)->np.ndarray:
@@ -225,24 +228,39 @@ def diffusemix(pipe,                      # an InstructPix2Pix pipeline
     return DiffuseMixImages(x, edited, round_to_uint8(hy), final, prompts, directions, is_dark(edited, dark_level, dark_fraction))
 
 # %% ../nbs/07_diffusemix.ipynb #99a3d5a7
-class DiffuseMixBalancer(GenerativeBalancer):
-    __doc__ = ("DiffuseMix as a balancer: InstructPix2Pix edits of training images, cut and joined with the originals, blended with fractals.\n\n"
-               + SAMPLING_STRATEGY_DOC + """
-model : str, default='timbrooks/instruct-pix2pix'
-    The edit pipeline: Hub id, a folder written by save_pretrained, or 'tiny' (untrained, for tests).
-prompts : str or list, default='hernia_study'
-    A set in PROMPT_SETS or a list of prompts.
-steps, image_guidance, guidance, scheduler, edit_size : the edit (see `edit_images`; scheduler: one of SCHEDULERS or None).
-seam_width, fractal_weight : see `seam_mask` and `fractal_blend`.
-fractals : 'generated' (made by `make_fractals`, `n_fractals` of them) or 'class' (the class's training images, as the hernia study).
-dark_level, dark_fraction : edits that `is_dark` finds are drawn again.
-label_filter, filter_threshold, filter_model, filter_epochs : drop images a classifier trained on the real training split no longer recognizes.
-augment : 'strategy' (follow sampling_strategy) or 'all' (one DiffuseMix image per training image of every class).
-edit_batch, dtype : images per pipeline call and the weights' dtype (how it runs, not what it makes).""")
+def _whole(lo:int):
+    "Test: a whole number >= `lo` (not a bool)."
+    return lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
+
+def _fraction(closed:bool=True):
+    "Test: a number in [0, 1] (`closed`) or in [0, 1)."
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v and (v <= 1 if closed else v < 1)
+
+def _one_of(*allowed):
+    "Test: one of the `allowed` texts (or None, when it is among them)."
+    return lambda v: v in allowed if v is None else isinstance(v, str) and v in allowed
+
+_CONSTRAINTS = {   # parameter -> (test, what it must be), as imbalanced-learn's `_parameter_constraints`
+    'model': (lambda v: isinstance(v, str) and bool(v.strip()), "a Hub id, a folder or 'tiny'"),
+    **{k: (_whole(1), 'a whole number >= 1') for k in ('steps', 'n_fractals', 'edit_batch', 'filter_epochs')},
+    'edit_size': (lambda v: v is None or _whole(8)(v), 'None or a side >= 8'),
+    'scheduler': (_one_of(*SCHEDULERS, None), f'one of {list(SCHEDULERS)} or None'),
+    'fractals': (_one_of('generated', 'class'), "'generated' or 'class'"),
+    'augment': (_one_of('strategy', 'all'), "'strategy' or 'all'"),
+    **{k: (_fraction(), 'a number in [0, 1]') for k in ('fractal_weight', 'dark_fraction', 'filter_threshold')},
+    'seam_width': (_fraction(closed=False), 'a fraction of the side in [0, 1)'),
+}
+
+def _check_constraints(params:dict, constraints:dict=_CONSTRAINTS):
+    "Raise a ConfigError naming the first parameter in `params` outside its constraint."
+    for k, (ok, what) in constraints.items():
+        if k in params and not ok(params[k]): raise ConfigError(f"{k} must be {what}; got {params[k]!r}")
+
+# %% ../nbs/07_diffusemix.ipynb #c0c7c137
+class _DiffuseMixBase(GenerativeBalancer):
+    "DiffuseMix's settings, checked before any work, and what a fit loads; `DiffuseMixBalancer` draws the images."
     _execution_params = GenerativeBalancer._execution_params + ('edit_batch', 'dtype')
     cache_exclude = GenerativeBalancer.cache_exclude + ('edit_batch',)
-    name = 'diffusemix'
-    max_rounds = 5   # rounds of drawing again for dropped images
 
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, model:str=INSTRUCT_PIX2PIX, prompts='hernia_study',
                  steps:int=10, image_guidance:float=1.5, guidance:float=7.5, scheduler:str|None='euler_ancestral', edit_size:int|None=256,
@@ -258,28 +276,11 @@ edit_batch, dtype : images per pipeline call and the weights' dtype (how it runs
         self.augment, self.edit_batch, self.dtype = augment, edit_batch, dtype
 
     def _check_params(self):
-        "Refuse bad settings before any work."
-        prompt_list(self.prompts)
-        whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-        if not isinstance(self.model, str) or not self.model.strip(): raise ConfigError(f"model must be a Hub id, a folder or 'tiny'; got {self.model!r}")
-        for k in ('steps', 'n_fractals', 'edit_batch', 'filter_epochs'):
-            if not whole(getattr(self, k)) or getattr(self, k) < 1: raise ConfigError(f"{k} must be a whole number >= 1; got {getattr(self, k)!r}")
-        if self.edit_size is not None and (not whole(self.edit_size) or self.edit_size < 8): raise ConfigError(f"edit_size must be None or a side >= 8; got {self.edit_size!r}")
-        if self.scheduler is not None and self.scheduler not in SCHEDULERS: raise ConfigError(f"scheduler must be one of {list(SCHEDULERS)} or None; got {self.scheduler!r}")
-        if self.fractals not in ('generated', 'class'): raise ConfigError(f"fractals must be 'generated' or 'class'; got {self.fractals!r}")
-        if self.augment not in ('strategy', 'all'): raise ConfigError(f"augment must be 'strategy' or 'all'; got {self.augment!r}")
-        for k, lo, hi in (('fractal_weight', 0, 1), ('dark_fraction', 0, 1), ('filter_threshold', 0, 1)):
-            v = getattr(self, k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi: raise ConfigError(f"{k} must lie in [{lo}, {hi}]; got {v!r}")
-        if not isinstance(self.seam_width, (int, float)) or not 0 <= self.seam_width < 1: raise ConfigError(f"seam_width is a fraction of the side in [0, 1); got {self.seam_width!r}")
+        "Refuse bad settings before any work (and when a method is built)."
+        prompt_list(self.prompts); _check_constraints(self.get_params(deep=False))
 
     def _check_input(self, train):
         super()._check_input(train); self._check_params()
-
-    def targets(self, train:ImageSet)->dict:
-        "Images to add per class: as `sampling_strategy` says, or (augment='all') one per training image of every class."
-        if self.augment == 'all': return {int(c): int(k) for c, k in zip(*np.unique(train.labels, return_counts=True))}
-        return super().targets(train)
 
     def _reset_fit_state(self, train, rng):
         super()._reset_fit_state(train, rng)
@@ -297,16 +298,36 @@ edit_batch, dtype : images per pipeline call and the weights' dtype (how it runs
         if self.fractals == 'generated' and self.fractal_images_ is None:
             self.fractal_images_ = make_fractals(self.n_fractals, train.images.shape[-2:], seed=derive_seed(self.seed_, 'fractals'))
         if self.label_filter and self.filter_classifier_ is None:
-            from medimb.models import get_model
-            from medimb.train import fit
             net = get_model(self.filter_model, num_classes=len(train.classes), in_channels=train.images.shape[1])
             fit(net, real, epochs=self.filter_epochs, device=dev, seed=self.seed_ % 2**31, progress=False)
             self.filter_classifier_ = net.eval()
 
     def class_probability(self, images:np.ndarray, label:int)->np.ndarray:
         "The filter classifier's probability of class `label` for each image."
-        from medimb.train import predict
         return predict(self.filter_classifier_, ImageSet(images, np.full(len(images), label), self.classes_))[:, label]
+
+# %% ../nbs/07_diffusemix.ipynb #bca430eb
+class DiffuseMixBalancer(_DiffuseMixBase):
+    __doc__ = ("DiffuseMix as a balancer: InstructPix2Pix edits of training images, cut and joined with the originals, blended with fractals.\n\n"
+               + SAMPLING_STRATEGY_DOC + """
+model : str, default='timbrooks/instruct-pix2pix'
+    The edit pipeline: Hub id, a folder written by save_pretrained, or 'tiny' (untrained, for tests).
+prompts : str or list, default='hernia_study'
+    A set in PROMPT_SETS or a list of prompts.
+steps, image_guidance, guidance, scheduler, edit_size : the edit (see `edit_images`; scheduler: one of SCHEDULERS or None).
+seam_width, fractal_weight : see `seam_mask` and `fractal_blend`.
+fractals : 'generated' (made by `make_fractals`, `n_fractals` of them) or 'class' (the class's training images, as the hernia study).
+dark_level, dark_fraction : edits that `is_dark` finds are drawn again.
+label_filter, filter_threshold, filter_model, filter_epochs : drop images a classifier trained on the real training split no longer recognizes.
+augment : 'strategy' (follow sampling_strategy) or 'all' (one DiffuseMix image per training image of every class).
+edit_batch, dtype : images per pipeline call and the weights' dtype (how it runs, not what it makes).""")
+    name = 'diffusemix'
+    max_rounds = 5   # rounds of drawing again for dropped images
+
+    def targets(self, train:ImageSet)->dict:
+        "Images to add per class: as `sampling_strategy` says, or (augment='all') one per training image of every class."
+        if self.augment == 'all': return {int(c): int(k) for c, k in zip(*np.unique(train.labels, return_counts=True))}
+        return super().targets(train)
 
     def mix(self, label:int, n:int, seed:int)->DiffuseMixImages:
         "DiffuseMix of `n` training images of class `label` (sources and prompts drawn evenly), every stage kept; nothing dropped."
@@ -354,7 +375,6 @@ def label_preservation(classifier,              # a classifier trained on the re
                        prompt_set:dict|None=None # prompt -> the name of its set, for a column
                       )->pd.DataFrame:
     "Per prompt and class: images, share of originals and of DiffuseMix images recognized as their class, and the mean class probability."
-    from medimb.train import predict
     rows = []
     for label, mix in mixes.items():
         score = lambda x: predict(classifier, ImageSet(x, np.full(len(x), label), list(classes)))

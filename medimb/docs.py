@@ -4,7 +4,8 @@
 
 # %% ../nbs/00i_docs.ipynb #6094916c
 from __future__ import annotations
-import re, sys, json, shutil, inspect, argparse, importlib, importlib.util, pkgutil, subprocess
+import os, re, sys, json, shutil, inspect, argparse, configparser, importlib, importlib.util, pkgutil, subprocess
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
@@ -43,7 +44,7 @@ def _annotation(a)->str:
 def params_table(obj # a function or class with docments
                 )->str:
     "A markdown table of `obj`'s parameters from its docments (type, default, details); '' when it has no docments."
-    from fastcore.docments import docments
+    from fastcore.docments import docments   # from the optional medimb[docs] extra: needed only to write API pages
     try: ds = docments(obj, full=True)
     except Exception: return ''      # builtins, C extensions: no source to read
     if not any(d['docment'] for d in ds.values()): return ''   # as nbdev: a table only where there are docments
@@ -160,9 +161,8 @@ html_theme_options = {{'repository_url': {git_url!r}, 'repository_branch': {bran
 
 def _settings(root:Path)->dict:
     "settings.ini's [DEFAULT] section, with the defaults of this project where it is missing."
-    import configparser
     cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(root/'settings.ini')
-    d = dict(cfg['DEFAULT']) if cfg.has_section('DEFAULT') or cfg.defaults() else {}
+    d = dict(cfg['DEFAULT'])   # settings.ini keeps everything in [DEFAULT]; read through it, %(user)s is filled in
     d.setdefault('user', 'medimb'); d.setdefault('repo', 'medimb'); d.setdefault('branch', 'main')
     d.setdefault('git_url', f"https://github.com/{d['user']}/{d['repo']}")
     d.setdefault('title', d['repo']); d.setdefault('author', 'medimb contributors'); d.setdefault('copyright', '')
@@ -223,6 +223,7 @@ def repository_links(text:str,   # a markdown page's text (the home page, from t
         return f"[{label}]({git_url.rstrip('/')}/blob/{branch}/{path})"
     return re.sub(r'(?<!!)\[([^\]]*)\]\(([^)\s]+)\)', fix, text)
 
+# %% ../nbs/00i_docs.ipynb #b4edd1eb
 def stage_site(src:str|Path,                # the Sphinx source folder to write (emptied first if medimb wrote it)
                nbs:str|Path,                # the notebook folder (index.ipynb and the rest)
                runs:str|Path|None=None,     # executed notebooks (`medimb reproduce` keeps them in _runs/)
@@ -336,9 +337,9 @@ class _PageParser(HTMLParser):
         if self._in == 'th' and self.tables: self.tables[-1].append(data.strip())
         elif self._in == 'title': self.title += data
 
+# %% ../nbs/00i_docs.ipynb #43a8ce3b
 def find_chromium()->str:
     "The headless browser: `MEDIMB_CHROMIUM`, else chromium, chromium-browser or google-chrome on the PATH."
-    import os
     for name in ([os.environ['MEDIMB_CHROMIUM']] if os.environ.get('MEDIMB_CHROMIUM') else []) + ['chromium', 'chromium-browser', 'google-chrome']:
         if (p := shutil.which(name)): return p
     raise ConfigError("checking the docs needs Chromium: apt-get install chromium (Debian/Ubuntu), or set MEDIMB_CHROMIUM to a "
@@ -384,7 +385,6 @@ def check_site(site:str|Path='_site',               # the built site (with _page
                chromium:str|None=None,              # the browser binary (default: find_chromium())
                log=print)->dict:
     "Open every page of the site in headless Chromium and check it; raise `DocsCheckError` naming each problem."
-    from concurrent.futures import ThreadPoolExecutor
     site = Path(site); chromium = chromium or find_chromium()
     if not (site/'_pages.json').exists(): raise ConfigError(f"{site} holds no _pages.json: build it first (medimb docs --out {site})")
     pages = json.loads((site/'_pages.json').read_text())

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from .core import ConfigError, DataError
 from .data import ImageSet
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
-from .train import embed
+from .train import embed, predict
 from .generative import nearest_neighbours
 from .masking import MinorityCopies, COPIES_DOC
 
@@ -24,11 +25,11 @@ def interpolate_images(first:np.ndarray,  # uint8 (N, C, H, W): I1
                       )->np.ndarray:
     "f·I1 + (1 − f)·I2 rounded to the nearest grey level (halves up), as uint8."
     a, b = np.asarray(first), np.asarray(second)
-    if a.shape != b.shape: raise ValueError(f"the two image stacks must have the same shape; got {a.shape} and {b.shape}")
-    if a.dtype != np.uint8 or b.dtype != np.uint8: raise TypeError(f"images must be uint8; got {a.dtype} and {b.dtype}")
+    if a.shape != b.shape: raise DataError(f"the two image stacks must have the same shape; got {a.shape} and {b.shape}")
+    if a.dtype != np.uint8 or b.dtype != np.uint8: raise DataError(f"images must be uint8; got {a.dtype} and {b.dtype}")
     f = np.asarray(f, np.float64)
     if f.ndim == 1: f = f.reshape(-1, *([1] * (a.ndim - 1)))
-    if np.any((f < 0) | (f > 1)): raise ValueError(f"f must lie in [0, 1]; got values from {f.min()} to {f.max()}")
+    if np.any((f < 0) | (f > 1)): raise ConfigError(f"f must lie in [0, 1]; got values from {f.min()} to {f.max()}")
     return np.floor(f * a + (1 - f) * b + 0.5 + 1e-9).clip(0, 255).astype(np.uint8)
 
 # %% ../nbs/04_interpolation.ipynb #599dceaa
@@ -46,13 +47,16 @@ f : float or (lo, hi), default=0.9
         if isinstance(f, (tuple, list)) and len(f) == 2 and all(0 <= v <= 1 for v in f) and f[0] <= f[1]:
             return rng.uniform(f[0], f[1], n)
         if isinstance(f, (int, float, np.integer, np.floating)) and not isinstance(f, bool) and 0 <= f <= 1: return np.full(n, float(f))
-        raise ValueError(f"f must be a number in [0, 1] or a range (lo, hi) inside [0, 1]; got {f!r}")
+        raise ConfigError(f"f must be a number in [0, 1] or a range (lo, hi) inside [0, 1]; got {f!r}")
 
-    def _fit(self, train, rng): self._draw_f(1, np.random.default_rng(0)); self._pairs, self._fractions = [], []
+    def _check_params(self):
+        super()._check_params(); self._draw_f(1, np.random.default_rng(0))   # draws f once to check it
+
+    def _fit(self, train, rng): self._pairs, self._fractions = [], []
 
     def _generate(self, train:ImageSet, label:int, n:int, rng:np.random.Generator)->np.ndarray:
         idx = np.where(train.labels == label)[0]; m = len(idx)
-        if m < 2: raise ValueError(f"interpolation needs at least 2 images of class {train.classes[label]!r} to blend; it has {m}")
+        if m < 2: raise DataError(f"interpolation needs at least 2 images of class {train.classes[label]!r} to blend; it has {m}")
         pos = balanced_draw(np.arange(m), n, rng)
         other = (pos + rng.integers(1, m, n)) % m          # any other image of the class, uniformly
         first, second, f = idx[pos], idx[other], self._draw_f(n, rng)
@@ -93,7 +97,7 @@ def interpolation_geometry(model:torch.nn.Module,  # a trained classifier (for f
                            minority:int=1)->pd.DataFrame:
     "For each set of images: NN distance and spread relative to real minority images (pixels, features), finding area, p(minority)."
     real = train[(train.labels == minority) & ~train.synthetic]
-    if len(real) < 2: raise ValueError(f"need at least 2 real images of class {minority} in train; got {len(real)}")
+    if len(real) < 2: raise DataError(f"need at least 2 real images of class {minority} in train; got {len(real)}")
     px = lambda im: np.asarray(im, np.float32).reshape(len(im), -1) / 255
     real_px, real_ft = px(real.images), embed(model, real.images)
     nearest = lambda q, r, **kw: nearest_neighbours(q, r, **kw)[0]   # each point's distance to its nearest reference point
@@ -119,5 +123,4 @@ def interpolation_geometry(model:torch.nn.Module,  # a trained classifier (for f
 @torch.no_grad()
 def _proba(model, images, batch_size=256):
     "Class probabilities of uint8 images."
-    from medimb.train import predict
     return predict(model, ImageSet(images, np.zeros(len(images), np.int64), ['a', 'b']), batch_size=batch_size, bf16=False)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from .core import ConfigError, DataError
 from .data import ImageSet, random_patch_mask
 from .balancer import OverSampler, SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
+from .train import predict
 
 # %% auto #0
 __all__ = ['COPIES_DOC', 'MinorityCopies', 'erase_patches', 'PatchMasking', 'masking_method', 'duplication_method',
@@ -26,17 +28,21 @@ class MinorityCopies(OverSampler):
     def __init__(self, sampling_strategy='auto', random_state:int|None=None, copies:float|None=None):
         super().__init__(sampling_strategy, random_state); self.copies = copies
 
+    def _check_params(self):
+        "`copies`, when given, is a number >= 0 and `sampling_strategy` is left at 'auto'."
+        c = self.copies
+        if c is None: return
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not np.isfinite(c) or c < 0:
+            raise ConfigError(f"copies must be a number >= 0 (new images per minority image, the study used 2); got {c!r}")
+        if not (isinstance(self.sampling_strategy, str) and self.sampling_strategy == 'auto'):
+            raise ConfigError(f"give either copies= ({c}) or sampling_strategy= ({self.sampling_strategy!r}), not both: "
+                              f"copies={c} means sampling_strategy={{minority: (1 + {c}) * n_minority}}")
+
     def targets(self, train:ImageSet)->dict:
         "Images to add per class: from `copies` when it is given, else from `sampling_strategy`."
         if self.copies is None: return super().targets(train)
-        c = self.copies
-        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not np.isfinite(c) or c < 0:
-            raise ValueError(f"copies must be a number >= 0 (new images per minority image, the study used 2); got {c!r}")
-        if not (isinstance(self.sampling_strategy, str) and self.sampling_strategy == 'auto'):
-            raise ValueError(f"give either copies= ({c}) or sampling_strategy= ({self.sampling_strategy!r}), not both: "
-                             f"copies={c} means sampling_strategy={{minority: (1 + {c}) * n_minority}}")
         counts = np.bincount(train.labels, minlength=len(train.classes))
-        return {int(k): int(round(c * counts[k])) for k in range(len(counts)) if 0 < counts[k] < counts.max()}
+        return {int(k): int(round(self.copies * counts[k])) for k in range(len(counts)) if 0 < counts[k] < counts.max()}
 
     def _fit_resample(self, train:ImageSet)->ImageSet:
         self._sources, self._masks = [], []
@@ -60,14 +66,14 @@ def erase_patches(images:np.ndarray,      # uint8 (N, C, H, W)
                  )->np.ndarray:
     "A copy of `images` with the masked pixels replaced by `fill`; all other pixels unchanged."
     images, mask = np.asarray(images), np.asarray(mask, bool)
-    if images.dtype != np.uint8 or images.ndim != 4: raise TypeError(f"images must be uint8 (N, C, H, W); got {images.dtype} {images.shape}")
-    if mask.shape != (len(images), 1, *images.shape[2:]): raise ValueError(f"mask must be (N, 1, H, W) = {(len(images), 1, *images.shape[2:])}; got {mask.shape}")
+    if images.dtype != np.uint8 or images.ndim != 4: raise DataError(f"images must be uint8 (N, C, H, W); got {images.dtype} {images.shape}")
+    if mask.shape != (len(images), 1, *images.shape[2:]): raise DataError(f"mask must be (N, 1, H, W) = {(len(images), 1, *images.shape[2:])}; got {mask.shape}")
     if isinstance(fill, str):
         if fill == 'mean': value = np.broadcast_to(images.mean((1, 2, 3), keepdims=True).round().astype(np.uint8), images.shape)
         elif fill == 'noise': value = (rng or np.random.default_rng()).integers(0, 256, images.shape, dtype=np.uint8)
-        else: raise ValueError(f"fill must be a grey level 0-255, 'mean' or 'noise'; got {fill!r}")
+        else: raise ConfigError(f"fill must be a grey level 0-255, 'mean' or 'noise'; got {fill!r}")
     else:
-        if isinstance(fill, bool) or not np.isscalar(fill) or not 0 <= fill <= 255: raise ValueError(f"fill must be a grey level 0-255, 'mean' or 'noise'; got {fill!r}")
+        if isinstance(fill, bool) or not np.isscalar(fill) or not 0 <= fill <= 255: raise ConfigError(f"fill must be a grey level 0-255, 'mean' or 'noise'; got {fill!r}")
         value = np.uint8(round(float(fill)))
     return np.where(np.broadcast_to(mask, images.shape), value, images).astype(np.uint8)
 
@@ -88,13 +94,14 @@ fill : int, 'mean' or 'noise', default=0
         self.patch_size, self.patch_count, self.fill = patch_size, patch_count, fill
 
     def _check_params(self):
+        super()._check_params()
         if isinstance(self.patch_size, bool) or not isinstance(self.patch_size, (int, np.integer)) or self.patch_size < 1:
-            raise ValueError(f"patch_size must be a positive number of pixels; got {self.patch_size!r}")
+            raise ConfigError(f"patch_size must be a positive number of pixels; got {self.patch_size!r}")
         if isinstance(self.patch_count, bool) or not isinstance(self.patch_count, (int, np.integer)) or self.patch_count < 0:
-            raise ValueError(f"patch_count must be an integer >= 0 (0 erases nothing); got {self.patch_count!r}")
+            raise ConfigError(f"patch_count must be an integer >= 0 (0 erases nothing); got {self.patch_count!r}")
 
     def _fit(self, train, rng):
-        self._check_params(); self._patches = []
+        self._patches = []   # fit_resample checked the parameters
 
     def _generate(self, train:ImageSet, label:int, n:int, rng:np.random.Generator)->np.ndarray:
         src = balanced_draw(np.where(train.labels == label)[0], n, rng)
@@ -137,7 +144,6 @@ def patch_sensitivity(model:torch.nn.Module, # a trained classifier
                       minority:int=1,        # the class whose probability is reported
                       seed:int=0)->pd.DataFrame:
     "Mean p(minority) per class on `images` as they are and with random patches erased."
-    from medimb.train import predict
     rng = np.random.default_rng(seed); h, w = images.images.shape[-2:]
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
     mask = random_patch_mask(len(images), h, w, patch_size, patch_count, generator=g).numpy()

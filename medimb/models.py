@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .core import ConfigError, DataError
 
 # %% auto #0
 __all__ = ['MODELS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Classifier', 'LeNet', 'SmallCNN', 'PretrainedWeightsError', 'weights_path',
@@ -21,8 +22,17 @@ def _pair(size):
     if size is None: return None
     if isinstance(size, int): return (size, size)
     size = tuple(int(s) for s in size)
-    if len(size) != 2: raise ValueError(f"input_size must be an int or a (height, width) pair, got {size!r}.")
+    if len(size) != 2: raise ConfigError(f"input_size must be an int or a (height, width) pair, got {size!r}.")
     return size
+
+def _normalization(mean, std, channels:int)->tuple:
+    "`mean` and `std` as float tensors of 1 or `channels` values, checked."
+    mean, std = torch.as_tensor(mean, dtype=torch.float32).flatten(), torch.as_tensor(std, dtype=torch.float32).flatten()
+    for arg, val in (('mean', mean), ('std', std)):
+        if len(val) not in (1, channels):
+            raise ConfigError(f"{arg} must have 1 or {channels} (encoder_channels) values, got {len(val)}.")
+    if (std <= 0).any(): raise ConfigError(f"std must be positive, got {std.tolist()}.")
+    return mean, std
 
 # %% ../nbs/00c_models.ipynb #ff90a711
 class Classifier(nn.Module):
@@ -41,13 +51,9 @@ class Classifier(nn.Module):
                 ):
         super().__init__()
         for arg, val in (('in_channels', in_channels), ('encoder_channels', encoder_channels)):
-            if val not in (1, 3): raise ValueError(f"{arg} must be 1 (grey) or 3 (RGB), got {val!r}.")
-        if int(num_classes) < 1: raise ValueError(f"num_classes must be at least 1, got {num_classes!r}.")
-        mean, std = torch.as_tensor(mean, dtype=torch.float32).flatten(), torch.as_tensor(std, dtype=torch.float32).flatten()
-        for arg, val in (('mean', mean), ('std', std)):
-            if len(val) not in (1, encoder_channels):
-                raise ValueError(f"{arg} must have 1 or {encoder_channels} (encoder_channels) values, got {len(val)}.")
-        if (std <= 0).any(): raise ValueError(f"std must be positive, got {std.tolist()}.")
+            if val not in (1, 3): raise ConfigError(f"{arg} must be 1 (grey) or 3 (RGB), got {val!r}.")
+        if int(num_classes) < 1: raise ConfigError(f"num_classes must be at least 1, got {num_classes!r}.")
+        mean, std = _normalization(mean, std, encoder_channels)
         self.encoder, self.head = encoder, nn.Linear(num_features, num_classes)
         self.num_features, self.num_classes = int(num_features), int(num_classes)
         self.in_channels, self.encoder_channels = in_channels, encoder_channels
@@ -57,14 +63,15 @@ class Classifier(nn.Module):
 
     def _check(self, x):
         if not isinstance(x, torch.Tensor) or x.ndim != 4:
-            raise ValueError(f"{self.name}: expected a 4-D tensor (N, C, H, W), got "
+            raise DataError(f"{self.name}: expected a 4-D tensor (N, C, H, W), got "
                              f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}.")
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"{self.name}: built for in_channels={self.in_channels} but got a batch with {x.shape[1]} "
+            raise DataError(f"{self.name}: built for in_channels={self.in_channels} but got a batch with {x.shape[1]} "
                              f"channels (shape {tuple(x.shape)}); rebuild with get_model(..., in_channels={x.shape[1]}) "
                              f"or convert the images.")
         if x.dtype == torch.uint8: return x.float() / 255  # ImageSet pixels: 0..255 -> [0, 1]
-        if not x.is_floating_point(): raise TypeError(f"{self.name}: expected float pixels in [0, 1], got dtype {x.dtype}.")
+        if not x.is_floating_point(): raise DataError(f"{self.name}: expected float pixels in [0, 1] or uint8 pixels, got dtype {x.dtype}; "
+                                                     f"convert the batch (x.float() / 255 for 0-255 integers).")
         return x
 
     def preprocess(self, x:torch.Tensor)->torch.Tensor:
@@ -100,7 +107,7 @@ class LeNet(nn.Module):
                  in_channels:int=1   # channels of the (preprocessed) input
                 ):
         super().__init__()
-        if int(size) < 16: raise ValueError(f"LeNet needs an input side of at least 16 px (two 5x5 convs and two 2x2 pools), got size={size}.")
+        if int(size) < 16: raise ConfigError(f"LeNet needs an input side of at least 16 px (two 5x5 convs and two 2x2 pools), got size={size}.")
         self.size, side = int(size), _lenet_side(int(size))
         self.conv1 = nn.Sequential(nn.Conv2d(in_channels, 6, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2))
         self.conv2 = nn.Sequential(nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2))
@@ -194,8 +201,8 @@ def get_model(name:str,              # one of `MODELS`: 'lenet', 'small_cnn', 'r
              )->Classifier:
     "Build the classifier called `name`."
     key = str(name).lower().replace('-', '_')
-    if key not in MODELS: raise ValueError(f"Unknown model {name!r}; available models: {', '.join(sorted(MODELS))}.")
-    if in_channels not in (1, 3): raise ValueError(f"in_channels must be 1 (grey) or 3 (RGB), got {in_channels!r}.")
+    if key not in MODELS: raise ConfigError(f"Unknown model {name!r}; available models: {', '.join(sorted(MODELS))}.")
+    if in_channels not in (1, 3): raise ConfigError(f"in_channels must be 1 (grey) or 3 (RGB), got {in_channels!r}.")
     return MODELS[key](num_classes=num_classes, in_channels=in_channels, pretrained=pretrained, input_size=input_size, **kwargs)
 
 def count_parameters(model:nn.Module)->int:
@@ -206,7 +213,7 @@ def count_parameters(model:nn.Module)->int:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _no_pretrained(name, pretrained):
-    if pretrained: raise ValueError(f"{name!r} has no pretrained weights; use pretrained=False or a torchvision network "
+    if pretrained: raise ConfigError(f"{name!r} has no pretrained weights; use pretrained=False or a torchvision network "
                                     f"('resnet18', 'densenet121', 'inception_v3').")
 
 @register_model('lenet')
@@ -215,8 +222,8 @@ def _lenet(num_classes=2, in_channels=1, pretrained=False, input_size=None, size
     _no_pretrained('lenet', pretrained)
     if size is None: size = 128 if input_size is None else input_size
     if input_size is not None and _pair(input_size) != _pair(size):
-        raise ValueError(f"lenet: input_size={input_size!r} and size={size!r} disagree; LeNet is built for one side, pass only size.")
-    if not isinstance(size, int): raise ValueError(f"lenet: size must be one int (a square side), got {size!r}.")
+        raise ConfigError(f"lenet: input_size={input_size!r} and size={size!r} disagree; LeNet is built for one side, pass only size.")
+    if not isinstance(size, int): raise ConfigError(f"lenet: size must be one int (a square side), got {size!r}.")
     enc = LeNet(size, in_channels)
     return Classifier(enc, enc.num_features, num_classes, in_channels, in_channels, input_size=size,
                       name='lenet', target_layer='encoder.conv2')
@@ -256,9 +263,11 @@ def _torchvision(name, net, first_conv, num_features, target_layer, weights, num
     return net, dict(num_features=num_features, num_classes=num_classes, in_channels=in_channels, encoder_channels=enc_ch,
                      input_size=input_size, mean=mean, std=std, name=name, target_layer=target_layer)
 
+# %% ../nbs/00c_models.ipynb #57fa99d7
 @register_model('resnet18')
 def _resnet18(num_classes=2, in_channels=1, pretrained=False, input_size=None, **kwargs):
     "ResNet18 (pneumonia study, 224 px)."
+    # torchvision.models takes a second to import: only when a torchvision network is built (most runs use small_cnn)
     from torchvision.models import resnet18, ResNet18_Weights
     net, cfg = _torchvision('resnet18', resnet18(weights=None, **kwargs), 'conv1', 512, 'encoder.layer4',
                             ResNet18_Weights.IMAGENET1K_V1, num_classes, in_channels, pretrained, input_size)
@@ -280,7 +289,7 @@ def _inception_v3(num_classes=2, in_channels=1, pretrained=False, input_size=299
     "Inception-V3 (latent-diffusion study, 299 px); inputs are resized to `input_size` (at least 75)."
     from torchvision.models import Inception3, Inception_V3_Weights
     input_size = _pair(299 if input_size is None else input_size)
-    if min(input_size) < 75: raise ValueError(f"inception_v3 needs an input side of at least 75 px, got input_size={input_size}.")
+    if min(input_size) < 75: raise ConfigError(f"inception_v3 needs an input side of at least 75 px, got input_size={input_size}.")
     # the ImageNet checkpoint has the auxiliary classifier: build with it, load, then drop it
     net = Inception3(aux_logits=pretrained, transform_input=False, init_weights=not pretrained, **kwargs)
     def _drop_aux(m): m.aux_logits, m.AuxLogits = False, None

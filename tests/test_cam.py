@@ -8,6 +8,7 @@ import torch.nn as nn
 
 from medimb.cam import (class_activation_maps, cam_extractor, cam_energy, pointing_game, cam_scores, dilate_masks,
                         plot_cams, plot_cam_rows, CAM_METHODS)
+from medimb.core import ConfigError, DataError
 from medimb.data import phantom
 from medimb.models import Classifier, get_model
 
@@ -81,13 +82,18 @@ def test_hooks_removed_on_error():
 
 
 def test_clear_errors():
+    "Bad arguments are a ConfigError, bad images or maps a DataError (both ValueErrors), each naming what to fix."
     model = get_model('small_cnn')
-    with pytest.raises(ValueError, match='unknown CAM method'): class_activation_maps(model, phantom(2, 32), method='saliency')
-    with pytest.raises(ValueError, match='not a submodule'): class_activation_maps(model, phantom(2, 32), target_layer='encoder.nope')
-    with pytest.raises(ValueError, match='one class per image'): class_activation_maps(model, phantom(2, 32), class_idx=[1])
-    with pytest.raises(TypeError, match='uint8'): class_activation_maps(model, np.zeros((2, 1, 32, 32), np.float32))
-    with pytest.raises(ValueError, match='no `target_layer`'):
+    with pytest.raises(ConfigError, match='unknown CAM method'): class_activation_maps(model, phantom(2, 32), method='saliency')
+    with pytest.raises(ConfigError, match='not a submodule'): class_activation_maps(model, phantom(2, 32), target_layer='encoder.nope')
+    with pytest.raises(ConfigError, match='one class per image'): class_activation_maps(model, phantom(2, 32), class_idx=[1])
+    with pytest.raises(ConfigError, match='outside'): class_activation_maps(model, phantom(2, 32), class_idx=5)
+    with pytest.raises(DataError, match='uint8'): class_activation_maps(model, np.zeros((2, 1, 32, 32), np.float32))
+    with pytest.raises(DataError, match='ImageSet, a uint8 array'): class_activation_maps(model, [[0]])
+    with pytest.raises(ConfigError, match='no `target_layer`'):
         with cam_extractor(nn.Sequential(nn.Conv2d(1, 2, 3)), 'gradcam'): pass
+    with pytest.raises(DataError, match='nonnegative'): cam_energy(-np.ones((1, 4, 4)), np.ones((1, 4, 4)))
+    with pytest.raises(DataError, match='masks must match'): cam_scores(np.ones((1, 4, 4)), np.ones((1, 4, 5)))
     assert set(CAM_METHODS) >= {'gradcam', 'smoothgradcampp'}
 
 
@@ -117,3 +123,11 @@ def test_plots():
     assert len(fig.axes) == 4
     fig = plot_cam_rows({'m1': cams, 'm2': cams}, ds, col_titles=list('abcd'))
     assert len(fig.axes) == 12
+
+
+def test_class_idx_is_checked_before_any_forward_pass():
+    "A class the model does not have is refused before a single batch runs."
+    model, calls = get_model('small_cnn'), []
+    hook = model.register_forward_pre_hook(lambda m, i: calls.append(1))
+    with pytest.raises(ConfigError, match='use 0 to 1, or None'): class_activation_maps(model, phantom(2, 32), class_idx=[0, 5], method='gradcam')
+    hook.remove(); assert calls == []

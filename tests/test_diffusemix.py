@@ -117,3 +117,10 @@ def test_notebook_never_falls_back_to_tiny(tmp_path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and 'PipelineWeightsError' in r.stderr + r.stdout and 'timbrooks--instruct-pix2pix' in r.stderr + r.stdout
     assert not (tmp_path/'results'/'07_diffusemix'/'summary.csv').exists()
+
+def test_settings_table_refuses_every_bad_value_as_config_error():
+    "One table of constraints: odd types (a list, a bool) are a ConfigError too, when the method is built, naming the parameter."
+    from medimb.experiment import get_method
+    for kw in (dict(scheduler=['euler_ancestral']), dict(seam_width=False), dict(fractals=['class']), dict(edit_size=True),
+               dict(model=''), dict(filter_threshold=1.5), dict(n_fractals=0)):
+        with pytest.raises(ConfigError, match=next(iter(kw))): get_method('diffusemix', **{'model': 'tiny', **kw})

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
+from medimb.core import ConfigError, DataError
 from medimb.data import phantom, split_dataset
+from medimb.experiment import get_method
 from medimb.experiment import check_balancer
 from medimb.interpolation import PixelInterpolation, interpolate_images, mixup_images, embed, interpolation_geometry
 from medimb.models import get_model
@@ -109,3 +111,14 @@ def test_geometry_distances_match_brute_force(splits):
     d_real = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1)); np.fill_diagonal(d_real, np.inf)
     d_new = np.sqrt(((gen[:, None] - real[None]) ** 2).sum(-1))
     assert g.loc['new', 'pixel_nn'] == pytest.approx(d_new.min(1).mean() / d_real.min(1).mean(), rel=1e-5)
+
+
+def test_bad_settings_are_config_errors_before_any_work(splits):
+    "A bad f or copies fails when the method is built (as a grid is read), as a ConfigError; bad images are a DataError."
+    for bad in (dict(f=1.5), dict(f=(0.9, 0.1)), dict(copies=-1), dict(copies=2, sampling_strategy='minority')):
+        with pytest.raises(ConfigError): get_method('interpolation', **bad)
+        with pytest.raises(ConfigError): PixelInterpolation(**bad).check_params()
+    a = np.zeros((2, 1, 4, 4), np.uint8)
+    with pytest.raises(DataError, match='uint8'): interpolate_images(a, a.astype(np.float32))
+    with pytest.raises(DataError, match='same shape'): interpolate_images(a, a[:1])
+    with pytest.raises(ConfigError, match='f must lie'): interpolate_images(a, a, 2.0)

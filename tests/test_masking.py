@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
+from medimb.core import ConfigError, DataError
 from medimb.data import phantom, split_dataset, random_patch_mask, ImageSet
+from medimb.experiment import get_method
 from medimb.experiment import check_balancer
 from medimb.masking import PatchMasking, MinorityCopies, erase_patches, balanced_draw
 
@@ -36,7 +38,7 @@ def test_erase_patches_touches_only_the_mask():
     np.testing.assert_array_equal(erase_patches(images, mask, 'mean')[:, 0, 5, 12], means)
     with pytest.raises(ValueError, match='grey level'):
         erase_patches(images, mask, 'blue')
-    with pytest.raises(TypeError, match='uint8'):
+    with pytest.raises(DataError, match='uint8'):
         erase_patches(images.astype(np.float32), mask)
 
 
@@ -136,3 +138,14 @@ def test_patch_sensitivity_reports_each_class(splits):
     p = predict(net, splits.test, bf16=False)[:, 1]
     np.testing.assert_allclose(ps.p_as_is, [p[splits.test.labels == 0].mean(), p[splits.test.labels == 1].mean()], rtol=1e-5)
     np.testing.assert_allclose(ps.change, ps.p_patched - ps.p_as_is)
+
+
+def test_bad_settings_are_config_errors_before_any_work(splits):
+    "Bad copies, patch or fill settings fail when the method is built (as a grid is read), as a ConfigError."
+    for name, bad in (('masking', dict(copies=-1)), ('masking', dict(copies='two')), ('masking', dict(patch_size=0)),
+                      ('masking', dict(patch_count=-1)), ('masking', dict(copies=2, sampling_strategy='minority')),
+                      ('duplication', dict(copies=float('nan')))):
+        with pytest.raises(ConfigError): get_method(name, **bad)
+    images, mask = np.zeros((1, 1, 4, 4), np.uint8), np.ones((1, 1, 4, 4), bool)
+    with pytest.raises(ConfigError, match='grey level'): erase_patches(images, mask, 300)
+    with pytest.raises(DataError, match='mask must be'): erase_patches(images, mask[:, :, :2])

@@ -10,6 +10,7 @@ import torchvision
 from torchvision.transforms import functional as TF
 
 from medimb import models as M
+from medimb.core import ConfigError, DataError
 from medimb.models import (Classifier, LeNet, SmallCNN, get_model, MODELS, register_model, count_parameters,
                            load_pretrained_state, PretrainedWeightsError)
 
@@ -189,7 +190,7 @@ def test_classifier_bad_inputs():
     model = get_model('small_cnn', in_channels=1)
     with pytest.raises(ValueError, match='in_channels=1'): model(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match='4-D'): model(torch.rand(1, 32, 32))
-    with pytest.raises(TypeError, match='float'): model(torch.ones(1, 1, 32, 32, dtype=torch.int64))
+    with pytest.raises(DataError, match='float'): model(torch.ones(1, 1, 32, 32, dtype=torch.int64))
     m3 = get_model('resnet18', in_channels=3)
     with pytest.raises(ValueError, match='in_channels=3'): m3(torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match='in_channels'): get_model('resnet18', in_channels=2)
@@ -326,3 +327,14 @@ def test_offline_never_downloads(monkeypatch):
     from torchvision.models import ResNet18_Weights
     monkeypatch.setenv('MEDIMB_OFFLINE', '1')  # the autouse fixture's download stub would raise AssertionError
     with pytest.raises(PretrainedWeightsError, match='MEDIMB_OFFLINE'): load_pretrained_state(ResNet18_Weights.IMAGENET1K_V1)
+
+def test_bad_arguments_raise_config_error_and_bad_batches_data_error():
+    "Every bad argument is a ConfigError (a ValueError), raised before a network is built; a bad batch is a DataError."
+    for make in (lambda: get_model('vgg16'), lambda: get_model('small_cnn', in_channels=2), lambda: get_model('lenet', size=8),
+                 lambda: get_model('lenet', size=64, input_size=32), lambda: get_model('lenet', pretrained=True),
+                 lambda: get_model('inception_v3', input_size=74), lambda: get_model('small_cnn', input_size=(1, 2, 3)),
+                 lambda: Classifier(nn.Identity(), 4, num_classes=0), lambda: Classifier(nn.Identity(), 4, std=(-1.,))):
+        with pytest.raises(ConfigError): make()
+    model = get_model('small_cnn')
+    for x in (torch.rand(1, 32, 32), torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32, dtype=torch.int64)):
+        with pytest.raises(DataError): model(x)

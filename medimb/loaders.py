@@ -19,7 +19,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'SPLIT_NAMES', 'KERMANY_SUBTYPE_TASKS', 'LABEL_AL
            'NIH_FINDINGS', 'NIH_TABLES', 'NIH_LISTS', 'MEDMNIST_NAMES', 'LOADERS', 'patient_from_filename',
            'pneumonia_subtype_from_filename', 'MissingDataError', 'load_image_folder', 'load_csv_images',
            'load_vindr_pcxr', 'load_medmnist', 'hub_splits', 'load_hf', 'load_nih_hernia', 'load_nih_folder',
-           'local_path', 'Loader', 'source_path', 'find_loader', 'load_dataset']
+           'local_path', 'Loader', 'source_path', 'on_the_hub', 'find_loader', 'load_dataset']
 
 # %% ../nbs/00ac_loaders.ipynb #ae17184f
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -767,9 +767,12 @@ def _load_nih_hub(source:str, o:dict)->ImageSet:
 def _is_dir(source:str)->bool: return source_path(source).is_dir()
 def _is_file(source:str, suffix:str)->bool:
     p = source_path(source); return p.is_file() and (p.suffix == suffix if suffix == '.npz' else p.suffix.lower() == suffix)
-def _on_the_hub(source:str)->bool: return '/' in source and local_path(source) is None
+def on_the_hub(source:str # a dataset name as a user gives it
+              )->bool:
+    "Whether `source` names a Hugging Face Hub dataset ('owner/name' that is no local path) rather than a local file or folder."
+    return '/' in source and local_path(source) is None
 
-# %% ../nbs/00ac_loaders.ipynb #423d3522
+# %% ../nbs/00ac_loaders.ipynb #df0ec709
 LOADERS = [   # in order: the first that recognizes a source loads it
     Loader('phantom', lambda s: s.startswith('phantom'), _load_phantom, _check_phantom),
     Loader('MedMNIST name', lambda s: s.lower() in MEDMNIST_NAMES, lambda s, o: load_medmnist(s, **_options(o, True))),
@@ -785,10 +788,10 @@ LOADERS = [   # in order: the first that recognizes a source loads it
            lambda s, o: load_vindr_pcxr(source_path(s), **_options(o, True))),
     Loader('table of image ids and labels', lambda s: _is_file(s, '.csv'),
            lambda s, o: _one_label(load_csv_images(source_path(s), **_options(o)), s, o['finding'])),
-    Loader('NIH ChestX-ray14 on the Hub', lambda s: s == NIH_REPO and _on_the_hub(s), _load_nih_hub),
-    Loader('Hugging Face dataset', _on_the_hub, _load_hub)]
+    Loader('NIH ChestX-ray14 on the Hub', lambda s: s == NIH_REPO and on_the_hub(s), _load_nih_hub),
+    Loader('Hugging Face dataset', on_the_hub, _load_hub)]
 
-# %% ../nbs/00ac_loaders.ipynb #df0ec709
+# %% ../nbs/00ac_loaders.ipynb #774fe672
 def find_loader(source:str # a dataset name or path, as load_dataset takes it
                )->Loader:
     "The entry of LOADERS that recognizes `source`, checked; an error saying what is wrong with a source none recognizes."
@@ -806,7 +809,7 @@ def find_loader(source:str # a dataset name or path, as load_dataset takes it
     raise ConfigError(f"unknown dataset {source!r} (and no file or folder {path}): give {_phantoms()}, "
                       f"a MedMNIST .npz path or name, an image folder, or a Hugging Face dataset name")
 
-# %% ../nbs/00ac_loaders.ipynb #41e609fc
+# %% ../nbs/00ac_loaders.ipynb #b6311b96
 def _check_subtype(source:str, kwargs:dict):
     "A ConfigError for pneumonia_subtype= given with a source that is no local file or folder (it reads Kermany's file names)."
     if kwargs.get('pneumonia_subtype') is None or source.startswith('phantom') or source.lower() in MEDMNIST_NAMES: return

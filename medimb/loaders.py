@@ -765,8 +765,10 @@ def _load_nih_hub(source:str, o:dict)->ImageSet:
     return load_nih_hernia(source, size=o['size'] or 128, **o['kwargs'], **({} if o['finding'] is None else {'finding': o['finding']})).to_channels(o['channels'])
 
 def _is_dir(source:str)->bool: return source_path(source).is_dir()
-def _is_file(source:str, suffix:str)->bool:
-    p = source_path(source); return p.is_file() and (p.suffix == suffix if suffix == '.npz' else p.suffix.lower() == suffix)
+
+def _is_file(source:str, suffix:str, case:bool=False)->bool:
+    "Whether `source` is a file ending in `suffix`, in any case unless `case` (load_medmnist reads '.npz' as written)."
+    p = source_path(source); return p.is_file() and (p.suffix if case else p.suffix.lower()) == suffix
 def on_the_hub(source:str # a dataset name as a user gives it
               )->bool:
     "Whether `source` names a Hugging Face Hub dataset ('owner/name' that is no local path) rather than a local file or folder."
@@ -781,7 +783,7 @@ LOADERS = [   # in order: the first that recognizes a source loads it
     Loader('VinDr-PCXR folder', lambda s: _is_dir(s) and any(source_path(s).glob('image_labels_*.csv')),
            lambda s, o: load_vindr_pcxr(source_path(s), **_options(o, True))),
     Loader('image folder', _is_dir, lambda s, o: _one_label(load_image_folder(source_path(s), **_options(o)), s, o['finding'])),
-    Loader('MedMNIST .npz file', lambda s: _is_file(s, '.npz'), lambda s, o: load_medmnist(source_path(s), **_options(o, True))),
+    Loader('MedMNIST .npz file', lambda s: _is_file(s, '.npz', case=True), lambda s, o: load_medmnist(source_path(s), **_options(o, True))),
     Loader('NIH ChestX-ray14 table', lambda s: _is_file(s, '.csv') and source_path(s).name in NIH_TABLES,
            lambda s, o: load_nih_folder(source_path(s), **_options(o, True))),
     Loader('VinDr-PCXR table', lambda s: _is_file(s, '.csv') and source_path(s).name.startswith('image_labels_'),

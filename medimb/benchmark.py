@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 from .core import (Results, read_results, results_root, setting_hash, params_json, as_seeds, MedimbError, ConfigError,
                          DataError, KEY_COLUMNS)
-from .data import FINDINGS, PHANTOM_TASKS, Splits
+from .data import Splits, find_loader, local_path, MissingDataError
 from .metrics import mean_ci, paired_test, summarize, to_markdown
 
 # %% auto #0
@@ -116,17 +116,11 @@ def expand_source(source:str, what:str='dataset')->str:
     return str(Path(out).expanduser())
 
 def _check_source(source:str, i:int):
-    "A ConfigError for a dataset name load_dataset cannot mean, before anything is loaded."
-    from medimb.data import local_path
+    "A ConfigError for a dataset no loader recognizes (`find_loader`, the table load_dataset dispatches through), before anything is loaded."
     source = expand_source(source, f"grid: datasets[{i}]")
-    phantoms = ', '.join('phantom-' + f for f in FINDINGS + tuple(PHANTOM_TASKS))
-    if source.startswith('phantom'):
-        finding = 'hernia' if source == 'phantom' else source.removeprefix('phantom-')
-        if finding not in FINDINGS and finding not in PHANTOM_TASKS: raise ConfigError(f"grid: datasets[{i}]: unknown phantom {source!r}; give {phantoms}")
-    elif source.lower() in ('pneumoniamnist', 'chestmnist') or Path(source).expanduser().exists(): pass
-    elif (path := local_path(source)) is not None: raise ConfigError(f"grid: datasets[{i}]: {source} does not exist ({path}); check the path")
-    elif '/' not in source:
-        raise ConfigError(f"grid: datasets[{i}]: unknown dataset {source!r}; give {phantoms}, a MedMNIST .npz, an image folder or a Hugging Face name 'owner/name'")
+    try: find_loader(source)
+    except MissingDataError: raise ConfigError(f"grid: datasets[{i}]: {source} does not exist ({local_path(source)}); check the path") from None
+    except MedimbError as e: raise ConfigError(f"grid: datasets[{i}]: {e}") from None
 
 def make_grid(config:dict # the grid: methods, datasets, seeds and shared options (see GRID_KEYS)
              )->Grid:

@@ -127,7 +127,7 @@ def test_image_folder_loader_kermany_layout(tmp_path, recwarn):
     assert {'person1', 'IM-0001'} <= set(d.patient_ids)
     sp = split_dataset(d, val=0.25, test=0.2)   # val carved from train, patient-disjoint
     assert not set(sp.train.patient_ids) & set(sp.val.patient_ids)
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     def no_decoding(*a, **k): raise AssertionError('decoded again instead of reading the cache')
     orig, md.decode_all = md.decode_all, no_decoding
     try: again = load_image_folder(tmp_path, size=32)   # second run reads the cache
@@ -507,7 +507,7 @@ def test_decode_image_rescales_16_bit_png(tmp_path):
     assert decode_image(tmp_path / 'x.png', None, channels=3).shape == (3, 16, 16)
 
 def test_load_dataset_local_looking_paths_do_not_go_to_the_hub(monkeypatch):
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     def no_hub(*a, **k): raise AssertionError('sent to the Hugging Face loader')
     monkeypatch.setattr(md, 'load_hf', no_hub)
     for name in ('./data/xray', '~/no/such/folder', '/no/such/folder', 'data/chest/xrays', 'chest.npz', 'data/scan.png', 'a\\b'):
@@ -516,9 +516,10 @@ def test_load_dataset_local_looking_paths_do_not_go_to_the_hub(monkeypatch):
     with pytest.raises(AssertionError, match='Hugging Face'): load_dataset('owner/name')  # a Hub name still goes to the Hub
 
 def test_load_dataset_num_classes_refuses_before_any_work(tmp_path, monkeypatch):
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     def no_work(*a, **k): raise AssertionError('drew or decoded images before checking the classes')
-    monkeypatch.setattr(md, 'decode_all', no_work); monkeypatch.setattr(md, '_draw', no_work)
+    import medimb.phantom
+    monkeypatch.setattr(md, 'decode_all', no_work); monkeypatch.setattr(medimb.phantom, '_draw', no_work)
     with pytest.raises(DataError, match=r"'phantom-covid3' has 3 classes \['normal', 'covid', 'pneumonia'\].*num_classes=2"):
         load_dataset('phantom-covid3', num_classes=2)
     _folder(tmp_path / 'f', (('train', 'normal'), ('train', 'covid'), ('train', 'pneumonia')))
@@ -617,7 +618,7 @@ def test_vindr_pcxr_jpeg_conversions_and_errors(tmp_path, monkeypatch):
         load_vindr_pcxr(root, finding='bronchitis')
     with pytest.raises(ConfigError, match="pass finding="): load_dataset(str(root))
     with pytest.raises(ConfigError, match="unknown finding 'No finding'"): load_vindr_pcxr(root, finding='No finding')
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     def no_work(*a, **k): raise AssertionError('decoded images before checking the request')
     monkeypatch.setattr(md, 'decode_all', no_work)
     with pytest.raises(DataError, match=r"has 2 classes \['normal', 'bronchopneumonia'\]"): load_dataset(str(root), finding='bronchopneumonia', num_classes=3)
@@ -663,7 +664,7 @@ def test_vindr_pcxr_reads_dicom(tmp_path):
     with pytest.raises(DataError, match=r'cannot read DICOM file .*b.dicom'): load_vindr_pcxr(root, finding='bronchopneumonia', cache=False)
 
 def test_dicom_without_pydicom_is_a_clear_error_before_decoding(tmp_path, monkeypatch):
-    import sys, medimb.data as md
+    import sys, medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     monkeypatch.setitem(sys.modules, 'pydicom', None)                        # import pydicom fails, installed or not
     def no_work(*a, **k): raise AssertionError('decoded images before checking for pydicom')
     monkeypatch.setattr(md, 'decode_all', no_work)
@@ -710,7 +711,7 @@ def test_kermany_pneumonia_subtypes(tmp_path):
 
 def test_kermany_pneumonia_subtype_errors(tmp_path, monkeypatch):
     root = _kermany(tmp_path / 'chest_xray')
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     def no_work(*a, **k): raise AssertionError('decoded images before checking the file names')
     monkeypatch.setattr(md, 'decode_all', no_work)
     with pytest.raises(DataError, match=r"has 2 classes \['normal', 'viral'\]"): load_image_folder(root, pneumonia_subtype='viral', num_classes=3)
@@ -743,7 +744,7 @@ def _nih(root, table='Data_Entry_2017_v2020.csv', flat=False, lists=True):
     return root
 
 def test_nih_folder_as_downloaded_loads_hernia_vs_no_finding(tmp_path, monkeypatch):
-    import warnings, medimb.data as md
+    import warnings, medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     from medimb.data import load_nih_folder, split_dataset
     root = _nih(tmp_path / 'nih')
     with warnings.catch_warnings(record=True) as caught:
@@ -791,7 +792,7 @@ def test_decode_all_shows_a_progress_bar(tmp_path, capsys):
 
 # ---------------------------------------------------------------- relative paths and Hub names (issue 20, issue 21)
 def test_missing_local_paths_are_missing_data_not_hub_requests(tmp_path, monkeypatch):
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     from medimb.data import local_path
     hub = []
     def fake_hub(name, **k): hub.append(name); raise RuntimeError('could not load the Hugging Face dataset (404)')
@@ -910,7 +911,7 @@ def test_a_truncated_image_is_closed(tmp_path):
 
 def test_load_dataset_takes_finding_for_every_source(tmp_path, monkeypatch):
     "Every study passes its `finding`: the sources with several labels choose by it, the others check it is one of their classes."
-    import medimb.data as md
+    import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     assert load_dataset('phantom-hernia', size=16, n=20, finding='Hernia').classes == ['normal', 'hernia']
     with pytest.raises(ConfigError, match="e.g. 'phantom-pneumonia'"): load_dataset('phantom-hernia', finding='pneumonia')
     arrays = {f'{s}_{k}': (np.zeros((4, 8, 8), np.uint8) if k == 'images' else np.array([[0] * 14, [1] + [0] * 12 + [1], [0] * 13 + [1], [0] * 14]))

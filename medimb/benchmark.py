@@ -4,60 +4,54 @@
 
 # %% ../nbs/11_benchmark.ipynb #e9ef251a
 from __future__ import annotations
-import os, re, sys, json, math, time, shutil, signal, threading, traceback, functools, contextlib, multiprocessing
-from dataclasses import dataclass, field
+import os, re, sys, json, math, time, signal, threading, traceback, functools, contextlib, multiprocessing
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
 from .core import (Results, read_results, results_root, setting_hash, params_json, as_seeds, MedimbError, ConfigError,
-                         DataError, KEY_COLUMNS)
+                         DataError)
 from .data import FINDINGS, PHANTOM_TASKS, Splits
-from .metrics import mean_ci, paired_test, summarize, to_markdown
+from .metrics import mean_ci, paired_test
+from .study import RUN_OPTIONS, run_option_fields
+from .report import refresh_report
 
 # %% auto #0
-__all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID', 'Grid',
+__all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'Grid', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID',
            'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell',
            'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent', 'GridRun', 'run_grid', 'holm',
            'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest',
            'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark',
            'benchmark']
 
-# %% ../nbs/11_benchmark.ipynb #33925e24
+# %% ../nbs/11_benchmark.ipynb #d5134169
 BENCHMARK = '11_benchmark'     # the default results folder and notebook name of the rows
-GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'size',
-             'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
+GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', *RUN_OPTIONS, 'size', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
 DATASET_KEYS = ('name', 'label', 'fraction', 'minority')   # any other key of a dataset goes to load_dataset
 METHOD_KEYS = ('name', 'params', 'label')
 METRICS = ('balanced_accuracy', 'roc_auc', 'f1', 'mcc', 'recall', 'specificity', 'pr_auc', 'accuracy', 'kappa',
            # the same at the threshold chosen on the validation split (Youden's J), which run_experiment's binary rows carry
            'balanced_accuracy_youden', 'f1_youden', 'mcc_youden', 'sensitivity_youden', 'specificity_youden', 'kappa_youden')
 
-@dataclass
-class Grid:
-    "Methods × datasets × seeds, and the training options every cell shares."
-    methods: list            # dicts: label, name, params
-    datasets: list           # dicts: label, source, fraction, load (load_dataset's arguments)
-    seeds: list
-    name: str = BENCHMARK
-    model: str = 'small_cnn'
-    model_kwargs: dict = field(default_factory=dict)
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    device: str = 'auto'
-    split_seed: int|None = None   # None: each seed splits anew (split and training vary together); an int: one split for all
-    metric: str = 'balanced_accuracy'
-    baseline: str|None = 'baseline'
-    rank_by: list = field(default_factory=list)   # more metrics to rank on, each with its own leaderboard, ranks and CD diagram
-    controls: dict = field(default_factory=dict)  # method label -> the label of its control (e.g. a generative balancer -> ros, the copy control)
+def _grid_run(self)->dict:
+    "The training options recorded in every cell's parameters (the device is how, not what: left out)."
+    return {k: getattr(self, k) for k in RUN_OPTIONS if k != 'device'}
 
-    @property
-    def run(self)->dict:
-        "The training options recorded in every cell's parameters (the device is how, not what: left out)."
-        return dict(model=self.model, model_kwargs=self.model_kwargs, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
-
-    def __len__(self): return len(self.methods) * len(self.datasets) * len(self.seeds)
+Grid = make_dataclass('Grid', [
+    ('methods', list),            # dicts: label, name, params
+    ('datasets', list),           # dicts: label, source, fraction, load (load_dataset's arguments)
+    ('seeds', list),
+    ('name', str, field(default=BENCHMARK)),
+    *run_option_fields(),         # model, model_kwargs, epochs, batch_size, lr, device: RunOptions' names and defaults
+    ('split_seed', int|None, field(default=None)),   # None: each seed splits anew (split and training vary together); an int: one split for all
+    ('metric', str, field(default='balanced_accuracy')),
+    ('baseline', str|None, field(default='baseline')),
+    ('rank_by', list, field(default_factory=list)),    # more metrics to rank on, each with its own leaderboard, ranks and CD diagram
+    ('controls', dict, field(default_factory=dict))],  # method label -> the label of its control (e.g. a generative balancer -> ros, the copy control)
+    namespace=dict(run=property(_grid_run), __len__=lambda self: len(self.methods) * len(self.datasets) * len(self.seeds),
+                   __doc__="Methods × datasets × seeds, and the training options every cell shares (RunOptions' fields)."))
+Grid.__module__ = __name__   # pickled into worker processes by its module and name
 
 def _whole(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -75,6 +69,7 @@ def _method_entry(entry, i)->dict:
     if not isinstance(params, dict): raise ConfigError(f"grid: methods[{i}] ({entry['name']}): params must be a table of the method's parameters; got {params!r}")
     return dict(label=entry.get('label'), name=entry['name'], params=params)
 
+# %% ../nbs/11_benchmark.ipynb #ffc64f51
 def _dataset_entry(entry, i, size)->dict:
     "One dataset of the grid as a dict label, source, fraction, load."
     if isinstance(entry, str): entry = dict(name=entry)
@@ -106,6 +101,7 @@ def _default_labels(entries, name_of, params_of, what):
     if dup := sorted({l for l in labels if labels.count(l) > 1}):
         raise ConfigError(f"grid: two {what} are labelled {dup}; give each a distinct label")
 
+# %% ../nbs/11_benchmark.ipynb #33925e24
 def expand_source(source:str, what:str='dataset')->str:
     "`source` with `$VAR`/`${VAR}` and `~` expanded (a grid names a local file portably); a ConfigError naming any variable that is not set."
     if '$' not in source: return source
@@ -128,6 +124,7 @@ def _check_source(source:str, i:int):
     elif '/' not in source:
         raise ConfigError(f"grid: datasets[{i}]: unknown dataset {source!r}; give {phantoms}, a MedMNIST .npz, an image folder or a Hugging Face name 'owner/name'")
 
+# %% ../nbs/11_benchmark.ipynb #2896ec95
 def make_grid(config:dict # the grid: methods, datasets, seeds and shared options (see GRID_KEYS)
              )->Grid:
     "A checked Grid from a dict (a notebook's parameters or a parsed TOML/YAML file); every error before any work."
@@ -150,7 +147,7 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
     for i, d in enumerate(datasets): _check_source(d['source'], i)
     _default_labels(datasets, lambda d: Path(d['source']).stem if d['source'].endswith('.npz') else d['source'],
                     lambda d: {} if d['fraction'] is None else {'fraction': d['fraction']}, 'datasets')
-    opts = {k: config[k] for k in ('name', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls') if k in config}
+    opts = {k: config[k] for k in GRID_KEYS if k not in ('methods', 'datasets', 'seeds', 'size') and k in config}
     g = Grid(methods, datasets, seeds, **opts)
     if not isinstance(g.name, str) or not g.name.strip() or Path(g.name).name != g.name or g.name.startswith('.'):
         raise ConfigError(f"grid: name={g.name!r} must be a plain folder name such as '11_benchmark'")
@@ -171,6 +168,7 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
         raise ConfigError(f"grid: baseline={g.baseline!r} is not one of the methods {labels}; add it, or set baseline to one of them")
     return g
 
+# %% ../nbs/11_benchmark.ipynb #a92fe561
 def read_grid(path:str|Path # a .toml, or a .yaml/.yml file (needs PyYAML)
              )->Grid:
     "A checked Grid from a TOML or YAML file."
@@ -239,7 +237,7 @@ def grid_cells(grid:Grid)->list[Cell]:
 
 @functools.lru_cache(maxsize=2)
 def _splits(source:str, fraction, load_json:str, seed:int, minority=None)->Splits:
-    from medimb.baseline import study_splits
+    from medimb.study import study_splits
     from medimb.data import make_imbalanced
     load = json.loads(load_json); size = load.pop('size', None); source = expand_source(source)
     if minority is None: return study_splits(source, size, seed=seed, minority_fraction=fraction, **load)
@@ -257,6 +255,7 @@ def _reset_peak_memory():
     torch = sys.modules.get('torch')
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.reset_peak_memory_stats()
 
+# %% ../nbs/11_benchmark.ipynb #38720498
 def _peak_memory()->dict:
     "Peak resident memory of this process (MB; since the last reset where Linux allows) and peak CUDA memory allocated (MB; NaN without a GPU)."
     rss = math.nan
@@ -350,6 +349,7 @@ def _require_ray():
                                           "(or pip install 'ray>=2.9'), or use backend='processes'") from None
     return ray
 
+# %% ../nbs/11_benchmark.ipynb #6d51dcdc
 def _gpu_ids(gpus)->list:
     "GPU indices from None, 'all', a count-free list or its text ('0,1')."
     if gpus is None or gpus == [] or gpus == (): return []
@@ -391,6 +391,7 @@ def _importable(cells)->tuple:
     import medimb.benchmark as module
     return module, [module.Cell(**vars(c)) for c in cells]
 
+# %% ../nbs/11_benchmark.ipynb #efda89fc
 def _run_pool(cells, workers, gpus, on_row):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -434,6 +435,7 @@ class GridRun:
     reused: int
     grid: Grid
 
+# %% ../nbs/11_benchmark.ipynb #86fa2af0
 def run_grid(grid:Grid|dict|str|Path,        # a Grid, its dict, or a TOML/YAML file
              workers:int=1,                   # local worker processes (1: this process)
              backend:str='processes',         # 'processes' (local) or 'ray'
@@ -564,6 +566,7 @@ def metric_table(rows:pd.DataFrame,   # the grid's rows
     return pd.DataFrame([{'method': m, **{k: _ci_text(pd.to_numeric(g[k], errors='coerce').dropna()) for k in metrics}, 'seeds': len(g)}
                          for m in methods for g in [rows[rows.method == m]]])
 
+# %% ../nbs/11_benchmark.ipynb #89a883c5
 def control_table(rows:pd.DataFrame,  # the grid's rows
                   controls:dict,      # method -> its control (e.g. 'dcgan' -> 'ros': the same images added as copies)
                   metrics:list,       # a mean difference and a p-value for each
@@ -616,6 +619,7 @@ def rank_table(rows:pd.DataFrame, metric:str='balanced_accuracy', alpha:float=0.
     ranks.index.name, ranks.columns.name = 'method', None
     return RankTest(ranks.reset_index(), stat, p, cd, n, dropped, alpha)
 
+# %% ../nbs/11_benchmark.ipynb #4de28900
 def cost_table(rows:pd.DataFrame # the grid's rows (every status)
               )->pd.DataFrame:
     "Per method: cells by status, mean seconds per cell (balancing, training), peak memory, and images added to the training split."
@@ -821,9 +825,10 @@ def benchmark(grid:Grid|dict|str|Path,  # a Grid, its dict, or a TOML/YAML file
               workers:int=1, backend:str='processes', gpus=None,
               root:str|Path|None=None,  # results folder (default: results_root())
               rerun:tuple=(), log=print)->GridRun:
-    "Run the grid (resuming: finished cells are skipped), then save its tables, figures and findings."
+    "Run the grid (resuming: finished cells are skipped), save its tables, figures and findings, and rewrite REPORT.md where there is one."
     run = run_grid(grid, workers=workers, backend=backend, gpus=gpus, root=root, rerun=rerun, log=log)
     save_benchmark(run, root=root)
+    refresh_report(root, run.grid.name)   # after the run's commits, once (not after every cell's)
     return run
 
 # %% ../nbs/11_benchmark.ipynb #5c4f2fa5

@@ -2,8 +2,8 @@
 import ast, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest
-import medimb.baseline as harness
-from medimb.baseline import (STUDY_PRESETS, PRESET_NAMES, KERMANY_HUB, COVID_FOLDER, apply_preset, check_study_parameters, study_setup,
+import medimb.study as harness
+from medimb.study import (STUDY_PRESETS, PRESET_NAMES, KERMANY_HUB, COVID_FOLDER, apply_preset, check_study_parameters, study_setup,
                              preset_table)
 from medimb.cli import parameter_table, check_parameter, select_notebooks
 from medimb.core import ConfigError, DataError

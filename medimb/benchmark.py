@@ -11,23 +11,25 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from .core import (Results, read_results, results_root, setting_hash, params_json, as_seeds, MedimbError, ConfigError,
-                         DataError)
+                         DataError, Interval, Check, check_params)
 from .data import FINDINGS, PHANTOM_TASKS, Splits
 from .metrics import mean_ci, paired_test
-from .study import RUN_OPTIONS, run_option_fields
-from .report import refresh_report
+from .study import RUN_OPTIONS, RUN_OPTION_CONSTRAINTS, run_option_fields
+from .report import refresh_report, write_findings, Findings
 
 # %% auto #0
-__all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'Grid', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID',
-           'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell',
-           'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent', 'GridRun', 'run_grid', 'holm',
-           'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest',
-           'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark',
-           'benchmark']
+__all__ = ['BENCHMARK', 'GRID_KEYS', 'GRID_CONSTRAINTS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'Grid', 'FINISHED',
+           'NEMENYI_Q', 'DEFAULT_GRID', 'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits',
+           'cell_row', 'run_cell', 'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent',
+           'GridRun', 'run_grid', 'holm', 'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table',
+           'dataset_scores', 'RankTest', 'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference',
+           'findings', 'save_benchmark', 'benchmark']
 
 # %% ../nbs/11_benchmark.ipynb #d5134169
 BENCHMARK = '11_benchmark'     # the default results folder and notebook name of the rows
 GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', *RUN_OPTIONS, 'size', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
+GRID_CONSTRAINTS = dict(RUN_OPTION_CONSTRAINTS, model=[Check(lambda v: isinstance(v, str), 'a get_model name')],
+                        split_seed=[Interval(0, whole=True), None])   # checked by make_grid (check_params)
 DATASET_KEYS = ('name', 'label', 'fraction', 'minority')   # any other key of a dataset goes to load_dataset
 METHOD_KEYS = ('name', 'params', 'label')
 METRICS = ('balanced_accuracy', 'roc_auc', 'f1', 'mcc', 'recall', 'specificity', 'pr_auc', 'accuracy', 'kappa',
@@ -54,9 +56,7 @@ Grid = make_dataclass('Grid', [
 Grid.__module__ = __name__   # pickled into worker processes by its module and name
 
 def _whole(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"grid: {name}={value!r} must be a whole number >= {low}")
-    return int(value)
+    return int(check_params({name: value}, {name: [Interval(low, whole=True)]}, 'grid: ')[name])
 
 def _method_entry(entry, i)->dict:
     "One method of the grid as a dict label, name, params."
@@ -151,11 +151,7 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
     g = Grid(methods, datasets, seeds, **opts)
     if not isinstance(g.name, str) or not g.name.strip() or Path(g.name).name != g.name or g.name.startswith('.'):
         raise ConfigError(f"grid: name={g.name!r} must be a plain folder name such as '11_benchmark'")
-    _whole('epochs', g.epochs); _whole('batch_size', g.batch_size)
-    if isinstance(g.lr, bool) or not isinstance(g.lr, (int, float)) or not g.lr > 0: raise ConfigError(f"grid: lr={g.lr!r} must be a number > 0")
-    if g.split_seed is not None: _whole('split_seed', g.split_seed, 0)
-    if not isinstance(g.model, str): raise ConfigError(f"grid: model={g.model!r} must be a get_model name")
-    if not isinstance(g.model_kwargs, dict): raise ConfigError(f"grid: model_kwargs={g.model_kwargs!r} must be a table")
+    check_params({k: getattr(g, k) for k in GRID_CONSTRAINTS}, GRID_CONSTRAINTS, 'grid: ')
     if g.metric not in METRICS: raise ConfigError(f"grid: metric={g.metric!r}; give one of {list(METRICS)}")
     if isinstance(g.rank_by, str): g.rank_by = [g.rank_by]
     if not isinstance(g.rank_by, (list, tuple)) or (bad := [m for m in g.rank_by if m not in METRICS]):
@@ -691,78 +687,86 @@ def plot_critical_difference(ranks:pd.Series, # average rank per method (1 best)
     if title: ax.set_title(title, fontsize=10)
     return fig
 
-# %% ../nbs/11_benchmark.ipynb #ecd757c2
+# %% ../nbs/11_benchmark.ipynb #4f866d6d
 def _fmt_p(p)->str: return 'n/a' if p != p else f"{p:.3g}"
 
+def _versus_baseline(lb:pd.DataFrame, metric:str, baseline:str|None, alpha:float, worse:bool=True)->str:
+    "The baseline's score and rank in one dataset's leaderboard, and which methods beat it after Holm's correction ('' without a baseline)."
+    if baseline is None or baseline not in set(lb.method): return ''
+    b = lb[lb.method == baseline].iloc[0]
+    better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
+    text = (f" (the baseline's: {b[metric]}, rank {b['rank']:g} of {len(lb)}){'. After' if worse else '; after'} Holm's correction "
+            + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline"))
+    if not worse: return text
+    lower = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline < 0)].method.tolist()
+    text += (f" and {', '.join(lower)} {'does' if len(lower) == 1 else 'do'} worse than it" if lower else '') + f" (paired t-test over seeds, p < {alpha})."
+    same = lb[lb.p_baseline.isna() & lb.vs_baseline.notna() & (lb.vs_baseline != 0) & (lb.seeds > 1)].method.tolist()
+    return text + (f" Not tested, because they differ from the baseline by the same amount on every seed: {', '.join(same)}." if same else '')
+
+def _dataset_findings(ok:pd.DataFrame, metric:str, baseline:str|None, alpha:float, main:bool=True)->list[str]:
+    "One item per dataset: the best method by `metric` and how the others stand against the baseline."
+    out = []
+    for d in dict.fromkeys(ok.dataset):
+        lb = leaderboard(ok, metric, baseline, dataset=d); top = lb.iloc[0]
+        head = f"{d}: the best {metric.replace('_', ' ')} is {top.method}'s" if main else f"{d}, ranked by {metric.replace('_', ' ')}: the best is {top.method}'s"
+        text = f"{head}, {top[metric]}" + _versus_baseline(lb, metric, baseline, alpha, worse=main)
+        out.append(text if text.endswith('.') else text + '.')
+    return out
+
+# %% ../nbs/11_benchmark.ipynb #6625d7a0
+def _ranking_finding(ok:pd.DataFrame, metric:str, alpha:float)->str|None:
+    "Average ranks across datasets: the best, the Friedman test and the Nemenyi critical difference, where they can be computed."
+    rt = rank_table(ok, metric, alpha)
+    if not len(rt.ranks): return None
+    best = rt.ranks.iloc[0]
+    text = f"Across datasets the best average rank is {best.method}'s ({best['average rank']:.2f} of {len(rt.ranks)} methods)"
+    if rt.n_datasets >= 2 and len(rt.ranks) >= 3:
+        text += (f"; the Friedman test over {rt.n_datasets} datasets gives χ² = {rt.statistic:.2f}, p = {_fmt_p(rt.p)}: "
+                 + ("the methods' ranks differ" if rt.p < alpha else "no difference between the methods' ranks is detected"))
+        beyond = rt.ranks[rt.ranks['average rank'] - best['average rank'] > rt.cd].method.tolist()
+        text += (f". The Nemenyi critical difference is {rt.cd:.2f}: "
+                 + (f"{', '.join(beyond)} rank{'s' if len(beyond) == 1 else ''} significantly below {best.method}." if beyond
+                    else f"no method ranks significantly below {best.method}; more datasets would narrow the CD."))
+    else: text += f"; with {rt.n_datasets} dataset(s) and {len(rt.ranks)} methods the Friedman test is not computed (it needs 2 datasets and 3 methods)."
+    if rt.dropped: text += f" Left out of the ranking (no result on every dataset): {', '.join(rt.dropped)}."
+    return text
+
+def _cost_finding(rows:pd.DataFrame, baseline:str|None)->str|None:
+    "The cheapest and dearest method per cell, and the one that adds the most training images."
+    cost = cost_table(rows); cost = cost[(cost.cells > 0) & cost.seconds.notna()]
+    if not len(cost): return None
+    fast, slow = cost.loc[cost.seconds.idxmin()], cost.loc[cost.seconds.idxmax()]
+    text = f"Cost: {fast.method} is the cheapest ({fast.seconds:.1f} s per cell), {slow.method} the dearest ({slow.seconds:.1f} s"
+    if baseline is not None and baseline in set(cost.method):
+        base_s = float(cost.loc[cost.method == baseline, 'seconds'].iloc[0])
+        if base_s > 0: text += f", {slow.seconds / base_s:.1f}× the baseline"
+    text += ')'
+    if cost.images_added.notna().any() and (cost.images_added != 0).any():
+        most = cost.loc[cost.images_added.idxmax()]
+        text += f"; {most.method} adds the most training images ({most.images_added:.0f} per cell, to {most.train_images:.0f})"
+    return text + '.'
+
+# %% ../nbs/11_benchmark.ipynb #ecd757c2
 def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|None='baseline', alpha:float=0.05,
              rank_by:list=()  # more metrics ranked on: one sentence each (best method, the baseline's rank, Friedman)
             )->str:
     "Sentences written from the benchmark's numbers (no hard-coded claims)."
-    status = statuses(rows)
-    ok = rows[status == 'ok']; name = metric.replace('_', ' ')
-    lines = [f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
-             f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
-             f"{ok.seed.nunique()} seeds."]
-    for d in dict.fromkeys(ok.dataset):
-        lb = leaderboard(ok, metric, baseline, dataset=d)
-        top = lb.iloc[0]
-        text = f"- {d}: the best {name} is {top.method}'s, {top[metric]}"
-        if baseline is not None and baseline in set(lb.method):
-            b = lb[lb.method == baseline].iloc[0]
-            better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
-            worse = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline < 0)].method.tolist()
-            text += (f" (the baseline's: {b[metric]}, rank {b['rank']:g} of {len(lb)}). After Holm's correction "
-                     + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline")
-                     + (f" and {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse than it" if worse else '')
-                     + f" (paired t-test over seeds, p < {alpha}).")
-            same = lb[lb.p_baseline.isna() & lb.vs_baseline.notna() & (lb.vs_baseline != 0) & (lb.seeds > 1)].method.tolist()
-            if same: text += f" Not tested, because they differ from the baseline by the same amount on every seed: {', '.join(same)}."
-        else: text += '.'
-        lines.append(text)
-    rt = rank_table(ok, metric, alpha)
-    if len(rt.ranks):
-        best = rt.ranks.iloc[0]
-        text = f"Across datasets the best average rank is {best.method}'s ({best['average rank']:.2f} of {len(rt.ranks)} methods)"
-        if rt.n_datasets >= 2 and len(rt.ranks) >= 3:
-            text += (f"; the Friedman test over {rt.n_datasets} datasets gives χ² = {rt.statistic:.2f}, p = {_fmt_p(rt.p)}: "
-                     + ("the methods' ranks differ" if rt.p < alpha else "no difference between the methods' ranks is detected"))
-            beyond = rt.ranks[rt.ranks['average rank'] - best['average rank'] > rt.cd].method.tolist()
-            text += (f". The Nemenyi critical difference is {rt.cd:.2f}: "
-                     + (f"{', '.join(beyond)} rank{'s' if len(beyond) == 1 else ''} significantly below {best.method}." if beyond
-                        else f"no method ranks significantly below {best.method}; more datasets would narrow the CD."))
-        else: text += f"; with {rt.n_datasets} dataset(s) and {len(rt.ranks)} methods the Friedman test is not computed (it needs 2 datasets and 3 methods)."
-        if rt.dropped: text += f" Left out of the ranking (no result on every dataset): {', '.join(rt.dropped)}."
-        lines.append(text)
-    for other in rank_by:
-        if other not in ok or other == metric: continue
-        for d in dict.fromkeys(ok.dataset):
-            lb = leaderboard(ok, other, baseline, dataset=d); top = lb.iloc[0]
-            text = f"- {d}, ranked by {other.replace('_', ' ')}: the best is {top.method}'s, {top[other]}"
-            if baseline is not None and baseline in set(lb.method):
-                b = lb[lb.method == baseline].iloc[0]
-                better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
-                text += (f" (the baseline's: {b[other]}, rank {b['rank']:g} of {len(lb)}); after Holm's correction "
-                         + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline"))
-            lines.append(text + '.')
-    cost = cost_table(rows); cost = cost[(cost.cells > 0) & cost.seconds.notna()]
-    if len(cost):
-        fast, slow = cost.loc[cost.seconds.idxmin()], cost.loc[cost.seconds.idxmax()]
-        text = f"Cost: {fast.method} is the cheapest ({fast.seconds:.1f} s per cell), {slow.method} the dearest ({slow.seconds:.1f} s"
-        if baseline is not None and baseline in set(cost.method):
-            base_s = float(cost.loc[cost.method == baseline, 'seconds'].iloc[0])
-            if base_s > 0: text += f", {slow.seconds / base_s:.1f}× the baseline"
-        text += ')'
-        if cost.images_added.notna().any() and (cost.images_added != 0).any():
-            most = cost.loc[cost.images_added.idxmax()]
-            text += f"; {most.method} adds the most training images ({most.images_added:.0f} per cell, to {most.train_images:.0f})"
-        lines.append(text + '.')
-    failed = rows[status != 'ok']
+    status = statuses(rows); ok = rows[status == 'ok']; failed = rows[status != 'ok']
+    out = Findings(f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
+                   f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
+                   f"{ok.seed.nunique()} seeds.")
+    for text in _dataset_findings(ok, metric, baseline, alpha): out.item(text)
+    out.add(_ranking_finding(ok, metric, alpha))
+    for other in [m for m in rank_by if m in ok and m != metric]:
+        for text in _dataset_findings(ok, other, baseline, alpha, main=False): out.item(text)
+    out.add(_cost_finding(rows, baseline))
     if len(failed):
-        lines.append(f"Not run: " + '; '.join(f"{r.method} on {r.dataset} seed {r.seed} ({r.status}: {str(r.error)[:120]})" for r in failed.head(8).itertuples())
-                     + (f"; and {len(failed) - 8} more" if len(failed) > 8 else '') + '. Failed cells run again on the next call.')
-    if ok.seed.nunique() < 3: lines.append(f"With {ok.seed.nunique()} seed(s) the intervals are wide or undefined: run more seeds before drawing conclusions.")
-    return '\n'.join(lines)
+        out.add("Not run: " + '; '.join(f"{r.method} on {r.dataset} seed {r.seed} ({r.status}: {str(r.error)[:120]})" for r in failed.head(8).itertuples())
+                + (f"; and {len(failed) - 8} more" if len(failed) > 8 else '') + '. Failed cells run again on the next call.')
+    if ok.seed.nunique() < 3: out.add(f"With {ok.seed.nunique()} seed(s) the intervals are wide or undefined: run more seeds before drawing conclusions.")
+    return str(out)
 
+# %% ../nbs/11_benchmark.ipynb #9f3d3df1
 def _save_ranking(res:Results, ok:pd.DataFrame, metric:str, baseline, alpha:float, suffix:str='')->RankTest:
     "Save one metric's leaderboard per dataset, its average ranks (Friedman, Nemenyi CD) and CD diagram, names ending in `suffix`."
     name = metric.replace('_', ' ')
@@ -778,6 +782,7 @@ def _save_ranking(res:Results, ok:pd.DataFrame, metric:str, baseline, alpha:floa
                         f"Average rank by {name} over {rt.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
     return rt
 
+# %% ../nbs/11_benchmark.ipynb #974e3b7a
 def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid's rows
                    grid:Grid|None=None,        # the grid (given by run_grid's result)
                    root:str|Path|None=None,    # results folder (default: results_root())
@@ -818,7 +823,7 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
                                caption=f"{d}: every ranked metric, mean ± 95% CI over seeds, methods in the order of {metric.replace('_', ' ')}")
         res.save_json('grid', dict(name=grid.name, methods=grid.methods, datasets=grid.datasets, seeds=grid.seeds, **grid.run,
                                    metric=metric, rank_by=grid.rank_by, controls=grid.controls, baseline=baseline, split_seed=grid.split_seed))
-        res.save_markdown('findings', findings(rows, metric, baseline, alpha, grid.rank_by))
+        write_findings(res, findings(rows, metric, baseline, alpha, grid.rank_by), show=False)
     return res.dir
 
 def benchmark(grid:Grid|dict|str|Path,  # a Grid, its dict, or a TOML/YAML file

@@ -12,11 +12,81 @@ import pandas as pd
 import filelock               # one file lock on every OS (fcntl on POSIX, msvcrt on Windows)
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
-           'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'torch_threads',
-           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'in_notebook', 'plain', 'params_json',
-           'setting_hash', 'results_lock', 'read_results', 'to_markdown', 'Results', 'forget_results', 'as_list',
-           'as_seeds', 'Timer']
+__all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'MedimbError',
+           'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Check', 'check_params',
+           'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root', 'results_root',
+           'in_notebook', 'plain', 'params_json', 'setting_hash', 'results_lock', 'read_results', 'to_markdown',
+           'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+
+# %% ../nbs/00_core.ipynb #f44c7ce5
+class MedimbError(Exception):
+    "Base of medimb's own errors: the message names what is wrong and what to do."
+
+class DataError(MedimbError, ValueError):
+    "Input data medimb cannot use as it is: a file, array, folder or labels (the message names which)."
+
+class ConfigError(MedimbError, ValueError):
+    "An argument or parameter outside what it accepts (the message names it)."
+
+class CheckpointError(MedimbError, RuntimeError):
+    "A checkpoint that is unreadable, foreign, or made for another run (the message names the file)."
+
+class ResultsError(MedimbError, RuntimeError):
+    "A results table or folder that cannot be read or written (the message names it)."
+
+# %% ../nbs/00_core.ipynb #07091538
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    "Numbers from `low` to `high` (None: no bound), whole numbers only when `whole`; `closed` says which ends belong: 'both', 'left', 'right', 'neither'."
+    low: float|None = None
+    high: float|None = None
+    whole: bool = False
+    closed: str = 'both'
+    def __call__(self, value)->bool:
+        kinds = (int, np.integer) if self.whole else (int, float, np.integer, np.floating)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or value != value: return False
+        above = self.low is None or (value >= self.low if self.closed in ('both', 'left') else value > self.low)
+        below = self.high is None or (value <= self.high if self.closed in ('both', 'right') else value < self.high)
+        return above and below
+    def __str__(self):
+        kind = 'a whole number' if self.whole else 'a number'
+        if self.low is not None and self.high is not None:
+            ends = '' if self.closed == 'neither' else f" ({self.closed} ends included)"
+            return ('a fraction' if (self.low, self.high) == (0, 1) and not self.whole else kind) + f" between {self.low:g} and {self.high:g}{ends}"
+        if self.low is not None: return f"{kind} {'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+        if self.high is not None: return f"{kind} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+        return kind
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    "A constraint written as a test of the value and the words for what it accepts."
+    test: object   # value -> bool
+    text: str
+    def __call__(self, value)->bool: return bool(self.test(value))
+    def __str__(self): return self.text
+
+# %% ../nbs/00_core.ipynb #eb4c2f17
+_TYPE_WORDS = {str: 'text', dict: 'a table (dict)', list: 'a list', bool: 'True or False'}
+
+def _accepts(constraint, value)->bool:
+    if constraint is None: return value is None
+    if isinstance(constraint, type): return isinstance(value, constraint) and not (constraint is int and isinstance(value, bool))
+    return constraint(value)
+
+def _words(constraint)->str:
+    if constraint is None: return 'None'
+    if isinstance(constraint, type): return _TYPE_WORDS.get(constraint, f'a {constraint.__name__}')
+    return str(constraint)
+
+def check_params(values:dict,      # parameter name -> value (names without a constraint are not checked)
+                 constraints:dict, # parameter name -> list of what it accepts: Interval, Check, a type, or None
+                 where:str=''      # put before the message, e.g. 'grid: '
+                )->dict:
+    "`values`, once each constrained value is accepted by one of its constraints; else a ConfigError naming it and what it must be."
+    for name, accepted in constraints.items():
+        if name in values and not any(_accepts(c, values[name]) for c in accepted):
+            raise ConfigError(f"{where}{name}={values[name]!r} must be {' or '.join(_words(c) for c in accepted)}")
+    return values
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -42,28 +112,13 @@ def get_device(device:str|None='auto' # 'auto', 'cuda', 'cuda:1', 'mps' or 'cpu'
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
-    dev = torch.device(device)
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ConfigError(f"device={device!r} is not a device torch knows ({e}); use 'auto', 'cpu' or 'cuda'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but torch sees no CUDA GPU; pass device='auto' or 'cpu'.")
+        raise ConfigError(f"device={device!r} was asked for but torch sees no CUDA GPU; pass device='auto' or 'cpu'.")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but MPS is not available; pass device='auto' or 'cpu'.")
+        raise ConfigError(f"device={device!r} was asked for but MPS is not available; pass device='auto' or 'cpu'.")
     return dev
-
-# %% ../nbs/00_core.ipynb #f44c7ce5
-class MedimbError(Exception):
-    "Base of medimb's own errors: the message names what is wrong and what to do."
-
-class DataError(MedimbError, ValueError):
-    "Input data medimb cannot use as it is: a file, array, folder or labels (the message names which)."
-
-class ConfigError(MedimbError, ValueError):
-    "An argument or parameter outside what it accepts (the message names it)."
-
-class CheckpointError(MedimbError, RuntimeError):
-    "A checkpoint that is unreadable, foreign, or made for another run (the message names the file)."
-
-class ResultsError(MedimbError, RuntimeError):
-    "A results table or folder that cannot be read or written (the message names it)."
 
 # %% ../nbs/00_core.ipynb #d21d148b
 class torch_threads:
@@ -71,8 +126,7 @@ class torch_threads:
     def __init__(self, n:int=1 # torch threads meanwhile
                 ):
         import torch
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"torch_threads: n={n!r} must be a whole number >= 1")
+        check_params(dict(n=n), dict(n=[Interval(1, whole=True)]), 'torch_threads: ')
         self.n, self.previous = int(n), torch.get_num_threads()
         torch.set_num_threads(self.n)
     def restore(self):
@@ -336,7 +390,7 @@ def to_markdown(df:pd.DataFrame,  # table to write
                 index=None        # include the index; default: only when it says something (named, or not row numbers)
                )->str:
     "A GitHub-flavoured markdown table of `df`, numbers right-aligned (no `tabulate` needed)."
-    if not isinstance(df, pd.DataFrame): raise TypeError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
+    if not isinstance(df, pd.DataFrame): raise ConfigError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
     if index is None:   # unnamed whole numbers (0..n-1, or 0, 1, 0, 1 after a concat) are row numbers, not a column
         index = any(n is not None for n in df.index.names) or not pd.api.types.is_integer_dtype(df.index)
     if index: df = df.reset_index()

@@ -513,7 +513,7 @@ def plot_confusion(y_true,                       # true labels 0..K-1
 def _curves(curves, classes=None):
     "Validated (name, y, scores): 1-D scores for two classes, or (N, K) probabilities for K > 2, from a dict name -> pair."
     if not isinstance(curves, dict) or not curves:
-        raise TypeError("curves must be a non-empty dict mapping a name to (y_true, y_score) or (y_true, probs).")
+        raise ConfigError("curves must be a non-empty dict mapping a name to (y_true, y_score) or (y_true, probs).")
     out = []
     for name, pair in curves.items():
         if len(pair) != 2: raise DataError(f"curves[{name!r}] must be a pair (y_true, y_score) or (y_true, probs).")

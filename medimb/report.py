@@ -10,7 +10,7 @@ import pandas as pd
 from .core import results_root, atomic_write, read_results, results_lock, to_markdown, MedimbError, ResultsError
 
 # %% auto #0
-__all__ = ['setting_labels', 'write_report', 'refresh_report']
+__all__ = ['setting_labels', 'write_report', 'refresh_report', 'plural', 'Findings', 'write_findings']
 
 # %% ../nbs/00j_report.ipynb #de5c9918
 def setting_labels(rows:pd.DataFrame,  # results rows with `setting` (and `params`)
@@ -86,7 +86,7 @@ def write_report(results:str|Path|None=None, # the results folder (default: resu
                            f"that holds results.csv with --results")
     with results_lock(root):                  # no commit swaps a folder while the report reads it
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and (notebooks is None or d.name in notebooks))
-        out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
+        out = ["# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
         out += _overview(read_results(root), root)
         for d in dirs: out += _notebook_section(d)
         return atomic_write(root/'REPORT.md', '\n'.join(out))
@@ -102,3 +102,32 @@ def refresh_report(root:str|Path|None=None, # the results folder (default: resul
     except MedimbError as e:
         warnings.warn(f"committed {committed or 'the results'}, but REPORT.md was not rewritten: {e}", stacklevel=2)
         return None
+
+# %% ../nbs/00j_report.ipynb #c5092fb7
+def plural(k:int,   # how many
+           word:str # the thing counted, singular
+          )->str:
+    "`k` and `word`, with an s unless `k` is 1: '1 seed', '3 seeds'."
+    return f"{k} {word}{'s' if k != 1 else ''}"
+
+class Findings:
+    "Findings written from the numbers: sentences and '- ' items, one a line (None is left out)."
+    def __init__(self, *lines): self.lines = [l for l in lines if l]
+    def add(self, *texts:str|None):
+        "Add sentences; None adds nothing."
+        self.lines += [t for t in texts if t]; return self
+    def item(self, text:str|None):
+        "Add one '- ' item; None adds nothing."
+        return self.add(f"- {text}" if text else None)
+    def __str__(self): return '\n'.join(self.lines)
+
+def write_findings(results,              # the notebook's open `Results`
+                   findings,             # a Findings, or its text
+                   name:str='findings',  # the file, without .md (the report shows `*findings.md` first)
+                   show:bool=True        # also print them
+                  )->str:
+    "Save the findings as `name.md` through the results registry (and print them); return their text."
+    text = str(findings)
+    results.save_markdown(name, text)
+    if show: print(text)
+    return text

@@ -6,20 +6,19 @@
 from __future__ import annotations
 import os, ast, dataclasses
 from pathlib import Path
-import numpy as np
 import pandas as pd
 from dataclasses import dataclass, field
-from .core import Results, ConfigError, as_seeds
+from .core import Results, ConfigError, Interval, Check, check_params, as_seeds
 from .data import Splits, load_dataset, split_dataset, make_imbalanced, MissingDataError, NIH_REPO
 from .experiment import RunOptions
 from .pipelines import STABLE_DIFFUSION, INSTRUCT_PIX2PIX
 from .report import refresh_report
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'STUDY_TRAINING', 'STUDY_PARAMETERS', 'KERMANY_HUB', 'COVID_FOLDER', 'PRESET_NAMES', 'STUDY_PRESETS',
-           'PRESET_NOTES', 'dataset_label', 'study_splits', 'run_option_fields', 'run_option_defaults', 'StudySetup',
-           'check_study_parameters', 'study_setup', 'preset_table', 'given_parameters', 'check_downloads',
-           'apply_preset', 'finish_study']
+__all__ = ['RUN_OPTIONS', 'RUN_OPTION_CONSTRAINTS', 'STUDY_TRAINING', 'STUDY_CONSTRAINTS', 'STUDY_PARAMETERS', 'KERMANY_HUB',
+           'COVID_FOLDER', 'PRESET_NAMES', 'STUDY_PRESETS', 'PRESET_NOTES', 'dataset_label', 'study_splits',
+           'run_option_fields', 'run_option_defaults', 'StudySetup', 'check_study_parameters', 'study_setup',
+           'preset_table', 'given_parameters', 'check_downloads', 'apply_preset', 'finish_study']
 
 # %% ../nbs/00k_study.ipynb #559eddc9
 def dataset_label(dataset:str,            # what load_dataset was given
@@ -57,6 +56,8 @@ def study_splits(dataset:str,           # 'phantom-<finding>', MedMNIST .npz or 
 
 # %% ../nbs/00k_study.ipynb #fcf9360c
 RUN_OPTIONS = ('model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device')   # RunOptions' fields a grid or a parameters cell sets
+RUN_OPTION_CONSTRAINTS = dict(model_kwargs=[dict], epochs=[Interval(1, whole=True)], batch_size=[Interval(1, whole=True)],
+                              lr=[Interval(0, closed='neither')])   # what a grid and the study parameters accept (check_params)
 
 def _run_options(names:tuple)->list:
     "RunOptions' dataclass fields named `names`, in that order; a ConfigError for a name it lacks."
@@ -76,6 +77,9 @@ def run_option_defaults(names:tuple=RUN_OPTIONS # RunOptions' fields to take
 
 # %% ../nbs/00k_study.ipynb #47dfd3cc
 STUDY_TRAINING = tuple(k for k in RUN_OPTIONS if k not in ('model', 'model_kwargs'))   # epochs, batch_size, lr, device: StudySetup.training
+_FRACTION = Interval(0, 1, closed='neither')
+STUDY_CONSTRAINTS = dict(RUN_OPTION_CONSTRAINTS, size=[Interval(1, whole=True)], n=[Interval(1, whole=True)], ratio=[_FRACTION, None],
+                         minority_fraction=[_FRACTION, None], finding=[Check(lambda v: isinstance(v, str) and bool(v.strip()), "a finding's name"), None])
 STUDY_PARAMETERS = ('dataset', 'finding', 'size', 'n', 'ratio', 'minority_fraction', 'model', *STUDY_TRAINING, 'seeds', 'split_seed', 'results_dir')
 
 @dataclass
@@ -93,11 +97,6 @@ class StudySetup:
         "Arguments for `run_study`: seeds, model, dataset, results and the training settings (then `overrides`)."
         return dict(seeds=self.seeds, model=self.model, dataset=self.dataset, results=self.results, **self.training, **overrides)
 
-def _positive(name, value, whole:bool):
-    ok = (isinstance(value, (int, np.integer)) if whole else isinstance(value, (int, float, np.number))) and not isinstance(value, bool)
-    if not ok or not value > 0:
-        raise ConfigError(f"parameter {name}={value!r}: expected a {'whole number' if whole else 'number'} > 0")
-
 def check_study_parameters(notebook:str, # the notebook's name, for the message
                            params:dict   # the notebook's namespace, or any dict with the shared parameters
                           )->dict:
@@ -105,14 +104,7 @@ def check_study_parameters(notebook:str, # the notebook's name, for the message
     missing = [k for k in STUDY_PARAMETERS if k not in params]
     if missing: raise ConfigError(f"{notebook}: the parameters cell lacks {missing}; every study notebook defines {list(STUDY_PARAMETERS)}")
     p = {k: params[k] for k in STUDY_PARAMETERS}
-    for k in ('size', 'n', 'epochs', 'batch_size'): _positive(k, p[k], whole=True)
-    _positive('lr', p['lr'], whole=False)
-    if p['ratio'] is not None and not (isinstance(p['ratio'], (int, float)) and 0 < p['ratio'] < 1):
-        raise ConfigError(f"parameter ratio={p['ratio']!r}: expected a fraction between 0 and 1")
-    if p['minority_fraction'] is not None and not (isinstance(p['minority_fraction'], (int, float)) and 0 < p['minority_fraction'] < 1):
-        raise ConfigError(f"parameter minority_fraction={p['minority_fraction']!r}: expected a fraction between 0 and 1, or None")
-    if p['finding'] is not None and not (isinstance(p['finding'], str) and p['finding'].strip()):
-        raise ConfigError(f"parameter finding={p['finding']!r}: expected a finding's name, or None (the dataset's own)")
+    check_params(p, STUDY_CONSTRAINTS, 'parameter ')
     p['seeds'] = as_seeds(p['seeds'])
     return p
 
@@ -201,6 +193,7 @@ def _hub_dataset_cached(name:str)->bool:
     owner, repo = name.split('/', 1)
     return (Path(HF_HUB_CACHE)/f"datasets--{owner}--{repo}").is_dir() or (Path(datasets.config.HF_DATASETS_CACHE)/f"{owner}___{repo}").is_dir()
 
+# %% ../nbs/00k_study.ipynb #a91dec76
 def _check_dataset(notebook:str, name:str):
     "Raise MissingDataError when `name` is the study preset's own folder and is missing, or (offline) a Hub dataset not in the cache."
     name = str(name)
@@ -239,7 +232,6 @@ def check_downloads(notebook:str, # the notebook's name, for the messages
         get_model(params.get('classifier') or params['model'], pretrained=True)   # PretrainedWeightsError naming the file and where it goes
     if 'pipeline' in params: _check_pipeline(notebook, params['pipeline'], 'instruct-pix2pix')
     if 'classifier' in params and 'resolution' in params: _check_pipeline(notebook, params['model'], 'img2img')   # 06: `model` is Stable Diffusion
-
 
 # %% ../nbs/00k_study.ipynb #4d91e707
 def apply_preset(notebook:str,       # the notebook's name, e.g. '03_masking'

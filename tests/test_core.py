@@ -17,7 +17,7 @@ def test_device_choice():
     assert get_device('cpu').type == 'cpu'
     assert get_device('auto').type in ('cpu', 'cuda', 'mps')
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match='no CUDA GPU'): get_device('cuda')
+        with pytest.raises(ConfigError, match='no CUDA GPU'): get_device('cuda')
 
 def test_atomic_write_keeps_old_content_on_failure(tmp_path):
     p = atomic_write(tmp_path / 'r.csv', 'a,b\n1,2\n')

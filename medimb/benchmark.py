@@ -4,65 +4,59 @@
 
 # %% ../nbs/11_benchmark.ipynb #e9ef251a
 from __future__ import annotations
-import os, re, sys, json, math, time, shutil, signal, threading, traceback, functools, contextlib, multiprocessing
-from dataclasses import dataclass, field
+import os, re, sys, json, math, time, signal, threading, traceback, functools, contextlib, multiprocessing
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
 from .core import (Results, read_results, results_root, setting_hash, params_json, as_seeds, MedimbError, ConfigError,
-                         DataError, KEY_COLUMNS)
+                         DataError, Interval, Check, check_params)
 from .data import Splits, find_loader, local_path, MissingDataError
-from .metrics import mean_ci, paired_test, summarize, to_markdown
+from .metrics import mean_ci, paired_test
+from .study import RUN_OPTIONS, RUN_OPTION_CONSTRAINTS, run_option_fields
+from .report import refresh_report, write_findings, Findings
 
 # %% auto #0
-__all__ = ['BENCHMARK', 'GRID_KEYS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'FINISHED', 'NEMENYI_Q', 'DEFAULT_GRID', 'Grid',
-           'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits', 'cell_row', 'run_cell',
-           'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent', 'GridRun', 'run_grid', 'holm',
-           'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table', 'dataset_scores', 'RankTest',
-           'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference', 'findings', 'save_benchmark',
-           'benchmark']
+__all__ = ['BENCHMARK', 'GRID_KEYS', 'GRID_CONSTRAINTS', 'DATASET_KEYS', 'METHOD_KEYS', 'METRICS', 'Grid', 'FINISHED',
+           'NEMENYI_Q', 'DEFAULT_GRID', 'expand_source', 'make_grid', 'read_grid', 'Cell', 'grid_cells', 'cell_splits',
+           'cell_row', 'run_cell', 'statuses', 'grid_rows', 'pending_cells', 'record_rows', 'end_with_parent',
+           'GridRun', 'run_grid', 'holm', 'friedman_test', 'nemenyi_cd', 'leaderboard', 'metric_table', 'control_table',
+           'dataset_scores', 'RankTest', 'rank_table', 'cost_table', 'plot_headline', 'plot_critical_difference',
+           'findings', 'save_benchmark', 'benchmark']
 
-# %% ../nbs/11_benchmark.ipynb #33925e24
+# %% ../nbs/11_benchmark.ipynb #d5134169
 BENCHMARK = '11_benchmark'     # the default results folder and notebook name of the rows
-GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'size',
-             'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
+GRID_KEYS = ('name', 'methods', 'datasets', 'seeds', *RUN_OPTIONS, 'size', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls')
+GRID_CONSTRAINTS = dict(RUN_OPTION_CONSTRAINTS, model=[Check(lambda v: isinstance(v, str), 'a get_model name')],
+                        split_seed=[Interval(0, whole=True), None])   # checked by make_grid (check_params)
 DATASET_KEYS = ('name', 'label', 'fraction', 'minority')   # any other key of a dataset goes to load_dataset
 METHOD_KEYS = ('name', 'params', 'label')
 METRICS = ('balanced_accuracy', 'roc_auc', 'f1', 'mcc', 'recall', 'specificity', 'pr_auc', 'accuracy', 'kappa',
            # the same at the threshold chosen on the validation split (Youden's J), which run_experiment's binary rows carry
            'balanced_accuracy_youden', 'f1_youden', 'mcc_youden', 'sensitivity_youden', 'specificity_youden', 'kappa_youden')
 
-@dataclass
-class Grid:
-    "Methods × datasets × seeds, and the training options every cell shares."
-    methods: list            # dicts: label, name, params
-    datasets: list           # dicts: label, source, fraction, load (load_dataset's arguments)
-    seeds: list
-    name: str = BENCHMARK
-    model: str = 'small_cnn'
-    model_kwargs: dict = field(default_factory=dict)
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    device: str = 'auto'
-    split_seed: int|None = None   # None: each seed splits anew (split and training vary together); an int: one split for all
-    metric: str = 'balanced_accuracy'
-    baseline: str|None = 'baseline'
-    rank_by: list = field(default_factory=list)   # more metrics to rank on, each with its own leaderboard, ranks and CD diagram
-    controls: dict = field(default_factory=dict)  # method label -> the label of its control (e.g. a generative balancer -> ros, the copy control)
+def _grid_run(self)->dict:
+    "The training options recorded in every cell's parameters (the device is how, not what: left out)."
+    return {k: getattr(self, k) for k in RUN_OPTIONS if k != 'device'}
 
-    @property
-    def run(self)->dict:
-        "The training options recorded in every cell's parameters (the device is how, not what: left out)."
-        return dict(model=self.model, model_kwargs=self.model_kwargs, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
-
-    def __len__(self): return len(self.methods) * len(self.datasets) * len(self.seeds)
+Grid = make_dataclass('Grid', [
+    ('methods', list),            # dicts: label, name, params
+    ('datasets', list),           # dicts: label, source, fraction, load (load_dataset's arguments)
+    ('seeds', list),
+    ('name', str, field(default=BENCHMARK)),
+    *run_option_fields(),         # model, model_kwargs, epochs, batch_size, lr, device: RunOptions' names and defaults
+    ('split_seed', int|None, field(default=None)),   # None: each seed splits anew (split and training vary together); an int: one split for all
+    ('metric', str, field(default='balanced_accuracy')),
+    ('baseline', str|None, field(default='baseline')),
+    ('rank_by', list, field(default_factory=list)),    # more metrics to rank on, each with its own leaderboard, ranks and CD diagram
+    ('controls', dict, field(default_factory=dict))],  # method label -> the label of its control (e.g. a generative balancer -> ros, the copy control)
+    namespace=dict(run=property(_grid_run), __len__=lambda self: len(self.methods) * len(self.datasets) * len(self.seeds),
+                   __doc__="Methods × datasets × seeds, and the training options every cell shares (RunOptions' fields)."))
+Grid.__module__ = __name__   # pickled into worker processes by its module and name
 
 def _whole(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"grid: {name}={value!r} must be a whole number >= {low}")
-    return int(value)
+    return int(check_params({name: value}, {name: [Interval(low, whole=True)]}, 'grid: ')[name])
 
 def _method_entry(entry, i)->dict:
     "One method of the grid as a dict label, name, params."
@@ -75,6 +69,7 @@ def _method_entry(entry, i)->dict:
     if not isinstance(params, dict): raise ConfigError(f"grid: methods[{i}] ({entry['name']}): params must be a table of the method's parameters; got {params!r}")
     return dict(label=entry.get('label'), name=entry['name'], params=params)
 
+# %% ../nbs/11_benchmark.ipynb #ffc64f51
 def _dataset_entry(entry, i, size)->dict:
     "One dataset of the grid as a dict label, source, fraction, load."
     if isinstance(entry, str): entry = dict(name=entry)
@@ -106,6 +101,7 @@ def _default_labels(entries, name_of, params_of, what):
     if dup := sorted({l for l in labels if labels.count(l) > 1}):
         raise ConfigError(f"grid: two {what} are labelled {dup}; give each a distinct label")
 
+# %% ../nbs/11_benchmark.ipynb #33925e24
 def expand_source(source:str, what:str='dataset')->str:
     "`source` with `$VAR`/`${VAR}` and `~` expanded (a grid names a local file portably); a ConfigError naming any variable that is not set."
     if '$' not in source: return source
@@ -122,6 +118,7 @@ def _check_source(source:str, i:int):
     except MissingDataError: raise ConfigError(f"grid: datasets[{i}]: {source} does not exist ({local_path(source)}); check the path") from None
     except MedimbError as e: raise ConfigError(f"grid: datasets[{i}]: {e}") from None
 
+# %% ../nbs/11_benchmark.ipynb #2896ec95
 def make_grid(config:dict # the grid: methods, datasets, seeds and shared options (see GRID_KEYS)
              )->Grid:
     "A checked Grid from a dict (a notebook's parameters or a parsed TOML/YAML file); every error before any work."
@@ -144,15 +141,11 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
     for i, d in enumerate(datasets): _check_source(d['source'], i)
     _default_labels(datasets, lambda d: Path(d['source']).stem if d['source'].endswith('.npz') else d['source'],
                     lambda d: {} if d['fraction'] is None else {'fraction': d['fraction']}, 'datasets')
-    opts = {k: config[k] for k in ('name', 'model', 'model_kwargs', 'epochs', 'batch_size', 'lr', 'device', 'split_seed', 'metric', 'rank_by', 'baseline', 'controls') if k in config}
+    opts = {k: config[k] for k in GRID_KEYS if k not in ('methods', 'datasets', 'seeds', 'size') and k in config}
     g = Grid(methods, datasets, seeds, **opts)
     if not isinstance(g.name, str) or not g.name.strip() or Path(g.name).name != g.name or g.name.startswith('.'):
         raise ConfigError(f"grid: name={g.name!r} must be a plain folder name such as '11_benchmark'")
-    _whole('epochs', g.epochs); _whole('batch_size', g.batch_size)
-    if isinstance(g.lr, bool) or not isinstance(g.lr, (int, float)) or not g.lr > 0: raise ConfigError(f"grid: lr={g.lr!r} must be a number > 0")
-    if g.split_seed is not None: _whole('split_seed', g.split_seed, 0)
-    if not isinstance(g.model, str): raise ConfigError(f"grid: model={g.model!r} must be a get_model name")
-    if not isinstance(g.model_kwargs, dict): raise ConfigError(f"grid: model_kwargs={g.model_kwargs!r} must be a table")
+    check_params({k: getattr(g, k) for k in GRID_CONSTRAINTS}, GRID_CONSTRAINTS, 'grid: ')
     if g.metric not in METRICS: raise ConfigError(f"grid: metric={g.metric!r}; give one of {list(METRICS)}")
     if isinstance(g.rank_by, str): g.rank_by = [g.rank_by]
     if not isinstance(g.rank_by, (list, tuple)) or (bad := [m for m in g.rank_by if m not in METRICS]):
@@ -165,6 +158,7 @@ def make_grid(config:dict # the grid: methods, datasets, seeds and shared option
         raise ConfigError(f"grid: baseline={g.baseline!r} is not one of the methods {labels}; add it, or set baseline to one of them")
     return g
 
+# %% ../nbs/11_benchmark.ipynb #a92fe561
 def read_grid(path:str|Path # a .toml, or a .yaml/.yml file (needs PyYAML)
              )->Grid:
     "A checked Grid from a TOML or YAML file."
@@ -233,7 +227,7 @@ def grid_cells(grid:Grid)->list[Cell]:
 
 @functools.lru_cache(maxsize=2)
 def _splits(source:str, fraction, load_json:str, seed:int, minority=None)->Splits:
-    from medimb.baseline import study_splits
+    from medimb.study import study_splits
     from medimb.data import make_imbalanced
     load = json.loads(load_json); size = load.pop('size', None); source = expand_source(source)
     if minority is None: return study_splits(source, size, seed=seed, minority_fraction=fraction, **load)
@@ -251,6 +245,7 @@ def _reset_peak_memory():
     torch = sys.modules.get('torch')
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.reset_peak_memory_stats()
 
+# %% ../nbs/11_benchmark.ipynb #38720498
 def _peak_memory()->dict:
     "Peak resident memory of this process (MB; since the last reset where Linux allows) and peak CUDA memory allocated (MB; NaN without a GPU)."
     rss = math.nan
@@ -344,6 +339,7 @@ def _require_ray():
                                           "(or pip install 'ray>=2.9'), or use backend='processes'") from None
     return ray
 
+# %% ../nbs/11_benchmark.ipynb #6d51dcdc
 def _gpu_ids(gpus)->list:
     "GPU indices from None, 'all', a count-free list or its text ('0,1')."
     if gpus is None or gpus == [] or gpus == (): return []
@@ -385,6 +381,7 @@ def _importable(cells)->tuple:
     import medimb.benchmark as module
     return module, [module.Cell(**vars(c)) for c in cells]
 
+# %% ../nbs/11_benchmark.ipynb #efda89fc
 def _run_pool(cells, workers, gpus, on_row):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -428,6 +425,7 @@ class GridRun:
     reused: int
     grid: Grid
 
+# %% ../nbs/11_benchmark.ipynb #86fa2af0
 def run_grid(grid:Grid|dict|str|Path,        # a Grid, its dict, or a TOML/YAML file
              workers:int=1,                   # local worker processes (1: this process)
              backend:str='processes',         # 'processes' (local) or 'ray'
@@ -558,6 +556,7 @@ def metric_table(rows:pd.DataFrame,   # the grid's rows
     return pd.DataFrame([{'method': m, **{k: _ci_text(pd.to_numeric(g[k], errors='coerce').dropna()) for k in metrics}, 'seeds': len(g)}
                          for m in methods for g in [rows[rows.method == m]]])
 
+# %% ../nbs/11_benchmark.ipynb #89a883c5
 def control_table(rows:pd.DataFrame,  # the grid's rows
                   controls:dict,      # method -> its control (e.g. 'dcgan' -> 'ros': the same images added as copies)
                   metrics:list,       # a mean difference and a p-value for each
@@ -610,6 +609,7 @@ def rank_table(rows:pd.DataFrame, metric:str='balanced_accuracy', alpha:float=0.
     ranks.index.name, ranks.columns.name = 'method', None
     return RankTest(ranks.reset_index(), stat, p, cd, n, dropped, alpha)
 
+# %% ../nbs/11_benchmark.ipynb #4de28900
 def cost_table(rows:pd.DataFrame # the grid's rows (every status)
               )->pd.DataFrame:
     "Per method: cells by status, mean seconds per cell (balancing, training), peak memory, and images added to the training split."
@@ -681,78 +681,86 @@ def plot_critical_difference(ranks:pd.Series, # average rank per method (1 best)
     if title: ax.set_title(title, fontsize=10)
     return fig
 
-# %% ../nbs/11_benchmark.ipynb #ecd757c2
+# %% ../nbs/11_benchmark.ipynb #4f866d6d
 def _fmt_p(p)->str: return 'n/a' if p != p else f"{p:.3g}"
 
+def _versus_baseline(lb:pd.DataFrame, metric:str, baseline:str|None, alpha:float, worse:bool=True)->str:
+    "The baseline's score and rank in one dataset's leaderboard, and which methods beat it after Holm's correction ('' without a baseline)."
+    if baseline is None or baseline not in set(lb.method): return ''
+    b = lb[lb.method == baseline].iloc[0]
+    better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
+    text = (f" (the baseline's: {b[metric]}, rank {b['rank']:g} of {len(lb)}){'. After' if worse else '; after'} Holm's correction "
+            + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline"))
+    if not worse: return text
+    lower = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline < 0)].method.tolist()
+    text += (f" and {', '.join(lower)} {'does' if len(lower) == 1 else 'do'} worse than it" if lower else '') + f" (paired t-test over seeds, p < {alpha})."
+    same = lb[lb.p_baseline.isna() & lb.vs_baseline.notna() & (lb.vs_baseline != 0) & (lb.seeds > 1)].method.tolist()
+    return text + (f" Not tested, because they differ from the baseline by the same amount on every seed: {', '.join(same)}." if same else '')
+
+def _dataset_findings(ok:pd.DataFrame, metric:str, baseline:str|None, alpha:float, main:bool=True)->list[str]:
+    "One item per dataset: the best method by `metric` and how the others stand against the baseline."
+    out = []
+    for d in dict.fromkeys(ok.dataset):
+        lb = leaderboard(ok, metric, baseline, dataset=d); top = lb.iloc[0]
+        head = f"{d}: the best {metric.replace('_', ' ')} is {top.method}'s" if main else f"{d}, ranked by {metric.replace('_', ' ')}: the best is {top.method}'s"
+        text = f"{head}, {top[metric]}" + _versus_baseline(lb, metric, baseline, alpha, worse=main)
+        out.append(text if text.endswith('.') else text + '.')
+    return out
+
+# %% ../nbs/11_benchmark.ipynb #6625d7a0
+def _ranking_finding(ok:pd.DataFrame, metric:str, alpha:float)->str|None:
+    "Average ranks across datasets: the best, the Friedman test and the Nemenyi critical difference, where they can be computed."
+    rt = rank_table(ok, metric, alpha)
+    if not len(rt.ranks): return None
+    best = rt.ranks.iloc[0]
+    text = f"Across datasets the best average rank is {best.method}'s ({best['average rank']:.2f} of {len(rt.ranks)} methods)"
+    if rt.n_datasets >= 2 and len(rt.ranks) >= 3:
+        text += (f"; the Friedman test over {rt.n_datasets} datasets gives χ² = {rt.statistic:.2f}, p = {_fmt_p(rt.p)}: "
+                 + ("the methods' ranks differ" if rt.p < alpha else "no difference between the methods' ranks is detected"))
+        beyond = rt.ranks[rt.ranks['average rank'] - best['average rank'] > rt.cd].method.tolist()
+        text += (f". The Nemenyi critical difference is {rt.cd:.2f}: "
+                 + (f"{', '.join(beyond)} rank{'s' if len(beyond) == 1 else ''} significantly below {best.method}." if beyond
+                    else f"no method ranks significantly below {best.method}; more datasets would narrow the CD."))
+    else: text += f"; with {rt.n_datasets} dataset(s) and {len(rt.ranks)} methods the Friedman test is not computed (it needs 2 datasets and 3 methods)."
+    if rt.dropped: text += f" Left out of the ranking (no result on every dataset): {', '.join(rt.dropped)}."
+    return text
+
+def _cost_finding(rows:pd.DataFrame, baseline:str|None)->str|None:
+    "The cheapest and dearest method per cell, and the one that adds the most training images."
+    cost = cost_table(rows); cost = cost[(cost.cells > 0) & cost.seconds.notna()]
+    if not len(cost): return None
+    fast, slow = cost.loc[cost.seconds.idxmin()], cost.loc[cost.seconds.idxmax()]
+    text = f"Cost: {fast.method} is the cheapest ({fast.seconds:.1f} s per cell), {slow.method} the dearest ({slow.seconds:.1f} s"
+    if baseline is not None and baseline in set(cost.method):
+        base_s = float(cost.loc[cost.method == baseline, 'seconds'].iloc[0])
+        if base_s > 0: text += f", {slow.seconds / base_s:.1f}× the baseline"
+    text += ')'
+    if cost.images_added.notna().any() and (cost.images_added != 0).any():
+        most = cost.loc[cost.images_added.idxmax()]
+        text += f"; {most.method} adds the most training images ({most.images_added:.0f} per cell, to {most.train_images:.0f})"
+    return text + '.'
+
+# %% ../nbs/11_benchmark.ipynb #ecd757c2
 def findings(rows:pd.DataFrame, metric:str='balanced_accuracy', baseline:str|None='baseline', alpha:float=0.05,
              rank_by:list=()  # more metrics ranked on: one sentence each (best method, the baseline's rank, Friedman)
             )->str:
     "Sentences written from the benchmark's numbers (no hard-coded claims)."
-    status = statuses(rows)
-    ok = rows[status == 'ok']; name = metric.replace('_', ' ')
-    lines = [f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
-             f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
-             f"{ok.seed.nunique()} seeds."]
-    for d in dict.fromkeys(ok.dataset):
-        lb = leaderboard(ok, metric, baseline, dataset=d)
-        top = lb.iloc[0]
-        text = f"- {d}: the best {name} is {top.method}'s, {top[metric]}"
-        if baseline is not None and baseline in set(lb.method):
-            b = lb[lb.method == baseline].iloc[0]
-            better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
-            worse = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline < 0)].method.tolist()
-            text += (f" (the baseline's: {b[metric]}, rank {b['rank']:g} of {len(lb)}). After Holm's correction "
-                     + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline")
-                     + (f" and {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} worse than it" if worse else '')
-                     + f" (paired t-test over seeds, p < {alpha}).")
-            same = lb[lb.p_baseline.isna() & lb.vs_baseline.notna() & (lb.vs_baseline != 0) & (lb.seeds > 1)].method.tolist()
-            if same: text += f" Not tested, because they differ from the baseline by the same amount on every seed: {', '.join(same)}."
-        else: text += '.'
-        lines.append(text)
-    rt = rank_table(ok, metric, alpha)
-    if len(rt.ranks):
-        best = rt.ranks.iloc[0]
-        text = f"Across datasets the best average rank is {best.method}'s ({best['average rank']:.2f} of {len(rt.ranks)} methods)"
-        if rt.n_datasets >= 2 and len(rt.ranks) >= 3:
-            text += (f"; the Friedman test over {rt.n_datasets} datasets gives χ² = {rt.statistic:.2f}, p = {_fmt_p(rt.p)}: "
-                     + ("the methods' ranks differ" if rt.p < alpha else "no difference between the methods' ranks is detected"))
-            beyond = rt.ranks[rt.ranks['average rank'] - best['average rank'] > rt.cd].method.tolist()
-            text += (f". The Nemenyi critical difference is {rt.cd:.2f}: "
-                     + (f"{', '.join(beyond)} rank{'s' if len(beyond) == 1 else ''} significantly below {best.method}." if beyond
-                        else f"no method ranks significantly below {best.method}; more datasets would narrow the CD."))
-        else: text += f"; with {rt.n_datasets} dataset(s) and {len(rt.ranks)} methods the Friedman test is not computed (it needs 2 datasets and 3 methods)."
-        if rt.dropped: text += f" Left out of the ranking (no result on every dataset): {', '.join(rt.dropped)}."
-        lines.append(text)
-    for other in rank_by:
-        if other not in ok or other == metric: continue
-        for d in dict.fromkeys(ok.dataset):
-            lb = leaderboard(ok, other, baseline, dataset=d); top = lb.iloc[0]
-            text = f"- {d}, ranked by {other.replace('_', ' ')}: the best is {top.method}'s, {top[other]}"
-            if baseline is not None and baseline in set(lb.method):
-                b = lb[lb.method == baseline].iloc[0]
-                better = lb[(lb.p_baseline_holm < alpha) & (lb.vs_baseline > 0)].method.tolist()
-                text += (f" (the baseline's: {b[other]}, rank {b['rank']:g} of {len(lb)}); after Holm's correction "
-                         + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} the baseline" if better else "no method beats the baseline"))
-            lines.append(text + '.')
-    cost = cost_table(rows); cost = cost[(cost.cells > 0) & cost.seconds.notna()]
-    if len(cost):
-        fast, slow = cost.loc[cost.seconds.idxmin()], cost.loc[cost.seconds.idxmax()]
-        text = f"Cost: {fast.method} is the cheapest ({fast.seconds:.1f} s per cell), {slow.method} the dearest ({slow.seconds:.1f} s"
-        if baseline is not None and baseline in set(cost.method):
-            base_s = float(cost.loc[cost.method == baseline, 'seconds'].iloc[0])
-            if base_s > 0: text += f", {slow.seconds / base_s:.1f}× the baseline"
-        text += ')'
-        if cost.images_added.notna().any() and (cost.images_added != 0).any():
-            most = cost.loc[cost.images_added.idxmax()]
-            text += f"; {most.method} adds the most training images ({most.images_added:.0f} per cell, to {most.train_images:.0f})"
-        lines.append(text + '.')
-    failed = rows[status != 'ok']
+    status = statuses(rows); ok = rows[status == 'ok']; failed = rows[status != 'ok']
+    out = Findings(f"{len(rows)} cells: {int((status == 'ok').sum())} ran, {int((status == 'error').sum())} failed, "
+                   f"{int((status == 'skipped').sum())} were skipped; {ok.method.nunique()} methods on {ok.dataset.nunique()} datasets, "
+                   f"{ok.seed.nunique()} seeds.")
+    for text in _dataset_findings(ok, metric, baseline, alpha): out.item(text)
+    out.add(_ranking_finding(ok, metric, alpha))
+    for other in [m for m in rank_by if m in ok and m != metric]:
+        for text in _dataset_findings(ok, other, baseline, alpha, main=False): out.item(text)
+    out.add(_cost_finding(rows, baseline))
     if len(failed):
-        lines.append(f"Not run: " + '; '.join(f"{r.method} on {r.dataset} seed {r.seed} ({r.status}: {str(r.error)[:120]})" for r in failed.head(8).itertuples())
-                     + (f"; and {len(failed) - 8} more" if len(failed) > 8 else '') + '. Failed cells run again on the next call.')
-    if ok.seed.nunique() < 3: lines.append(f"With {ok.seed.nunique()} seed(s) the intervals are wide or undefined: run more seeds before drawing conclusions.")
-    return '\n'.join(lines)
+        out.add("Not run: " + '; '.join(f"{r.method} on {r.dataset} seed {r.seed} ({r.status}: {str(r.error)[:120]})" for r in failed.head(8).itertuples())
+                + (f"; and {len(failed) - 8} more" if len(failed) > 8 else '') + '. Failed cells run again on the next call.')
+    if ok.seed.nunique() < 3: out.add(f"With {ok.seed.nunique()} seed(s) the intervals are wide or undefined: run more seeds before drawing conclusions.")
+    return str(out)
 
+# %% ../nbs/11_benchmark.ipynb #9f3d3df1
 def _save_ranking(res:Results, ok:pd.DataFrame, metric:str, baseline, alpha:float, suffix:str='')->RankTest:
     "Save one metric's leaderboard per dataset, its average ranks (Friedman, Nemenyi CD) and CD diagram, names ending in `suffix`."
     name = metric.replace('_', ' ')
@@ -768,6 +776,7 @@ def _save_ranking(res:Results, ok:pd.DataFrame, metric:str, baseline, alpha:floa
                         f"Average rank by {name} over {rt.n_datasets} datasets (Nemenyi CD, α = {alpha})"))
     return rt
 
+# %% ../nbs/11_benchmark.ipynb #974e3b7a
 def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid's rows
                    grid:Grid|None=None,        # the grid (given by run_grid's result)
                    root:str|Path|None=None,    # results folder (default: results_root())
@@ -808,16 +817,17 @@ def save_benchmark(run:GridRun|pd.DataFrame,   # run_grid's result, or the grid'
                                caption=f"{d}: every ranked metric, mean ± 95% CI over seeds, methods in the order of {metric.replace('_', ' ')}")
         res.save_json('grid', dict(name=grid.name, methods=grid.methods, datasets=grid.datasets, seeds=grid.seeds, **grid.run,
                                    metric=metric, rank_by=grid.rank_by, controls=grid.controls, baseline=baseline, split_seed=grid.split_seed))
-        res.save_markdown('findings', findings(rows, metric, baseline, alpha, grid.rank_by))
+        write_findings(res, findings(rows, metric, baseline, alpha, grid.rank_by), show=False)
     return res.dir
 
 def benchmark(grid:Grid|dict|str|Path,  # a Grid, its dict, or a TOML/YAML file
               workers:int=1, backend:str='processes', gpus=None,
               root:str|Path|None=None,  # results folder (default: results_root())
               rerun:tuple=(), log=print)->GridRun:
-    "Run the grid (resuming: finished cells are skipped), then save its tables, figures and findings."
+    "Run the grid (resuming: finished cells are skipped), save its tables, figures and findings, and rewrite REPORT.md where there is one."
     run = run_grid(grid, workers=workers, backend=backend, gpus=gpus, root=root, rerun=rerun, log=log)
     save_benchmark(run, root=root)
+    refresh_report(root, run.grid.name)   # after the run's commits, once (not after every cell's)
     return run
 
 # %% ../nbs/11_benchmark.ipynb #5c4f2fa5

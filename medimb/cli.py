@@ -4,17 +4,17 @@
 
 # %% ../nbs/00f_cli.ipynb #f1a101e8
 from __future__ import annotations
-import os, re, ast, sys, json, time, argparse, datetime
+import os, re, ast, sys, time, argparse
 from pathlib import Path
 import pandas as pd
-from .core import (project_root, results_root, atomic_write, read_results, results_lock, forget_results, as_list, as_seeds,
-                         MedimbError, ConfigError, ResultsError)
-from .metrics import to_markdown
+from .core import project_root, results_root, atomic_write, forget_results, as_list, as_seeds, MedimbError, ConfigError
+from .report import setting_labels, write_report
+_all_ = ['setting_labels', 'write_report']   # written in medimb.report; `medimb report` calls them
 
 # %% auto #0
 __all__ = ['ReproduceError', 'study_notebooks', 'select_notebooks', 'parse_value', 'notebook_parameters', 'declared_kinds',
-           'check_parameter', 'check_parameters', 'parameter_table', 'format_table', 'setting_labels', 'write_report',
-           'reproduce', 'notebook_to_markdown', 'write_readme', 'main']
+           'check_parameter', 'check_parameters', 'parameter_table', 'format_table', 'reproduce',
+           'notebook_to_markdown', 'write_readme', 'main', 'setting_labels', 'write_report']
 
 # %% ../nbs/00f_cli.ipynb #432832a7
 class ReproduceError(MedimbError, RuntimeError):
@@ -87,6 +87,7 @@ def _parameter_kinds(default:str, declared:str|None=None)->list[str]:
     if value is None: return ['any']
     return [_KINDS.get(type(value).__name__.lower(), 'any')]
 
+# %% ../nbs/00f_cli.ipynb #1952e785
 def _as_kind(value, kind:str):
     "`value` (command-line text or a Python value) as `kind`; TypeError when it is not one."
     parsed = parse_value(value) if isinstance(value, str) else value
@@ -141,6 +142,7 @@ def parameter_table(path:str|Path # a notebook
             for k, v in pm.inspect_notebook(str(path)).items()]
     return pd.DataFrame(rows, columns=['name', 'type', 'default', 'comment'])
 
+# %% ../nbs/00f_cli.ipynb #e6b777b5
 def format_table(df:pd.DataFrame, # any table
                  indent:str=''    # put before every line
                 )->str:
@@ -149,70 +151,6 @@ def format_table(df:pd.DataFrame, # any table
     widths = [max(map(len, c)) for c in cols]
     lines = [indent + '  '.join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in zip(*cols)]
     return '\n'.join(lines[:1] + [indent + '  '.join('-' * w for w in widths)] + lines[1:])
-
-# %% ../nbs/00f_cli.ipynb #b277e689
-def setting_labels(rows:pd.DataFrame,  # results rows with `setting` (and `params`)
-                   by:list[str]=['notebook', 'dataset', 'model', 'method'] # what one method's runs share
-                  )->pd.Series:
-    "A short name for each row's setting where its method has more than one ('' where it has one): the params that differ."
-    labels = pd.Series('', index=rows.index, dtype=object)
-    if 'setting' not in rows or not len(rows): return labels
-    by = [c for c in by if c in rows]
-    for _, g in (rows.groupby(by, sort=False, dropna=False) if by else [(None, rows)]):
-        settings = list(dict.fromkeys(g.setting))
-        if len(settings) < 2: continue
-        params = {}
-        for s in settings:
-            text = g.loc[g.setting == s, 'params'].iloc[0] if 'params' in g else '{}'
-            try: params[s] = json.loads(text) if isinstance(text, str) else {}
-            except ValueError: params[s] = {}
-            if not isinstance(params[s], dict): params[s] = {}
-        keys = sorted({k for p in params.values() for k in p})
-        differ = [k for k in keys if len({json.dumps(p.get(k, '-'), sort_keys=True) for p in params.values()}) > 1]
-        for s in settings:
-            text = ', '.join(f"{k}={json.dumps(params[s][k]) if k in params[s] else '-'}" for k in differ)
-            labels[g.index[g.setting == s]] = text or str(s)
-    return labels
-
-def write_report(results:str|Path|None=None, # the results folder (default: results_root())
-                 notebooks:list[str]|None=None # notebook folders to include (default: all)
-                )->Path:
-    "Write `REPORT.md` in the results folder from every notebook's committed tables, figures and rows."
-    root = Path(results) if results is not None else results_root()
-    if not root.is_dir():
-        raise ResultsError(f"results folder {root} does not exist; run the notebooks first (medimb reproduce) or pass the folder "
-                           f"that holds results.csv with --results")
-    with results_lock(root):                  # no commit swaps a folder while the report reads it
-        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.') and (notebooks is None or d.name in notebooks))
-        out = [f"# medimb report", "", f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} from `{root}`.", ""]
-        df = read_results(root)
-        if 'status' in df: df = df[df.status.astype(object).where(df.status.notna(), 'ok') == 'ok']   # a failed or skipped benchmark cell has no metrics to average
-        if len(df):
-            keep = [c for c in ('balanced_accuracy', 'recall', 'specificity', 'f1', 'roc_auc') if c in df]
-            for c in keep:   # a metric that is not a number (a hand edit, a broken merge) is named, not averaged
-                values = pd.to_numeric(df[c], errors='coerce')
-                if len(bad := df.index[values.isna() & df[c].notna()]):
-                    i = bad[0]; who = ', '.join(f"{k} {df.at[i, k]}" for k in ('notebook', 'method', 'seed') if k in df)
-                    raise ResultsError(f"{root/'results.csv'}: column {c!r} of row {i + 1} (line {i + 2}; {who}) is {df.at[i, c]!r}, not a number"
-                                       + (f" ({len(bad)} such rows)" if len(bad) > 1 else '') + "; correct it, or remove the row "
-                                       "(medimb forget), and run medimb report again. Nothing was written.")
-                df[c] = values
-            df = df.assign(setting=setting_labels(df))
-            by = ['notebook', 'dataset', 'model', 'method', 'setting']
-            ov = df.groupby(by, sort=False, dropna=False)[keep].mean().round(3)
-            ov.insert(0, 'seeds', df.groupby(by, sort=False, dropna=False).size())
-            ov = ov.reset_index()
-            if not ov.setting.astype(bool).any(): ov = ov.drop(columns='setting')   # one setting per method: no column
-            out += ["## Overview", "", "Mean test metrics over seeds for every run recorded in `results.csv` (threshold 0.5).", "",
-                    to_markdown(ov), ""]
-        for d in dirs:
-            out += [f"## {d.name}", ""]
-            for f in sorted(d.glob('*findings.md')): out += [f.read_text().strip(), ""]
-            for f in sorted(d.glob('*.md')):
-                if f.name.endswith('findings.md'): continue
-                out += [f"### {f.stem}", "", f.read_text().strip(), ""]
-            for f in sorted(d.glob('*.png')): out += [f"### {f.stem}", "", f"![{d.name} {f.stem}]({d.name}/{f.name})", ""]
-        return atomic_write(root/'REPORT.md', '\n'.join(out))
 
 # %% ../nbs/00f_cli.ipynb #4019b61f
 def _absolute_paths(params:dict, base:Path)->dict:
@@ -289,8 +227,8 @@ def write_readme(root:str|Path|None=None)->Path:
     return atomic_write(root/'README.md', notebook_to_markdown(root/'nbs'/'index.ipynb'))
 
 # %% ../nbs/00f_cli.ipynb #73849c89
-def main(argv:list[str]|None=None)->int:
-    "Entry point of the `medimb` command."
+def _parser()->argparse.ArgumentParser:
+    "The `medimb` command's arguments: one subcommand each for reproduce, report, readme, benchmark, forget, list and docs."
     from medimb import __version__
     ap = argparse.ArgumentParser(prog='medimb', description='Reproduce the medimb studies.')
     ap.add_argument('--version', action='version', version=f'medimb {__version__}')
@@ -329,7 +267,13 @@ def main(argv:list[str]|None=None)->int:
     from medimb.docs import docs_arguments, docs_command   # light: no torch
     docs_arguments(sub.add_parser('docs', help='build the documentation site from the notebooks and results (pip install medimb[docs]); '
                                               '--check opens every page in headless Chromium'))
-    a = ap.parse_args(argv)
+    return ap
+
+
+# %% ../nbs/00f_cli.ipynb #26907c2c
+def main(argv:list[str]|None=None)->int:
+    "Entry point of the `medimb` command."
+    a = _parser().parse_args(argv)
     try:
         if a.command == 'reproduce':
             reproduce(a.notebooks, dict(a.parameter), a.nbs, a.results, a.runs, a.kernel, a.timeout)

@@ -4,18 +4,89 @@
 
 # %% ../nbs/00_core.ipynb #aa536bc0
 from __future__ import annotations
-import os, io, re, csv, json, time, random, shutil, socket, hashlib, tempfile, threading, warnings, weakref, contextlib, datetime, configparser
+import os, io, re, sys, csv, json, math, time, random, shutil, socket, hashlib, inspect, tempfile, threading, warnings, weakref
+import contextlib, datetime, functools, dataclasses, configparser
 from pathlib import Path
 import numpy as np
 import pandas as pd
-try: import fcntl             # POSIX file locks; without them (Windows) one writer at a time is the user's job
-except ImportError: fcntl = None
+import filelock               # one file lock on every OS (fcntl on POSIX, msvcrt on Windows)
 
 # %% auto #0
-__all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'set_seed',
-           'get_device', 'MedimbError', 'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'torch_threads',
-           'atomic_path', 'atomic_write', 'project_root', 'results_root', 'in_notebook', 'params_json', 'setting_hash',
-           'results_lock', 'read_results', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+__all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'MedimbError',
+           'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Check', 'check_params',
+           'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root', 'results_root',
+           'in_notebook', 'plain', 'params_json', 'setting_hash', 'results_lock', 'read_results', 'to_markdown',
+           'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+
+# %% ../nbs/00_core.ipynb #f44c7ce5
+class MedimbError(Exception):
+    "Base of medimb's own errors: the message names what is wrong and what to do."
+
+class DataError(MedimbError, ValueError):
+    "Input data medimb cannot use as it is: a file, array, folder or labels (the message names which)."
+
+class ConfigError(MedimbError, ValueError):
+    "An argument or parameter outside what it accepts (the message names it)."
+
+class CheckpointError(MedimbError, RuntimeError):
+    "A checkpoint that is unreadable, foreign, or made for another run (the message names the file)."
+
+class ResultsError(MedimbError, RuntimeError):
+    "A results table or folder that cannot be read or written (the message names it)."
+
+# %% ../nbs/00_core.ipynb #07091538
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    "Numbers from `low` to `high` (None: no bound), whole numbers only when `whole`; `closed` says which ends belong: 'both', 'left', 'right', 'neither'."
+    low: float|None = None
+    high: float|None = None
+    whole: bool = False
+    closed: str = 'both'
+    def __call__(self, value)->bool:
+        kinds = (int, np.integer) if self.whole else (int, float, np.integer, np.floating)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or value != value: return False
+        above = self.low is None or (value >= self.low if self.closed in ('both', 'left') else value > self.low)
+        below = self.high is None or (value <= self.high if self.closed in ('both', 'right') else value < self.high)
+        return above and below
+    def __str__(self):
+        kind = 'a whole number' if self.whole else 'a number'
+        if self.low is not None and self.high is not None:
+            ends = '' if self.closed == 'neither' else f" ({self.closed} ends included)"
+            return ('a fraction' if (self.low, self.high) == (0, 1) and not self.whole else kind) + f" between {self.low:g} and {self.high:g}{ends}"
+        if self.low is not None: return f"{kind} {'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+        if self.high is not None: return f"{kind} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+        return kind
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    "A constraint written as a test of the value and the words for what it accepts."
+    test: object   # value -> bool
+    text: str
+    def __call__(self, value)->bool: return bool(self.test(value))
+    def __str__(self): return self.text
+
+# %% ../nbs/00_core.ipynb #eb4c2f17
+_TYPE_WORDS = {str: 'text', dict: 'a table (dict)', list: 'a list', bool: 'True or False'}
+
+def _accepts(constraint, value)->bool:
+    if constraint is None: return value is None
+    if isinstance(constraint, type): return isinstance(value, constraint) and not (constraint is int and isinstance(value, bool))
+    return constraint(value)
+
+def _words(constraint)->str:
+    if constraint is None: return 'None'
+    if isinstance(constraint, type): return _TYPE_WORDS.get(constraint, f'a {constraint.__name__}')
+    return str(constraint)
+
+def check_params(values:dict,      # parameter name -> value (names without a constraint are not checked)
+                 constraints:dict, # parameter name -> list of what it accepts: Interval, Check, a type, or None
+                 where:str=''      # put before the message, e.g. 'grid: '
+                )->dict:
+    "`values`, once each constrained value is accepted by one of its constraints; else a ConfigError naming it and what it must be."
+    for name, accepted in constraints.items():
+        if name in values and not any(_accepts(c, values[name]) for c in accepted):
+            raise ConfigError(f"{where}{name}={values[name]!r} must be {' or '.join(_words(c) for c in accepted)}")
+    return values
 
 # %% ../nbs/00_core.ipynb #ba37cbb5
 def set_seed(seed:int=0,               # the seed for python, numpy and torch
@@ -41,28 +112,13 @@ def get_device(device:str|None='auto' # 'auto', 'cuda', 'cuda:1', 'mps' or 'cpu'
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
-    dev = torch.device(device)
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ConfigError(f"device={device!r} is not a device torch knows ({e}); use 'auto', 'cpu' or 'cuda'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but torch sees no CUDA GPU; pass device='auto' or 'cpu'.")
+        raise ConfigError(f"device={device!r} was asked for but torch sees no CUDA GPU; pass device='auto' or 'cpu'.")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
-        raise RuntimeError(f"device={device!r} was asked for but MPS is not available; pass device='auto' or 'cpu'.")
+        raise ConfigError(f"device={device!r} was asked for but MPS is not available; pass device='auto' or 'cpu'.")
     return dev
-
-# %% ../nbs/00_core.ipynb #f44c7ce5
-class MedimbError(Exception):
-    "Base of medimb's own errors: the message names what is wrong and what to do."
-
-class DataError(MedimbError, ValueError):
-    "Input data medimb cannot use as it is: a file, array, folder or labels (the message names which)."
-
-class ConfigError(MedimbError, ValueError):
-    "An argument or parameter outside what it accepts (the message names it)."
-
-class CheckpointError(MedimbError, RuntimeError):
-    "A checkpoint that is unreadable, foreign, or made for another run (the message names the file)."
-
-class ResultsError(MedimbError, RuntimeError):
-    "A results table or folder that cannot be read or written (the message names it)."
 
 # %% ../nbs/00_core.ipynb #d21d148b
 class torch_threads:
@@ -70,8 +126,7 @@ class torch_threads:
     def __init__(self, n:int=1 # torch threads meanwhile
                 ):
         import torch
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ConfigError(f"torch_threads: n={n!r} must be a whole number >= 1")
+        check_params(dict(n=n), dict(n=[Interval(1, whole=True)]), 'torch_threads: ')
         self.n, self.previous = int(n), torch.get_num_threads()
         torch.set_num_threads(self.n)
     def restore(self):
@@ -126,20 +181,70 @@ def in_notebook()->bool:
     except ImportError: return False
     return getattr(get_ipython(), 'kernel', None) is not None
 
+# %% ../nbs/00_core.ipynb #833858f1
+def _settings(obj)->dict:
+    "An object's public attributes that are not fitted results (no leading `_`, no trailing `_`)."
+    return {k: v for k, v in vars(obj).items() if not k.startswith('_') and not k.endswith('_')}
+
+def _takes_var_kwargs(cls)->bool:
+    "Whether `cls.__init__` hides parameters in **kwargs (which get_params cannot list)."
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+def _imported(module:str, name:str)->tuple:
+    "`module.name` when the module is imported already (an instance can exist only then), else an empty tuple for isinstance."
+    return getattr(sys.modules[module], name) if module in sys.modules else ()
+
+# %% ../nbs/00_core.ipynb #f6cb4d63
+def _array(value, max_items:int|None):
+    "An array or tensor as a nested list, or (over `max_items` elements) its shape, type and hash."
+    torch = sys.modules.get('torch')
+    a = np.asarray(value.detach().cpu() if torch is not None and isinstance(value, torch.Tensor) else value)
+    if max_items is None or a.size <= max_items: return plain(a.tolist())
+    return dict(array=list(a.shape), dtype=str(a.dtype), sha1=hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()[:12])
+
+def _described(value, max_items:int|None):
+    "An object as its class and settings: a scikit-learn estimator, a torch module or a dataclass; None for others."
+    again = functools.partial(plain, max_items=max_items)
+    if isinstance(value, _imported('sklearn.base', 'BaseEstimator')):
+        params, skip = value.get_params(deep=False), getattr(value, '_execution_params', ())
+        out = {'class': type(value).__name__, **{k: again(v) for k, v in params.items() if k not in skip}}
+        if _takes_var_kwargs(type(value)):   # settings hidden in **kwargs: record them too
+            out.update({k: again(v) for k, v in _settings(value).items() if k not in params and k not in skip})
+        return out
+    if isinstance(value, _imported('torch.nn', 'Module')):
+        return {'class': type(value).__name__, **{k: again(v) for k, v in _settings(value).items() if k != 'training'}}
+    if dataclasses.is_dataclass(value):
+        return {'class': type(value).__name__, **{f.name: again(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    return None
+
+# %% ../nbs/00_core.ipynb #b4a2254d
+def plain(value,                  # any setting, parameter or record
+          max_items:int|None=None # arrays and tensors with more elements become {array: shape, dtype, sha1}; None: listed whole
+         ):
+    "`value` as JSON-ready data, the same for the same setting and free of memory addresses."
+    again = functools.partial(plain, max_items=max_items)
+    if value is None or isinstance(value, (bool, str)): return value
+    if isinstance(value, np.bool_): return bool(value)
+    if isinstance(value, (int, np.integer)): return int(value)
+    if isinstance(value, (float, np.floating)): return float(value)
+    if isinstance(value, Path): return str(value)
+    if isinstance(value, dict): return {str(k): again(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)): return sorted((again(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)): return [again(v) for v in value]
+    if isinstance(value, type): return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, (np.ndarray, _imported('torch', 'Tensor'))): return _array(value, max_items)
+    if isinstance(value, (_imported('torch', 'device'), _imported('torch', 'dtype'))): return str(value)
+    if (described := _described(value, max_items)) is not None: return described
+    if isinstance(value, functools.partial):
+        return dict(function=again(value.func), args=again(value.args), keywords=again(value.keywords))
+    if callable(value) and hasattr(value, '__qualname__'): return f"{getattr(value, '__module__', None)}.{value.__qualname__}"
+    text = repr(value)
+    return text if ' at 0x' not in text else f"{type(value).__module__}.{type(value).__qualname__}"
+
 # %% ../nbs/00_core.ipynb #c5680d35
 KEY_COLUMNS = ['notebook', 'dataset', 'method', 'setting', 'model', 'seed']
 SETTING_COLUMNS = KEY_COLUMNS[:-1]   # one setting of one method: a rerun replaces all its rows (every seed)
 TEXT_COLUMNS = SETTING_COLUMNS + ['params']   # always text in results.csv: a method named 'NA' stays 'NA'
-
-def _plain(obj):
-    "JSON-ready data: numpy scalars and arrays, tuples, sets and paths become numbers, lists and text."
-    if isinstance(obj, dict): return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return [_plain(v) for v in obj]
-    if isinstance(obj, (set, frozenset)): return sorted((_plain(v) for v in obj), key=repr)
-    if isinstance(obj, np.ndarray): return _plain(obj.tolist())
-    if isinstance(obj, np.generic): return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
-    return str(obj)
 
 def params_json(params:dict|str|None=None # a method's parameters, or their JSON text
                )->str:
@@ -152,7 +257,7 @@ def params_json(params:dict|str|None=None # a method's parameters, or their JSON
             raise ConfigError(f"params {params[:80]!r} is not JSON text ({e}); pass a dict of the method's parameters") from None
     if not isinstance(params, dict):
         raise ConfigError(f"params must be a dict of the method's parameters (or its JSON text); got {type(params).__name__} {str(params)[:80]}")
-    return json.dumps(_plain(params), sort_keys=True, separators=(',', ':'))
+    return json.dumps(plain(params), sort_keys=True, separators=(',', ':'))
 
 def setting_hash(params:dict|str|None=None # a method's parameters, or their JSON text
                 )->str:
@@ -162,7 +267,7 @@ def setting_hash(params:dict|str|None=None # a method's parameters, or their JSO
 # %% ../nbs/00_core.ipynb #a0cc504c
 LOCK_TIMEOUT = 600.0   # seconds to wait for another writer of results.csv
 _lock_guard = threading.RLock()
-_held_locks = {}       # flock belongs to one open file, so nested use in one process reuses it
+_held_locks = {}       # a lock file belongs to one open handle, so nested use in one process reuses it
 
 @contextlib.contextmanager
 def results_lock(root:str|Path|None=None,  # results folder; default `results_root()`
@@ -172,20 +277,18 @@ def results_lock(root:str|Path|None=None,  # results folder; default `results_ro
     root = Path(root) if root is not None else results_root()
     root.mkdir(parents=True, exist_ok=True)
     path = str((root/'.results.lock').resolve())
-    with _lock_guard:                        # threads of one process take turns; flock orders processes
+    with _lock_guard:                        # threads of one process take turns; the file lock orders processes
         if path in _held_locks: yield Path(path); return
-        with open(path, 'a') as f:           # closing the file releases the lock, also when the process dies
-            deadline = time.monotonic() + timeout
-            while fcntl is not None:
-                try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise ResultsError(f"another process has held {path} for over {timeout:.0f} s; wait for it to finish "
-                                           f"(the lock goes when that process ends)") from None
-                    time.sleep(0.05)
-            _held_locks[path] = f
-            try: yield Path(path)
-            finally: del _held_locks[path]
+        lock = filelock.FileLock(path)         # the OS drops it when the holder dies: no stale lock
+        try: lock.acquire(timeout=timeout, poll_interval=0.05)
+        except filelock.Timeout:
+            raise ResultsError(f"another process has held {path} for over {timeout:.0f} s; wait for it to finish "
+                               f"(the lock goes when that process ends)") from None
+        _held_locks[path] = lock
+        try: yield Path(path)
+        finally:
+            del _held_locks[path]
+            lock.release()
 
 _NUMBER = re.compile(r'[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf)', re.I)
 
@@ -204,6 +307,7 @@ def _ordered(df:pd.DataFrame)->pd.DataFrame:
     tail = [c for c in ('params', 'recorded') if c in df.columns]
     return df[[c for c in KEY_COLUMNS if c in df.columns] + [c for c in df.columns if c not in KEY_COLUMNS + tail] + tail]
 
+# %% ../nbs/00_core.ipynb #3bac6812
 def _read_table(path:Path)->pd.DataFrame:
     "Parse a results table, or raise ResultsError naming the file and what to do."
     def refuse(why): return ResultsError(f"{path} cannot be read as a results table: {why}. medimb never deletes it: move it "
@@ -256,7 +360,50 @@ def _merge_rows(table:pd.DataFrame, new:pd.DataFrame,
     keep = table[~key(table).isin(set(key(new)))] if len(table) else table
     return _ordered(pd.concat([keep, new], ignore_index=True) if len(keep) else new.reset_index(drop=True))
 
-# %% ../nbs/00_core.ipynb #241178ec
+# %% ../nbs/00_core.ipynb #700be567
+def _cell(v, floatfmt):
+    "One value as markdown table text."
+    if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)): return 'nan'
+    if isinstance(v, (bool, np.bool_)): return str(bool(v))
+    if isinstance(v, (int, np.integer)): return str(int(v))
+    if isinstance(v, (float, np.floating)): return format(float(v), floatfmt)
+    return str(v).replace('|', '\\|').replace('\n', ' ')
+
+def _paired_test_text(df:pd.DataFrame)->pd.DataFrame:
+    "A paired-test table's t and p cells that no test computed, as words: why there is no number."
+    df = df.reset_index(drop=True)          # rows by position (a concatenated table repeats its labels)
+    cols = [c for c in ('t', 'p', 'wilcoxon_p') if c in df]
+    df[cols] = df[cols].astype(object)
+    for i, r in df.iterrows():
+        n = r.get('n', math.nan)
+        if pd.notna(n) and n < 2:
+            for c in cols: df.at[i, c] = f'{int(n)} paired seed{"s" if n != 1 else ""}: no test'
+        elif np.isinf(float(r['t'])):   # the same difference on every seed: no spread, so no t-test (its p of 0 means nothing)
+            df.at[i, 't'], df.at[i, 'p'] = 'same difference on every seed', 'no spread: see Wilcoxon'
+        if 'wilcoxon_p' in cols and isinstance(df.at[i, 'wilcoxon_p'], float) and np.isnan(df.at[i, 'wilcoxon_p']):
+            df.at[i, 'wilcoxon_p'] = 'no difference on any seed' if r.get('mean_diff') == 0 else 'not computed'
+    return df
+
+# %% ../nbs/00_core.ipynb #359bdfcb
+def to_markdown(df:pd.DataFrame,  # table to write
+                floatfmt:str='.3f', # format of float cells
+                index=None        # include the index; default: only when it says something (named, or not row numbers)
+               )->str:
+    "A GitHub-flavoured markdown table of `df`, numbers right-aligned (no `tabulate` needed)."
+    if not isinstance(df, pd.DataFrame): raise ConfigError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
+    if index is None:   # unnamed whole numbers (0..n-1, or 0, 1, 0, 1 after a concat) are row numbers, not a column
+        index = any(n is not None for n in df.index.names) or not pd.api.types.is_integer_dtype(df.index)
+    if index: df = df.reset_index()
+    cols = [str(c) for c in df.columns]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    lines = ['| ' + ' | '.join(c.replace('|', '\\|') for c in cols) + ' |',
+             '|' + '|'.join('---:' if num else ':---' for num in numeric) + '|']
+    if {'t', 'p'} <= set(df.columns): df = _paired_test_text(df)   # after the alignment: t and p stay right-aligned
+    for row in df.itertuples(index=False):
+        lines.append('| ' + ' | '.join(_cell(v, floatfmt) for v in row) + ' |')
+    return '\n'.join(lines)
+
+# %% ../nbs/00_core.ipynb #29efd5aa
 STAGING = '.staging'         # folder under the results root for runs not yet committed
 STAGING_MAX_AGE = 24 * 3600  # seconds: another machine's uncommitted run older than this is removed
 
@@ -287,32 +434,27 @@ def _remove_stale_staging(root:Path, keep:Path):
             stale = now - newest > STAGING_MAX_AGE
         if stale: shutil.rmtree(d, ignore_errors=True)
 
-class Results:
-    "Save a notebook's tables, figures and metric rows aside; `commit()` swaps them into `results/<notebook>/` and `results.csv`."
-    def __init__(self, notebook:str,          # the notebook's name, e.g. '01_baseline'
-                 root:str|Path|None=None,     # results folder; default `results_root()`
-                 fresh:bool=True,             # at commit, replace the notebook's folder (True) or add to it (False)
-                 replace:str='setting'        # at commit, a staged row replaces every seed of its setting ('setting') or its own seed only ('seed')
-                ):
-        if not isinstance(notebook, str) or not notebook.strip() or notebook.startswith('.') or Path(notebook).name != notebook:
-            raise ConfigError(f"notebook={notebook!r} must be a plain folder name such as '01_baseline'")
-        if replace not in ('setting', 'seed'): raise ConfigError(f"replace={replace!r}: give 'setting' (a row replaces every seed of its setting) or 'seed' (its own seed only)")
-        self.notebook, self.fresh, self.replace = notebook, bool(fresh), replace
-        self.root = Path(root) if root is not None else results_root()
-        self.committed_dir = self.root/notebook
-        (self.root/STAGING).mkdir(parents=True, exist_ok=True)
-        stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
-        self.stage = Path(tempfile.mkdtemp(prefix=f'{notebook}-{stamp}-', dir=self.root/STAGING))
-        atomic_write(self.stage/'owner.json', json.dumps(dict(notebook=notebook, host=socket.gethostname(), pid=os.getpid(),
-                                                             started=stamp, fresh=self.fresh)))
-        self.dir = self.stage/notebook; self.dir.mkdir()
-        self._rows = pd.DataFrame(columns=KEY_COLUMNS + ['params'])
-        self._state = dict(open=True, committed=False, rows=0)
-        self._finalizer = weakref.finalize(self, _discard_stage, self.stage, notebook, self._state)
+def _swap_in(staged:Path, target:Path, previous:Path, fresh:bool, write_rows):
+    "Move a run's staged folder onto `target` (whole when `fresh`, else file by file) and call `write_rows`; a failed swap puts the old folder back."
+    if fresh:
+        if target.exists(): os.replace(target, previous)
+        try:
+            os.replace(staged, target)
+            write_rows()
+        except BaseException:
+            if not staged.exists() and target.exists(): os.replace(target, staged)
+            if previous.exists(): os.replace(previous, target)
+            raise
+    else:
+        write_rows()
+        target.mkdir(exist_ok=True)
+        for f in sorted(p for p in staged.rglob('*') if p.is_file()):
+            dest = target/f.relative_to(staged); dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
 
-    @property
-    def table_path(self)->Path: return self.root/'results.csv'
-
+# %% ../nbs/00_core.ipynb #437a0ac3
+class _RunFiles:
+    "A run's files (tables, figures, Markdown, JSON), written into its staging folder `self.dir` while it is open (a base of `Results`)."
     def _check_open(self):
         if not self._state['open']:
             raise ResultsError(f"{self!r} is {'committed' if self._state['committed'] else 'discarded'} and takes no more "
@@ -322,7 +464,6 @@ class Results:
         "Write `df` as `name.csv` and `name.md` (with an optional caption)."
         self._check_open()
         atomic_write(self.dir/f'{name}.csv', df.to_csv(index=False))
-        from medimb.metrics import to_markdown   # metrics does not import core: no cycle
         md = (f'*{caption}*\n\n' if caption else '') + to_markdown(df, floatfmt) + '\n'
         return atomic_write(self.dir/f'{name}.md', md)
 
@@ -351,6 +492,9 @@ class Results:
         self._check_open()
         return atomic_write(self.dir/f'{name}.json', json.dumps(obj, indent=2, default=str))
 
+# %% ../nbs/00_core.ipynb #1d142ba5
+class _RunRows:
+    "A run's metric rows, staged beside its files until the commit merges them into results.csv (a base of `Results`)."
     def add_rows(self, rows:list[dict]|pd.DataFrame # metric rows with dataset, method, model, seed and optionally params or setting
                 )->pd.DataFrame:
         "Stage metric rows for `results.csv`, each with its params (JSON) and setting; return them."
@@ -390,6 +534,33 @@ class Results:
         self._rows = self._rows.iloc[:0]; self._state['rows'] = 0
         (self.stage/'rows.csv').unlink(missing_ok=True)
 
+# %% ../nbs/00_core.ipynb #241178ec
+class Results(_RunFiles, _RunRows):
+    "Save a notebook's tables, figures and metric rows aside; `commit()` swaps them into `results/<notebook>/` and `results.csv`."
+    def __init__(self, notebook:str,          # the notebook's name, e.g. '01_baseline'
+                 root:str|Path|None=None,     # results folder; default `results_root()`
+                 fresh:bool=True,             # at commit, replace the notebook's folder (True) or add to it (False)
+                 replace:str='setting'        # at commit, a staged row replaces every seed of its setting ('setting') or its own seed only ('seed')
+                ):
+        if not isinstance(notebook, str) or not notebook.strip() or notebook.startswith('.') or Path(notebook).name != notebook:
+            raise ConfigError(f"notebook={notebook!r} must be a plain folder name such as '01_baseline'")
+        if replace not in ('setting', 'seed'): raise ConfigError(f"replace={replace!r}: give 'setting' (a row replaces every seed of its setting) or 'seed' (its own seed only)")
+        self.notebook, self.fresh, self.replace = notebook, bool(fresh), replace
+        self.root = Path(root) if root is not None else results_root()
+        self.committed_dir = self.root/notebook
+        (self.root/STAGING).mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime('%Y%m%dT%H%M%S')
+        self.stage = Path(tempfile.mkdtemp(prefix=f'{notebook}-{stamp}-', dir=self.root/STAGING))
+        atomic_write(self.stage/'owner.json', json.dumps(dict(notebook=notebook, host=socket.gethostname(), pid=os.getpid(),
+                                                             started=stamp, fresh=self.fresh)))
+        self.dir = self.stage/notebook; self.dir.mkdir()
+        self._rows = pd.DataFrame(columns=KEY_COLUMNS + ['params'])
+        self._state = dict(open=True, committed=False, rows=0)
+        self._finalizer = weakref.finalize(self, _discard_stage, self.stage, notebook, self._state)
+
+    @property
+    def table_path(self)->Path: return self.root/'results.csv'
+
     def discard(self):
         "Drop this run: remove its staging folder; committed results are untouched."
         if self._state['open']:
@@ -403,29 +574,12 @@ class Results:
         target, previous = self.committed_dir, self.stage/'previous'
         with results_lock(self.root):
             if len(self._rows): merged = _merge_rows(read_results(self.root), self._rows, self.replace)   # a broken results.csv stops here, before any change
-            if self.fresh:
-                if target.exists(): os.replace(target, previous)
-                try:
-                    os.replace(self.dir, target)
-                    if len(self._rows): _write_table(self.table_path, merged)
-                except BaseException:
-                    if not self.dir.exists() and target.exists(): os.replace(target, self.dir)
-                    if previous.exists(): os.replace(previous, target)
-                    raise
-            else:
-                if len(self._rows): _write_table(self.table_path, merged)
-                target.mkdir(exist_ok=True)
-                for f in sorted(p for p in self.dir.rglob('*') if p.is_file()):
-                    dest = target/f.relative_to(self.dir); dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(f, dest)
+            write = (lambda: _write_table(self.table_path, merged)) if len(self._rows) else (lambda: None)
+            _swap_in(self.dir, target, previous, self.fresh, write)
             self._state.update(open=False, committed=True); self._finalizer.detach()
             self.dir = target
             shutil.rmtree(self.stage, ignore_errors=True)
             _remove_stale_staging(self.root, keep=self.stage)
-            if (self.root/'REPORT.md').exists():
-                from medimb.cli import write_report   # the report is cli's; it reads what is committed now
-                try: write_report(self.root)
-                except MedimbError as e: warnings.warn(f"committed {self.notebook}, but REPORT.md was not rewritten: {e}", stacklevel=2)
         return target
 
     def __enter__(self): return self

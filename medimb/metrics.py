@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['binary_metrics', 'youden_threshold', 'bootstrap_ci', 'delong_test', 'mcnemar_test', 'confusion_counts',
            'multiclass_metrics', 'classification_metrics', 'mean_ci', 'paired_test', 'summarize', 'compare_to_baseline',
-           'to_markdown', 'plot_confusion', 'plot_roc', 'plot_pr', 'metric_label', 'plot_history']
+           'plot_confusion', 'plot_roc', 'plot_pr', 'metric_label', 'plot_history', 'to_markdown']
 
 # %% ../nbs/00b_metrics.ipynb #5c0d9861
 import math, re, warnings
@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
 import matplotlib.pyplot as plt
-from .core import as_list, DataError, ConfigError
+from .core import as_list, DataError, ConfigError, to_markdown
+_all_ = ['to_markdown']   # written in core (Results.save_table uses it); a table's users find it here
 
 # %% ../nbs/00b_metrics.ipynb #23647a0b
 _SEVERAL_CLASSES = ("For several classes use `classification_metrics(y_true, probs)` (or `multiclass_metrics`); "
@@ -321,6 +322,7 @@ def _check_several_present(y, k, names):
                         "The test split needs at least two classes; use a stratified split or a larger test set.")
     return present
 
+# %% ../nbs/00b_metrics.ipynb #119a24bb
 def multiclass_metrics(y_true,       # true class indices 0..K-1
                        probs,        # (N, K) class probabilities, rows summing to 1
                        classes=None  # K class names for the per-class keys; default the indices 0..K-1
@@ -473,48 +475,6 @@ def compare_to_baseline(df:pd.DataFrame,  # one row per (method, seed, ...) with
                          'baseline_mean': float(b[both].mean()) if both.any() else math.nan, **paired_test(a, b)})
     return pd.DataFrame(rows, columns=by + ['metric', 'mean', 'baseline_mean', 'mean_diff', 't', 'p', 'wilcoxon_p', 'n'])
 
-# %% ../nbs/00b_metrics.ipynb #f23eab99
-def _cell(v, floatfmt):
-    "One value as markdown table text."
-    if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)): return 'nan'
-    if isinstance(v, (bool, np.bool_)): return str(bool(v))
-    if isinstance(v, (int, np.integer)): return str(int(v))
-    if isinstance(v, (float, np.floating)): return format(float(v), floatfmt)
-    return str(v).replace('|', '\\|').replace('\n', ' ')
-
-def _paired_test_text(df:pd.DataFrame)->pd.DataFrame:
-    "A paired-test table's t and p cells that no test computed, as words: why there is no number."
-    df = df.reset_index(drop=True)          # rows by position (a concatenated table repeats its labels)
-    cols = [c for c in ('t', 'p', 'wilcoxon_p') if c in df]
-    df[cols] = df[cols].astype(object)
-    for i, r in df.iterrows():
-        n = r.get('n', math.nan)
-        if pd.notna(n) and n < 2:
-            for c in cols: df.at[i, c] = f'{int(n)} paired seed{"s" if n != 1 else ""}: no test'
-        elif np.isinf(float(r['t'])):   # the same difference on every seed: no spread, so no t-test (its p of 0 means nothing)
-            df.at[i, 't'], df.at[i, 'p'] = 'same difference on every seed', 'no spread: see Wilcoxon'
-        if 'wilcoxon_p' in cols and isinstance(df.at[i, 'wilcoxon_p'], float) and np.isnan(df.at[i, 'wilcoxon_p']):
-            df.at[i, 'wilcoxon_p'] = 'no difference on any seed' if r.get('mean_diff') == 0 else 'not computed'
-    return df
-
-def to_markdown(df:pd.DataFrame,  # table to write
-                floatfmt:str='.3f', # format of float cells
-                index=None        # include the index; default: only when it says something (named, or not row numbers)
-               )->str:
-    "A GitHub-flavoured markdown table of `df`, numbers right-aligned (no `tabulate` needed)."
-    if not isinstance(df, pd.DataFrame): raise TypeError(f"to_markdown expects a pandas DataFrame; got {type(df).__name__}.")
-    if index is None:   # unnamed whole numbers (0..n-1, or 0, 1, 0, 1 after a concat) are row numbers, not a column
-        index = any(n is not None for n in df.index.names) or not pd.api.types.is_integer_dtype(df.index)
-    if index: df = df.reset_index()
-    cols = [str(c) for c in df.columns]
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    lines = ['| ' + ' | '.join(c.replace('|', '\\|') for c in cols) + ' |',
-             '|' + '|'.join('---:' if num else ':---' for num in numeric) + '|']
-    if {'t', 'p'} <= set(df.columns): df = _paired_test_text(df)   # after the alignment: t and p stay right-aligned
-    for row in df.itertuples(index=False):
-        lines.append('| ' + ' | '.join(_cell(v, floatfmt) for v in row) + ' |')
-    return '\n'.join(lines)
-
 # %% ../nbs/00b_metrics.ipynb #1f34dcfd
 def plot_confusion(y_true,                       # true labels 0..K-1
                    y_pred,                       # predicted labels 0..K-1
@@ -553,7 +513,7 @@ def plot_confusion(y_true,                       # true labels 0..K-1
 def _curves(curves, classes=None):
     "Validated (name, y, scores): 1-D scores for two classes, or (N, K) probabilities for K > 2, from a dict name -> pair."
     if not isinstance(curves, dict) or not curves:
-        raise TypeError("curves must be a non-empty dict mapping a name to (y_true, y_score) or (y_true, probs).")
+        raise ConfigError("curves must be a non-empty dict mapping a name to (y_true, y_score) or (y_true, probs).")
     out = []
     for name, pair in curves.items():
         if len(pair) != 2: raise DataError(f"curves[{name!r}] must be a pair (y_true, y_score) or (y_true, probs).")
@@ -599,14 +559,18 @@ def _macro_pr(y, p, present):
 
 _LINE_STYLES = ('-', '--', ':', '-.')
 
+def _axes(ax=None):
+    "`ax`, or the axes of a new 4 x 4 inch figure."
+    return ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
+
+# %% ../nbs/00b_metrics.ipynb #501fa04e
 def plot_roc(curves:dict,         # name -> (y_true, y_score) for two classes, or name -> (y_true, probs (N, K)) for K classes
              ax=None,             # axes to draw into; default: a new figure
              classes=None,        # K > 2: class names for the legend, in label order; default the indices
              per_class:bool=False # K > 2: one one-vs-rest curve per class and method instead of one macro curve per method
             ):
     "ROC curves with their AUC in the legend and the chance diagonal; for K classes macro or per-class one-vs-rest; returns the Figure."
-    validated = _curves(curves, classes)
-    if ax is None: fig, ax = plt.subplots(figsize=(4, 4))
+    validated, ax = _curves(curves, classes), _axes(ax)
     for i, (name, yy, ss, names, present) in enumerate(validated):
         if ss.ndim == 1:
             fpr, tpr, _ = roc_curve(yy, ss)
@@ -625,14 +589,14 @@ def plot_roc(curves:dict,         # name -> (y_true, y_score) for two classes, o
     ax.legend(loc='lower right', fontsize='small')
     return ax.figure
 
+# %% ../nbs/00b_metrics.ipynb #c34d3e8d
 def plot_pr(curves:dict,         # name -> (y_true, y_score) for two classes, or name -> (y_true, probs (N, K)) for K classes
             ax=None,             # axes to draw into; default: a new figure
             classes=None,        # K > 2: class names for the legend, in label order; default the indices
             per_class:bool=False # K > 2: one one-vs-rest curve per class and method instead of one macro curve per method
            ):
     "Precision-recall curves with average precision in the legend and the prevalence baseline; returns the Figure."
-    validated = _curves(curves, classes)
-    if ax is None: fig, ax = plt.subplots(figsize=(4, 4))
+    validated, ax = _curves(curves, classes), _axes(ax)
     baselines = set()  # (height, label) of the chance lines
     for i, (name, yy, ss, names, present) in enumerate(validated):
         if ss.ndim == 1:

@@ -5,6 +5,7 @@ import medimb.cli as cli
 from medimb.cli import (reproduce, write_report, select_notebooks, parse_value, main, notebook_to_markdown, ReproduceError,
                         check_parameters, setting_labels)
 from medimb.core import Results, ConfigError, ResultsError, read_results
+from medimb.study import finish_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +153,7 @@ def test_report_never_points_at_files_that_are_gone(tmp_path):
     assert '01_x/roc.png' in write_report(tmp_path).read_text()
     res = Results('01_x', root=tmp_path); res.save_markdown('findings', 'second')
     assert '01_x/roc.png' in write_report(tmp_path).read_text() and '.staging' not in write_report(tmp_path).read_text()
-    res.commit()                                       # the rerun made no figure: the commit rewrites REPORT.md without it
+    finish_study(res)                                  # the rerun made no figure: the commit, then the report without it
     text = (tmp_path / 'REPORT.md').read_text()
     assert '01_x/roc.png' not in text and 'second' in text
 
@@ -162,7 +163,7 @@ def test_every_study_notebook_commits_its_results():
         cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
         if any('Results(' in ''.join(c['source']) or 'study_setup(' in ''.join(c['source']) for c in cells):
             last = ''.join(cells[-1]['source']).strip().splitlines()[-1].split('#')[0].strip().rstrip(';')
-            assert last == 'finish_study(res)', f"{nb.name}: end with a cell `finish_study(res)` (medimb.baseline)"
+            assert last == 'finish_study(res)', f"{nb.name}: end with a cell `finish_study(res)` (medimb.study)"
 
 def test_list_shows_the_registered_methods(capsys):
     from medimb.cli import main
@@ -238,11 +239,11 @@ def test_report_names_a_metric_cell_that_is_not_a_number(tmp_path, capsys):
 
 def test_report_and_forget_into_a_folder_that_cannot_be_written(tmp_path, capsys, monkeypatch):
     "Simulated (the tests may run as root, whom chmod does not stop): the writes raise PermissionError."
-    import medimb.core as core
+    import medimb.core as core, medimb.report as report
     _bench_rows(tmp_path)
     table = (tmp_path/'results.csv').read_bytes()
     def refuse(path, *a, **k): raise PermissionError(13, 'Permission denied', str(path))
-    monkeypatch.setattr(cli, 'atomic_write', refuse); monkeypatch.setattr(core, '_write_table', refuse)
+    monkeypatch.setattr(report, 'atomic_write', refuse); monkeypatch.setattr(core, '_write_table', refuse)
     assert main(['report', '--results', str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'REPORT.md (Permission denied)' in err and 'kept' in err, err

@@ -17,7 +17,7 @@ def test_device_choice():
     assert get_device('cpu').type == 'cpu'
     assert get_device('auto').type in ('cpu', 'cuda', 'mps')
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match='no CUDA GPU'): get_device('cuda')
+        with pytest.raises(ConfigError, match='no CUDA GPU'): get_device('cuda')
 
 def test_atomic_write_keeps_old_content_on_failure(tmp_path):
     p = atomic_write(tmp_path / 'r.csv', 'a,b\n1,2\n')
@@ -223,3 +223,35 @@ def test_save_figure_shows_the_saved_png_in_a_notebook(tmp_path, monkeypatch):
     monkeypatch.setattr(core, 'in_notebook', lambda: True)
     res.save_figure('h', plt.subplots()[0]); res.save_figure('i', plt.subplots()[0], show=False)
     assert len(shown) == 2
+
+def test_params_json_is_unchanged_for_the_committed_results():
+    "One plain() for every serializer: the settings of committed results hash as they did (recomputed from their params)."
+    import csv
+    ROOT = Path(__file__).resolve().parents[1]
+    rows = list(csv.DictReader(open(ROOT/'results'/'pneumoniamnist'/'results.csv', newline='')))
+    assert rows and all('setting' in r and 'params' in r for r in rows)
+    for r in rows:
+        assert params_json(r['params']) == r['params'], r['params'][:80]        # already canonical: byte for byte
+        assert setting_hash(json.loads(r['params'])) == r['setting'], (r['method'], r['setting'])
+
+def test_params_json_gives_the_same_text_as_before():
+    "Frozen outputs of the old core._plain path (numpy scalars, tuples, sets, paths, nested dicts, None)."
+    cases = {'{"a":[1,0.5],"b":1}': {'b': 1, 'a': (1, np.float32(0.5))},
+             '{"d":{"1":true,"x":null},"p":"a/b","s":[1,2],"v":[[1,2]]}': {'s': {2, 1}, 'p': Path('a/b'), 'd': {1: np.bool_(True), 'x': None}, 'v': np.array([[1, 2]])},
+             '{"k":3,"t":"mean","w":[0.25,2]}': {'t': 'mean', 'k': np.int64(3), 'w': [0.25, np.int32(2)]}}
+    for text, params in cases.items(): assert params_json(params) == text
+
+def test_plain_covers_the_readable_settings_of_balancers():
+    "plain(x, max_items=32) is what balancer.readable records (the lead switches balancer.readable to it)."
+    import functools, torch
+    from dataclasses import dataclass
+    from medimb.core import plain
+    from medimb.balancer import readable
+    import medimb.experiment as experiment
+    @dataclass
+    class Config: steps: int = 3; betas: tuple = (0.5, 0.9)
+    values = [None, True, 3, np.int16(4), 2.5, np.float32(0.25), 'text', Path('a/b'), {'k': (1, 2), 3: {4, 5}}, np.arange(10), np.arange(100),
+              torch.ones(2, 2), torch.arange(50), torch.nn.Linear(2, 3), Config(), functools.partial(max, 1, key=abs), np.mean, float, object()]
+    values += [experiment.get_method(name).balancer for name in ('ros', 'rus', 'smote', 'masking') if experiment.get_method(name).balancer is not None]
+    for v in values: assert plain(v, max_items=32) == readable(v), v
+    assert plain(np.arange(100))[:3] == [0, 1, 2]          # params_json lists arrays whole, as before

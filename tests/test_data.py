@@ -255,7 +255,7 @@ def test_phantom_finding_is_learnable_at_default_strength(finding):
     assert row['roc_auc'] > 0.75
 
 def test_study_splits_make_only_the_training_split_rarer(pneumoniamnist):
-    from medimb.baseline import study_splits
+    from medimb.study import study_splits
     whole = study_splits(str(pneumoniamnist), 28)
     rare = study_splits(str(pneumoniamnist), 28, minority_fraction=0.16)
     c = rare.train.counts

@@ -383,7 +383,7 @@ def test_to_markdown():
     assert to_markdown(df, floatfmt='.1f').splitlines()[2] == '| a\\|b | 0.8 | 3 |'
     md = to_markdown(df.set_index('method'))
     assert md.splitlines()[0] == '| method | auc | n |'
-    with pytest.raises(TypeError): to_markdown([1, 2])
+    with pytest.raises(ConfigError, match='expects a pandas DataFrame'): to_markdown([1, 2])
 
 
 # --- plots ---------------------------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_plots_return_figures():
 
     fig, ax = plt.subplots()
     assert plot_roc({'a': (y, s)}, ax=ax) is fig
-    with pytest.raises(TypeError, match='dict'): plot_roc((y, s))
+    with pytest.raises(ConfigError, match='dict'): plot_roc((y, s))
 
 
 def test_plot_history():
@@ -747,7 +747,7 @@ def test_plot_curves_two_column_probs_are_binary_and_bad_input():
     with pytest.raises(DataError, match='sum to 1'): plot_pr({'m': (y3, p3 * 0.5)})
     with pytest.raises(DataError, match='same number of rows'): plot_roc({'m': (y3[:-1], p3)})
     with pytest.raises(DataError, match='at least two classes'): plot_roc({'m': (np.zeros(90, int), p3)})
-    with pytest.raises(TypeError, match='dict'): plot_pr((y3, p3))
+    with pytest.raises(ConfigError, match='dict'): plot_pr((y3, p3))
 
 def test_summarize_marks_two_seeds_as_too_few_for_an_interval():
     df = pd.DataFrame(dict(method=['a', 'a', 'b', 'b', 'b'], seed=[0, 1, 0, 1, 2], recall=[0.0, 1.0, .5, .6, .7]))

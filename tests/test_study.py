@@ -2,8 +2,8 @@
 import ast, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest
-import medimb.baseline as harness
-from medimb.baseline import (STUDY_PRESETS, PRESET_NAMES, KERMANY_HUB, COVID_FOLDER, apply_preset, check_study_parameters, study_setup,
+import medimb.study as harness
+from medimb.study import (STUDY_PRESETS, PRESET_NAMES, KERMANY_HUB, COVID_FOLDER, apply_preset, check_study_parameters, study_setup,
                              preset_table)
 from medimb.cli import parameter_table, check_parameter, select_notebooks
 from medimb.core import ConfigError, DataError
@@ -143,3 +143,19 @@ def test_papermill_runs_a_study_notebook_on_a_chestmnist_like_file_with_a_findin
     last = json.loads(out.read_text())['cells'][-1]
     text = ''.join(''.join(o.get('text', '')) for o in last['outputs'])
     assert str(results / '08_resampling') in text and 'medimb report --results' in text
+
+def test_run_options_are_declared_once_in_RunOptions():
+    "The grid, the study parameters and StudySetup.training take the run options' names and defaults from RunOptions' fields."
+    import dataclasses
+    from medimb.experiment import RunOptions
+    from medimb.study import RUN_OPTIONS, STUDY_TRAINING, STUDY_PARAMETERS, run_option_defaults
+    from medimb.benchmark import Grid, GRID_KEYS
+    fields = {f.name: f for f in dataclasses.fields(RunOptions)}
+    assert set(RUN_OPTIONS) <= set(fields) and set(RUN_OPTIONS) <= set(GRID_KEYS)
+    assert set(RUN_OPTIONS) - {'model_kwargs'} <= set(STUDY_PARAMETERS) and STUDY_TRAINING == ('epochs', 'batch_size', 'lr', 'device')
+    grid = {f.name: f for f in dataclasses.fields(Grid)}
+    for k, default in run_option_defaults().items():
+        assert grid[k].type == fields[k].type, k
+        assert (grid[k].default_factory() if grid[k].default is dataclasses.MISSING else grid[k].default) == default, k
+    g = Grid(methods=[], datasets=[], seeds=[0])
+    assert g.run == {k: v for k, v in run_option_defaults().items() if k != 'device'}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from dataclasses import dataclass, field
 from .core import Results, ConfigError, Interval, Check, check_params, as_seeds
-from .data import Splits, load_dataset, split_dataset, make_imbalanced, MissingDataError, NIH_REPO
+from .data import Splits, load_dataset, split_dataset, make_imbalanced, MissingDataError, NIH_REPO, on_the_hub
 from .experiment import RunOptions
 from .pipelines import STABLE_DIFFUSION, INSTRUCT_PIX2PIX
 from .report import refresh_report
@@ -200,8 +200,7 @@ def _check_dataset(notebook:str, name:str):
     path = Path(name).expanduser()
     if name == COVID_FOLDER and not path.exists():
         raise MissingDataError(f"{notebook}: the dataset {name} does not exist ({path.resolve()}). {PRESET_NOTES.get(notebook, '')}".strip())
-    is_hub = name.count('/') == 1 and not name.startswith(('.', '~', '/')) and not path.suffix and not path.exists()
-    if not is_hub: return     # a phantom, a MedMNIST name or a local path: its loader names what is missing, before any training
+    if not on_the_hub(name): return     # a phantom, a MedMNIST name or a local path: its loader names what is missing, before any training
     if _offline() and not _hub_dataset_cached(name):
         raise MissingDataError(f"{notebook}: the Hugging Face dataset {name} is not in the cache and the run is offline (MEDIMB_OFFLINE), "
                                f"so nothing is downloaded. With internet, run `python -c \"import datasets; datasets.load_dataset('{name}')\"` "

@@ -17,10 +17,11 @@ from .data import ImageSet, BatchAugment, phantom, split_dataset
 from .metrics import binary_metrics, multiclass_metrics
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches', 'resolve_precision',
-           'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights', 'model_state',
-           'architecture', 'plain', 'read_checkpoint', 'config_differences', 'weight_differences', 'GeneratorState',
-           'TrainLoop', 'make_accelerator', 'fit']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches',
+           'resolve_precision', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order',
+           'class_weights', 'model_state', 'architecture', 'plain', 'read_checkpoint', 'config_differences',
+           'weight_differences', 'GeneratorState', 'CancelFit', 'CancelEpoch', 'CancelBatch', 'Callback', 'Recorder',
+           'Checkpointer', 'ProgressBar', 'TrainLoop', 'make_accelerator', 'fit']
 
 # %% ../nbs/00d_train.ipynb #715513c2
 class ImageBatches:
@@ -69,7 +70,8 @@ def resolve_precision(precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
     return precision
 
 # %% ../nbs/00d_train.ipynb #d163b259
-def _to_device(inputs, device, channels_last):
+def _to_device(inputs:tuple, device, channels_last:bool)->tuple:
+    "Model inputs on `device` (4-D images in channels_last when asked): what `predict` and the loop both use."
     return tuple(i.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if channels_last and i.ndim == 4 else i.to(device)
                  for i in inputs)
 
@@ -259,7 +261,75 @@ class GeneratorState:
     def state_dict(self)->dict: return dict(state=self.generator.get_state())
     def load_state_dict(self, state:dict): self.generator.set_state(state['state'])
 
-# %% ../nbs/00d_train.ipynb #5c32dfd4
+# %% ../nbs/00d_train.ipynb #aeb46787
+class CancelFit(Exception):
+    "Raised by a callback to end training now; `after_fit` still runs."
+class CancelEpoch(Exception):
+    "Raised by a callback to skip the rest of the epoch's batches; the epoch still ends (`after_epoch`, its row, the checkpoint)."
+class CancelBatch(Exception):
+    "Raised by a callback (or a step) to skip the rest of this batch: the step counts as taken, `after_batch` is not called."
+
+EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'before_step', 'after_step', 'after_batch', 'after_epoch', 'after_fit')
+
+class Callback:
+    "A remedy or service on `TrainLoop`: override the events it needs; each gets the loop. Lower `order` runs first."
+    order = 0
+    def before_fit(self, loop):   "Once per `run`, before its first step."
+    def before_epoch(self, loop): "Before an epoch's first step (`loop.epoch` is set)."
+    def before_batch(self, loop): "Before the step function."
+    def before_step(self, loop):  "In `loop.update`, after backward and clipping, before `loop.update_name`'s optimizer step."
+    def after_step(self, loop):   "In `loop.update`, after the optimizer step (e.g. an EMA of `loop.update_name`'s model)."
+    def after_batch(self, loop):  "After the step: `loop.out` is its dict of losses, `loop.step` counts it."
+    def after_epoch(self, loop):  "At an epoch's end: `loop.row` is its log row, to read or edit (order < 80 edits what is recorded)."
+    def after_fit(self, loop):    "Once per `run`, after the last step (or a `CancelFit`)."
+    def __repr__(self): return f"{type(self).__name__}()"
+
+# %% ../nbs/00d_train.ipynb #fa898483
+class Recorder(Callback):
+    "The loop's own: time the epoch and append `loop.row` (as plain data) to `loop.history`."
+    order = 80
+    def after_epoch(self, loop):
+        loop.row['seconds'] = time.perf_counter() - loop.epoch_started
+        loop.history.append(plain(loop.row))
+
+class Checkpointer(Callback):
+    "The loop's own: write `loop.checkpoint` at the epoch ends it is due (every `checkpoint_every` steps, the last step, a stop)."
+    order = 90
+    def after_epoch(self, loop):
+        due = loop.checkpoint_every is None or loop.step % loop.checkpoint_every == 0 or loop.step == loop.total or loop.stop
+        if loop.checkpoint is not None and loop.is_main and due: loop.save(loop.checkpoint)
+
+class ProgressBar(Callback):
+    "The loop's own: one tqdm bar over the steps (when `loop.progress`), showing each epoch's losses and ROC-AUC."
+    order = 95
+    bar = None
+    def before_fit(self, loop):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=loop.total, initial=loop.step, desc=loop.desc, disable=not loop.progress or not loop.is_main, leave=False)
+    def after_epoch(self, loop):
+        self.bar.update(loop.step - self.bar.n)
+        self.bar.set_postfix({k: f'{v:.4f}' for k, v in loop.row.items() if isinstance(v, float) and ('loss' in k or 'auc' in k)})
+    def after_fit(self, loop):
+        if self.bar is not None: self.bar.close(); self.bar = None
+
+def _callback_names(callbacks)->list:
+    "A checkpoint name for each callback: its class name, numbered when the class comes again."
+    seen, names = {}, []
+    for cb in callbacks:
+        n = type(cb).__name__; seen[n] = seen.get(n, 0) + 1
+        names.append(n if seen[n] == 1 else f'{n}#{seen[n]}')
+    return names
+
+def _check_callbacks(callbacks)->list:
+    "Callbacks sorted by `order` (stable): anything without an event method is refused."
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if isinstance(cb, type): raise ConfigError(f"callbacks take instances: give {cb.__name__}(), not the class {cb.__name__}")
+        if not any(callable(getattr(cb, e, None)) for e in EVENTS):
+            raise ConfigError(f"a callback needs one of the events {EVENTS} (subclass medimb.train.Callback); got {type(cb).__name__} {cb!r}"[:300])
+    return sorted(callbacks, key=lambda c: getattr(c, 'order', 0))
+
+# %% ../nbs/00d_train.ipynb #a370dbe5
 def _check_step_output(out:dict):
     "A step returns loss tensors of one number each (and 'n', the images in the step): say so when it returns anything else."
     for k, v in out.items():
@@ -270,8 +340,173 @@ def _check_step_output(out:dict):
             raise ConfigError(f"a step function must return its loss as a tensor holding one number (e.g. loss.detach(), not loss.item()), or a dict "
                               f"of such tensors ('loss' first) with 'n', the images in the step; its {k!r} is {got}")
 
-class TrainLoop:
-    "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress."
+class _Updates:
+    "The loop's update: precision, device placement, backward, scaling, clipping, optimizer step (with `before_step`/`after_step`), schedule."
+    def autocast(self):
+        "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."
+        on = self.precision in _DTYPES and self.accelerator is None
+        return torch.autocast(self.device.type, dtype=_DTYPES.get(self.precision, torch.bfloat16), enabled=on)
+
+    def to_device(self, inputs:tuple)->tuple:
+        "Model inputs on the training device (4-D images in channels_last on CUDA)."
+        return _to_device(inputs, self.device, self.channels_last)
+
+    def update(self, loss:torch.Tensor, name:str|None=None):
+        "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"{type(loss).__name__} {loss!r}"[:120]
+            raise ConfigError(f"update(loss) takes the loss as a tensor holding one number (the mean over the batch); got {got}. A loss built with "
+                              f"reduction='none' gives one value per image: use reduction='mean' (or take .mean())")
+        if name is None:
+            if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
+            name = next(iter(self.optimizers))
+        opt, scaler = self.optimizers[name], self.scalers.get(name)
+        opt.zero_grad(set_to_none=True)
+        if self.accelerator is not None: self.accelerator.backward(loss)
+        elif scaler is not None: scaler.scale(loss).backward()
+        else: loss.backward()
+        if self.max_grad_norm:
+            if scaler is not None: scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self.params[name], self.max_grad_norm)
+        self.update_name = name; self('before_step')
+        if scaler is not None: scaler.step(opt); scaler.update()
+        else: opt.step()
+        self('after_step')
+        if name in self.schedulers: self.schedulers[name].step()
+
+    def lr(self, name:str|None=None)->float:
+        "The current learning rate of optimizer `name` (default: the first)."
+        return float(self.optimizers[name or next(iter(self.optimizers))].param_groups[0]['lr'])
+
+# %% ../nbs/00d_train.ipynb #a3650002
+class _Checks:
+    "The NaN guard: losses summed since the last check, and the weights at each epoch's end."
+    def _check_losses(self, sums:dict, first:int):
+        "Raise when a loss summed since the last check is not finite (one host sync per check)."
+        for k, v in sums.items():
+            if not torch.isfinite(v):
+                lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
+                when = f"at step {self.step}" if self.step - first == 1 else f"between steps {first + 1} and {self.step}"
+                raise FloatingPointError(f"the {k} became {v.item()} {when} (epoch {(self.step - 1) // self.steps_per_epoch}): lower the "
+                                         f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
+
+    def _check_weights(self):
+        "Raise when a model's weights are no longer finite (an update can break them while its loss was still finite)."
+        for k, m in self.raw.items():
+            ps = [p.detach() for p in m.parameters() if p.is_floating_point()]
+            if ps and not torch.isfinite(torch.stack([p.float().sum() for p in ps])).all():
+                raise FloatingPointError(f"the weights of {k!r} became non-finite in epoch {self.epoch} (by step {self.step}) although its loss "
+                                         f"was finite: lower the learning rate or set max_grad_norm=1.0")
+
+# %% ../nbs/00d_train.ipynb #b4b5caa2
+class _Checkpoints:
+    "The loop's checkpoint: models, optimizers, schedules, scalers, `state=` objects and callbacks with state, history; refused when another run wrote it."
+    def _stateful(self)->dict:
+        "name -> object whose state_dict goes into the checkpoint: `state=` objects, then callbacks that have one."
+        cbs = {n: cb for n, cb in zip(_callback_names(self.callbacks), self.callbacks) if callable(getattr(cb, 'state_dict', None))}
+        return {**self.state, **{f'callback:{n}': cb for n, cb in cbs.items()}}
+
+    def save(self, path:str|Path|None=None)->Path:
+        "Write the loop's whole state (tensors and plain data only) atomically to `path`."
+        path = Path(path or self.checkpoint)
+        ck = dict(format=CHECKPOINT_FORMAT, step=self.step, stop=self.stop, config=self.config,
+                  models={k: model_state(m) for k, m in self.raw.items()},
+                  optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
+                  schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
+                  scalers={k: s.state_dict() for k, s in self.scalers.items()},
+                  state={k: s.state_dict() for k, s in self._stateful().items()},
+                  history=plain(self.history), extra=self.extra)
+        with atomic_path(path) as tmp: torch.save(ck, tmp)
+        return path
+
+    def load(self, path:str|Path)->TrainLoop:
+        "Resume from `path`; a CheckpointError when it was written for another run (data, model or settings)."
+        ck = read_checkpoint(path)
+        diff = config_differences(ck.get('config', {}), self.config)
+        if diff:
+            layers = weight_differences(ck.get('models') or {}, self.raw)   # the architecture is identified by a hash: name what differs
+            more = (f"\n  weights that differ ({len(layers)}):\n    " + '\n    '.join(layers[:12]) + ('\n    ...' if len(layers) > 12 else '')) if layers else ''
+            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) + more +
+                                  "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
+        if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
+            raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
+        try:
+            for k, m in self.raw.items(): m.load_state_dict(ck['models'][k])
+        except RuntimeError as e: raise CheckpointError(f"{path} holds weights of another architecture ({str(e)[:300]}); pass resume=False or another path") from e
+        for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizers'][k])
+        for k, s in self.schedulers.items(): s.load_state_dict(ck['schedulers'][k])
+        for k, s in self.scalers.items():
+            if k in ck['scalers']: s.load_state_dict(ck['scalers'][k])
+        for k, s in self._stateful().items():
+            if k in ck['state']: s.load_state_dict(ck['state'][k])
+        self.step, self.stop, self.history, self.extra = int(ck['step']), bool(ck.get('stop', False)), list(ck['history']), dict(ck['extra'])
+        self.epoch = self.step // self.steps_per_epoch
+        return self
+
+# %% ../nbs/00d_train.ipynb #a25dda78
+class _Epochs:
+    "The loop's run: epochs of steps, each event sent to the callbacks in order; the Cancel exceptions end a batch, an epoch or the run."
+    def __call__(self, event:str):
+        "Send `event` to every callback, in `order`."
+        for cb in self.callbacks:
+            f = getattr(cb, event, None)
+            if f is not None: f(self)
+
+    def run(self, total_steps:int # train until this many steps in all
+           )->TrainLoop:
+        "Take steps until `total_steps` (or until `stop` is set or a callback raises CancelFit), in epochs; check for NaN."
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
+            raise ConfigError(f"run(total_steps) takes the number of steps to reach in all, a whole number >= 0 (now at step {self.step}); got {total_steps!r}")
+        self.total = int(total_steps)
+        for m in self.raw.values(): m.train()
+        try:
+            self('before_fit')
+            while self.step < self.total and not self.stop: self._run_epoch()
+        except CancelFit: pass
+        self('after_fit')
+        return self
+
+    def _run_epoch(self):
+        "Steps to the next epoch end (or `total`), then the epoch's row for `after_epoch`."
+        spe = self.steps_per_epoch
+        self.epoch, end = self.step // spe, min(self.total, (self.step // spe + 1) * spe)
+        self.sums, self.seen, self.checked, self.epoch_started = {}, 0, self.step, time.perf_counter()
+        try:
+            self('before_epoch')
+            while self.step < end:
+                if self.stop: return                  # set during the epoch: no row, as if killed here
+                self._run_batch()
+        except CancelEpoch: self.step = end
+        self._check_weights()
+        if self.cuda: torch.cuda.synchronize()
+        dt = time.perf_counter() - self.epoch_started
+        self.row = dict(epoch=(self.step - 1) // spe, step=self.step, **{k: float(v.item() / max(self.seen, 1)) for k, v in self.sums.items()},
+                        lr=self.lr(), images_per_second=self.seen / dt if dt > 0 else float('nan'))
+        self('after_epoch')
+
+    def _run_batch(self):
+        "One step: before_batch, the step function, its losses summed (checked for NaN), after_batch."
+        try:
+            self.out = None
+            self('before_batch')
+            out = self.step_fn(self, self.step)
+            out = out if isinstance(out, dict) else dict(loss=out)
+            _check_step_output(out)
+            n = int(out.get('n', 1))
+            for k, v in out.items():
+                if k != 'n': self.sums[k] = self.sums.get(k, 0) + v.detach().float() * n
+            self.seen += n; self.out = out
+        except CancelBatch: pass
+        self.step += 1
+        end = self.step % self.steps_per_epoch == 0 or self.step == self.total
+        if end or not self.cuda or self.step - self.checked >= self.check_every: self._check_losses(self.sums, self.checked); self.checked = self.step
+        if self.out is None: return
+        try: self('after_batch')
+        except CancelBatch: pass
+
+# %% ../nbs/00d_train.ipynb #30f912a2
+class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs):
+    "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress; callbacks do the rest."
     def __init__(self,
                  step,                        # step(loop, i) -> a loss tensor, or a dict of loss tensors ('loss' first) and 'n' (images in the step)
                  models:dict,                 # name -> nn.Module that is trained and checkpointed
@@ -288,9 +523,7 @@ class TrainLoop:
                  checkpoint_every:int|None=None, # steps between checkpoints (default: every epoch end); the last step is always saved
                  config:dict|None=None,       # plain data that identifies the run (data fingerprint, architecture, settings)
                  state:dict|None=None,        # more objects to checkpoint: anything with state_dict/load_state_dict (EMA, generators)
-                 on_epoch_start=None,         # f(loop, epoch) before an epoch's first step
-                 on_epoch_end=None,           # f(loop, epoch, row) -> row: validation, early stopping (set `loop.stop`)
-                 after_epoch=None,            # f(loop, epoch, row) after the checkpoint is written
+                 callbacks:list|None=None,    # `Callback`s called at the named events (their state_dict, if any, is checkpointed)
                  check_every:int=25,          # CUDA: steps between finiteness checks (each makes the host wait for the GPU)
                  accelerator=None,            # an accelerate.Accelerator (several GPUs)
                  progress:bool=True, desc:str='train'):
@@ -315,18 +548,16 @@ class TrainLoop:
         self.params = {k: [p for g in o.param_groups for p in g['params']] for k, o in self.optimizers.items()}
         self.steps_per_epoch, self.max_grad_norm, self.check_every = int(steps_per_epoch), max_grad_norm, int(check_every)
         self.checkpoint = _checkpoint_file(checkpoint)   # a folder or an unwritable path fails now, not after an epoch
-        self.checkpoint_every, self.config = checkpoint_every, plain(config or {})
-        self.state = dict(state or {})
-        self.on_epoch_start, self.on_epoch_end, self.after_epoch = on_epoch_start, on_epoch_end, after_epoch
+        self.checkpoint_every, self.config, self.state = checkpoint_every, plain(config or {}), dict(state or {})
+        self.callbacks = _check_callbacks([*(callbacks or ()), Recorder(), Checkpointer(), ProgressBar()])
         self.progress, self.desc = progress, desc
         self.world, self.rank = (accelerator.num_processes, accelerator.process_index) if accelerator is not None else (1, 0)
         self.is_main = self.rank == 0
-        self.step, self.history, self.extra, self.stop, self.resumed_from = 0, [], {}, False, None
+        self.step, self.epoch, self.total, self.history, self.extra, self.stop, self.resumed_from = 0, 0, 0, [], {}, False, None
+        self.out = self.row = self.update_name = None
         if self.checkpoint is not None and resume and self.checkpoint.exists():
             self.load(self.checkpoint); self.resumed_from = self.step
 
-    @property
-    def epoch(self)->int: return self.step // self.steps_per_epoch
     @property
     def frame(self)->pd.DataFrame:
         "The history, a row per logged window: epoch, step, the mean of each loss, learning rate, images/s and seconds."
@@ -336,138 +567,6 @@ class TrainLoop:
         "Median throughput over the logged windows (the first, which compiles and warms up, left out when there are others)."
         r = [h['images_per_second'] for h in self.history[1:] or self.history if h.get('images_per_second') == h.get('images_per_second')]
         return float(np.median(r)) if r else float('nan')
-
-    def autocast(self):
-        "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."
-        on = self.precision in _DTYPES and self.accelerator is None
-        return torch.autocast(self.device.type, dtype=_DTYPES.get(self.precision, torch.bfloat16), enabled=on)
-
-    def to_device(self, inputs:tuple)->tuple:
-        "Model inputs on the training device (4-D images in channels_last on CUDA)."
-        return tuple(i.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                     if self.channels_last and i.ndim == 4 else i.to(self.device) for i in inputs)
-
-    def update(self, loss:torch.Tensor, name:str|None=None):
-        "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"{type(loss).__name__} {loss!r}"[:120]
-            raise ConfigError(f"update(loss) takes the loss as a tensor holding one number (the mean over the batch); got {got}. A loss built with "
-                              f"reduction='none' gives one value per image: use reduction='mean' (or take .mean())")
-        if name is None:
-            if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
-            name = next(iter(self.optimizers))
-        opt, scaler = self.optimizers[name], self.scalers.get(name)
-        opt.zero_grad(set_to_none=True)
-        if self.accelerator is not None: self.accelerator.backward(loss)
-        elif scaler is not None: scaler.scale(loss).backward()
-        else: loss.backward()
-        if self.max_grad_norm:
-            if scaler is not None: scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(self.params[name], self.max_grad_norm)
-        if scaler is not None: scaler.step(opt); scaler.update()
-        else: opt.step()
-        if name in self.schedulers: self.schedulers[name].step()
-
-    def lr(self, name:str|None=None)->float:
-        "The current learning rate of optimizer `name` (default: the first)."
-        return float(self.optimizers[name or next(iter(self.optimizers))].param_groups[0]['lr'])
-
-    def _check_losses(self, sums:dict, first:int):
-        "Raise when a loss summed since the last check is not finite (one host sync per check)."
-        for k, v in sums.items():
-            if not torch.isfinite(v):
-                lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
-                when = f"at step {self.step}" if self.step - first == 1 else f"between steps {first + 1} and {self.step}"
-                raise FloatingPointError(f"the {k} became {v.item()} {when} (epoch {(self.step - 1) // self.steps_per_epoch}): lower the "
-                                         f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
-
-    def _check_weights(self):
-        "Raise when a model's weights are no longer finite (an update can break them while its loss was still finite)."
-        for k, m in self.raw.items():
-            ps = [p.detach() for p in m.parameters() if p.is_floating_point()]
-            if ps and not torch.isfinite(torch.stack([p.float().sum() for p in ps])).all():
-                raise FloatingPointError(f"the weights of {k!r} became non-finite in epoch {self.epoch} (by step {self.step}) although its loss "
-                                         f"was finite: lower the learning rate or set max_grad_norm=1.0")
-
-    def run(self, total_steps:int # train until this many steps in all
-           )->TrainLoop:
-        "Take steps until `total_steps` (or until `stop` is set); call the epoch hooks, check for NaN, checkpoint."
-        from tqdm.auto import tqdm
-        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
-            raise ConfigError(f"run(total_steps) takes the number of steps to reach in all, a whole number >= 0 (now at step {self.step}); got {total_steps!r}")
-        total = int(total_steps)
-        if self.step >= total or self.stop: return self
-        for m in self.raw.values(): m.train()
-        bar = tqdm(total=total, initial=self.step, desc=self.desc, disable=not self.progress or not self.is_main, leave=False)
-        try:
-            started = False
-            while self.step < total and not self.stop:
-                if self.step % self.steps_per_epoch == 0 or not started:
-                    if self.on_epoch_start is not None: self.on_epoch_start(self, self.epoch)
-                    sums, seen, first, checked, t0, started = {}, 0, self.step, self.step, time.perf_counter(), True
-                out = self.step_fn(self, self.step)
-                out = out if isinstance(out, dict) else dict(loss=out)
-                _check_step_output(out)
-                n = int(out.get('n', 1))
-                for k, v in out.items():
-                    if k != 'n': sums[k] = sums.get(k, 0) + v.detach().float() * n
-                seen += n; self.step += 1
-                end = self.step % self.steps_per_epoch == 0 or self.step == total
-                if end or not self.cuda or self.step - checked >= self.check_every: self._check_losses(sums, checked); checked = self.step
-                if not end: continue
-                self._check_weights()
-                if self.cuda: torch.cuda.synchronize()
-                dt = time.perf_counter() - t0
-                row = dict(epoch=(self.step - 1) // self.steps_per_epoch, step=self.step,
-                           **{k: float(v.item() / max(seen, 1)) for k, v in sums.items()}, lr=self.lr(),
-                           images_per_second=seen / dt if dt > 0 else float('nan'))
-                if self.on_epoch_end is not None: row = self.on_epoch_end(self, row['epoch'], row) or row
-                row['seconds'] = time.perf_counter() - t0
-                self.history.append(plain(row))
-                due = self.checkpoint_every is None or self.step % self.checkpoint_every == 0 or self.step == total or self.stop
-                if self.checkpoint is not None and self.is_main and due: self.save(self.checkpoint)
-                bar.update(self.step - bar.n); bar.set_postfix({k: f'{v:.4f}' for k, v in row.items() if isinstance(v, float) and ('loss' in k or 'auc' in k)})
-                if self.after_epoch is not None: self.after_epoch(self, row['epoch'], row)
-        finally: bar.close()
-        return self
-
-    def unwrapped(self, name:str)->nn.Module: return self.raw[name]
-
-    def save(self, path:str|Path|None=None)->Path:
-        "Write the loop's whole state (tensors and plain data only) atomically to `path`."
-        path = Path(path or self.checkpoint)
-        ck = dict(format=CHECKPOINT_FORMAT, step=self.step, stop=self.stop, config=self.config,
-                  models={k: model_state(m) for k, m in self.raw.items()},
-                  optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
-                  schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
-                  scalers={k: s.state_dict() for k, s in self.scalers.items()},
-                  state={k: s.state_dict() for k, s in self.state.items()},
-                  history=plain(self.history), extra=self.extra)
-        with atomic_path(path) as tmp: torch.save(ck, tmp)
-        return path
-
-    def load(self, path:str|Path)->TrainLoop:
-        "Resume from `path`; a CheckpointError when it was written for another run (data, model or settings)."
-        ck = read_checkpoint(path)
-        diff = config_differences(ck.get('config', {}), self.config)
-        if diff:
-            layers = weight_differences(ck.get('models') or {}, self.raw)   # the architecture is identified by a hash: name what differs
-            more = (f"\n  weights that differ ({len(layers)}):\n    " + '\n    '.join(layers[:12]) + ('\n    ...' if len(layers) > 12 else '')) if layers else ''
-            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) + more +
-                                  "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
-        if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
-            raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
-        try:
-            for k, m in self.raw.items(): m.load_state_dict(ck['models'][k])
-        except RuntimeError as e: raise CheckpointError(f"{path} holds weights of another architecture ({str(e)[:300]}); pass resume=False or another path") from e
-        for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizers'][k])
-        for k, s in self.schedulers.items(): s.load_state_dict(ck['schedulers'][k])
-        for k, s in self.scalers.items():
-            if k in ck['scalers']: s.load_state_dict(ck['scalers'][k])
-        for k, s in self.state.items():
-            if k in ck['state']: s.load_state_dict(ck['state'][k])
-        self.step, self.stop, self.history, self.extra = int(ck['step']), bool(ck.get('stop', False)), list(ck['history']), dict(ck['extra'])
-        return self
 
 # %% ../nbs/00d_train.ipynb #e1b28857
 MONITORS = ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
@@ -661,10 +760,16 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
             else: x['bad'] = x.get('bad', 0) + 1
             if patience is not None and x['bad'] >= patience: x['stopped_early'] = loop.stop = True
         return out
-    after = (lambda loop, epoch, row: on_epoch_end(epoch, row)) if on_epoch_end is not None else None
+    class Hooks(Callback):
+        order = -10
+        def before_epoch(self, loop): start(loop, loop.epoch)
+        def after_epoch(self, loop): loop.row = end(loop, loop.row['epoch'], loop.row)
+    class After(Callback):
+        order = 100
+        def after_epoch(self, loop): on_epoch_end(loop.row['epoch'], loop.row)
     loop = TrainLoop(step, dict(model=model), dict(model=opt), steps_per_epoch, schedules=dict(model=lr_at), device=dev, precision=precision,
                      channels_last=channels_last, compile=compile, max_grad_norm=max_grad_norm, checkpoint=checkpoint, resume=resume,
-                     config=config, on_epoch_start=start, on_epoch_end=end, after_epoch=after, accelerator=acc, progress=progress, desc='fit')
+                     config=config, callbacks=[Hooks()] + ([After()] if on_epoch_end is not None else []), accelerator=acc, progress=progress, desc='fit')
     loop.run(total)
     x = loop.extra
     hist = History(rows=loop.history, best_epoch=x.get('best_epoch'), best_score=x.get('best_score'), monitor=monitor,

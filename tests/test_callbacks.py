@@ -100,3 +100,78 @@ def test_a_callback_state_is_checkpointed_and_resumed(tmp_path):
 def test_bad_callbacks_are_refused_before_training():
     with pytest.raises(ConfigError, match=r'give Callback\(\), not the class'): loop_with(Callback)
     with pytest.raises(ConfigError, match='needs one of the events'): loop_with(object())
+
+
+# ---------------------------------------------------------------- fit's arguments are callbacks: the same run either way, bit for bit
+import numpy as np
+from medimb.core import set_seed
+from medimb.data import phantom, split_dataset, BatchAugment
+from medimb.models import get_model
+from medimb.train import (fit, BalancedSampler, CustomOrder, MixUp, ClassWeights, LossFunction, Augment, BestEpoch, EpochEndFunction,
+                          OptimizerFactory, fit_callbacks, read_checkpoint)
+
+@pytest.fixture(scope='module')
+def small():
+    return split_dataset(phantom(120, 24, ratio=0.25, finding='pneumonia', strength=2.0, seed=0), seed=0)
+
+def _fit(small, **kw):
+    set_seed(0); m = get_model('small_cnn', widths=(4, 8))
+    h = fit(m, small.train, small.val, epochs=kw.pop('epochs', 2), batch_size=16, device='cpu', progress=False, **kw)
+    return [v.clone() for v in m.state_dict().values()], h
+
+def _same(a, b):
+    (wa, ha), (wb, hb) = a, b
+    assert all(torch.equal(x, y) for x, y in zip(wa, wb))
+    assert [r['train_loss'] for r in ha.rows] == [r['train_loss'] for r in hb.rows] and ha.best_epoch == hb.best_epoch
+
+class Halving(torch.nn.Module):
+    "A loss with an epoch: half the cross-entropy from epoch 1 on."
+    def __init__(self): super().__init__(); self.epoch = 0
+    def forward(self, z, t): return torch.nn.functional.cross_entropy(z.float(), t) * (0.5 if self.epoch else 1.0)
+
+@pytest.mark.parametrize('argument,callback', [
+    (dict(sampler='balanced'), lambda: BalancedSampler()),
+    (dict(sampler=lambda labels, g: torch.randperm(len(labels), generator=g)[:20]), None),
+    (dict(mixup=0.4), lambda: MixUp(0.4)),
+    (dict(class_weight='balanced'), lambda: ClassWeights('balanced')),
+    (dict(class_weight=[1., 3.]), lambda: ClassWeights([1., 3.])),
+    (dict(augment=BatchAugment(flip=0.5, rotate=10)), lambda: Augment(BatchAugment(flip=0.5, rotate=10))),
+    (dict(patience=1, monitor='val_loss', epochs=4), lambda: BestEpoch('val_loss', patience=1)),
+    (dict(restore_best=False), lambda: BestEpoch(restore_best=False)),
+])
+def test_an_argument_and_its_callback_train_alike(small, argument, callback):
+    argument = dict(argument); epochs = argument.pop('epochs', 2)
+    if callback is None: callback = lambda: CustomOrder(argument['sampler'])
+    _same(_fit(small, epochs=epochs, **argument), _fit(small, epochs=epochs, callbacks=[callback()]))
+
+def test_a_loss_with_an_epoch_trains_alike_as_argument_and_callback(small):
+    _same(_fit(small, loss_fn=Halving(), epochs=3), _fit(small, callbacks=[LossFunction(Halving())], epochs=3))
+
+def test_remedies_stack_as_a_list(small):
+    a = _fit(small, sampler='balanced', mixup=0.3, class_weight='balanced')
+    b = _fit(small, callbacks=[MixUp(0.3), ClassWeights('balanced'), BalancedSampler()])   # the list's order does not matter: `order` does
+    _same(a, b)
+
+def test_the_checkpoint_key_is_the_same_either_way(small, tmp_path):
+    _fit(small, sampler='balanced', mixup=0.3, checkpoint=tmp_path/'a.pt')
+    _, h = _fit(small, callbacks=[BalancedSampler(), MixUp(0.3)], checkpoint=tmp_path/'a.pt')   # resumes the argument's run: nothing left
+    assert h.resumed_from == 1 and read_checkpoint(tmp_path/'a.pt')['config']['sampler'] == 'balanced'
+
+def test_two_callbacks_in_one_role_are_refused_before_training(small):
+    with pytest.raises(ConfigError, match='two callbacks for the epoch order'): _fit(small, sampler='balanced', callbacks=[BalancedSampler()])
+    with pytest.raises(ConfigError, match='two callbacks for the loss'): _fit(small, class_weight='balanced', loss_fn=Halving())
+    with pytest.raises(ConfigError, match='two callbacks for the best epoch'): _fit(small, patience=2, callbacks=[BestEpoch()])
+
+def test_a_new_remedy_is_a_callback_not_a_fit_argument(small):
+    class StopBelow(Callback):
+        "Ends training once an epoch's training loss falls below `threshold`."
+        def __init__(self, threshold): self.threshold = threshold
+        def after_epoch(self, loop):
+            if loop.row['train_loss'] < self.threshold: loop.stop = True   # after this epoch (recorded, checkpointed)
+    _, h = _fit(small, epochs=5, callbacks=[StopBelow(10.)])
+    assert len(h.rows) == 1
+
+def test_fit_callbacks_keeps_what_was_given():
+    cbs, rest = fit_callbacks(dict(sampler='random', mixup=0, weight_decay=0.))
+    assert [c.fit_options for c in cbs] == [dict(sampler='random'), dict(mixup=0)] and rest == dict(weight_decay=0.)
+    assert fit_callbacks(dict(sampler='random', mixup=0), given=False)[0] == []

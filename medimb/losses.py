@@ -49,6 +49,9 @@ class ImbalanceLoss(nn.Module):
     def epoch(self)->int: return self._epoch   # not a setting: kept out of the recorded parameters
     @epoch.setter
     def epoch(self, value:int): self._epoch = int(value)   # fit's `LossFunction` callback sets it at each epoch's start
+    def on_epoch_end(self, epoch:int, row=None):
+        "For older code's `fit(on_epoch_end=loss.on_epoch_end)`: no longer needed (fit tells the loss its epoch); sets what fit sets next."
+        self._epoch = int(epoch) + 1
 
     def fit_counts(self, labels,                 # the training split's labels (class indices)
                    num_classes:int|None=None,    # K (default: the largest label + 1)

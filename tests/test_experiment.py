@@ -389,3 +389,10 @@ def test_a_composed_method_runs_and_is_named_by_its_parts(toy):
 def test_run_level_keys_come_from_run_options():
     assert set(_RUN_LEVEL) == {'model', 'epochs', 'batch_size', 'lr', 'device', 'seed', 'progress'}
     assert set(_STUDY_RUN_KEYS) == {'model', 'dataset', 'epochs', 'batch_size', 'lr', 'device', 'model_kwargs', 'fit_kwargs', 'keep_model', 'progress'}
+
+def test_a_grid_takes_a_composed_name_and_refuses_a_clash():
+    from medimb.benchmark import make_grid
+    g = make_grid(dict(methods=['baseline', 'augment+logit-adjustment-posthoc'], datasets=['phantom'], seeds=[0]))
+    assert [m['name'] for m in g.methods] == ['baseline', 'augment+logit-adjustment-posthoc']
+    with pytest.raises(ConfigError, match="grid: smote\\+ros: 'smote' and 'ros' each bring a balancer"):
+        make_grid(dict(methods=['smote+ros'], datasets=['phantom'], seeds=[0]))

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score, average_precision_score, roc_curve, precision_recall_curve
-import matplotlib.pyplot as plt
 from .core import as_list, DataError, ConfigError, to_markdown
 _all_ = ['to_markdown']   # written in core (Results.save_table uses it); a table's users find it here
 
@@ -476,6 +475,11 @@ def compare_to_baseline(df:pd.DataFrame,  # one row per (method, seed, ...) with
     return pd.DataFrame(rows, columns=by + ['metric', 'mean', 'baseline_mean', 'mean_diff', 't', 'p', 'wilcoxon_p', 'n'])
 
 # %% ../nbs/00b_metrics.ipynb #1f34dcfd
+def _pyplot():
+    "matplotlib's pyplot, imported when a figure is drawn: importing metrics (and training) stays free of plotting."
+    import matplotlib.pyplot as plt
+    return plt
+
 def plot_confusion(y_true,                       # true labels 0..K-1
                    y_pred,                       # predicted labels 0..K-1
                    classes=('normal', 'disease'),# class names, in label order 0, 1, ...: their number is K
@@ -498,7 +502,7 @@ def plot_confusion(y_true,                       # true labels 0..K-1
     elif norm == 'all': frac = _ratio(counts, counts.sum())
     else: frac = None
     shown = counts if frac is None else frac
-    if ax is None: fig, ax = plt.subplots(figsize=(min(3.6 + 1.2 * (k - 2), 12), min(3.2 + 1.2 * (k - 2), 11)))  # K = 2: 3.6 x 3.2
+    if ax is None: fig, ax = _pyplot().subplots(figsize=(min(3.6 + 1.2 * (k - 2), 12), min(3.2 + 1.2 * (k - 2), 11)))  # K = 2: 3.6 x 3.2
     im = ax.imshow(shown, cmap='Blues', vmin=0, vmax=max(shown.max(), 1e-12))
     for i in range(k):
         for j in range(k):
@@ -561,7 +565,7 @@ _LINE_STYLES = ('-', '--', ':', '-.')
 
 def _axes(ax=None):
     "`ax`, or the axes of a new 4 x 4 inch figure."
-    return ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
+    return ax if ax is not None else _pyplot().subplots(figsize=(4, 4))[1]
 
 # %% ../nbs/00b_metrics.ipynb #501fa04e
 def plot_roc(curves:dict,         # name -> (y_true, y_score) for two classes, or name -> (y_true, probs (N, K)) for K classes
@@ -645,7 +649,7 @@ def plot_history(history,  # DataFrame with an 'epoch' column, or a dict name ->
     if not metrics:
         raise ConfigError(f"None of the metrics are in the history; its columns are {sorted({c for h in runs.values() for c in h.columns})}.")
     if ax is None:
-        fig, axs = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3), squeeze=False)
+        fig, axs = _pyplot().subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3), squeeze=False)
         axs = list(axs[0])
     elif isinstance(ax, (list, tuple, np.ndarray)):
         axs = list(np.ravel(ax))

@@ -102,3 +102,11 @@ def test_the_repeat_check_finds_a_copied_block(tmp_path):
     (tmp_path / 'b.py').write_text(f"def b():\n{body.replace('    ', '        ')}    return 2\n")   # indented otherwise: still the same lines
     assert len(repeated_blocks([tmp_path / 'a.py', tmp_path / 'b.py'])) == 1
     assert not repeated_blocks([tmp_path / 'a.py'])
+
+
+def test_training_does_not_import_plotting():
+    "The loop, the experiment entry point and the metrics import no matplotlib: plotting is imported when a figure is drawn."
+    import subprocess, sys
+    code = "import sys, medimb.train, medimb.experiment, medimb.metrics; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == '[]', f"importing training pulls in {out}"

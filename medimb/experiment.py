@@ -15,7 +15,7 @@ from .data import ImageSet, Splits, BatchAugment
 from .models import get_model, MODELS
 from .train import fit, predict, History, Callback, fit_callbacks, check_callbacks, BalancedSampler, ClassWeights, MixUp, Augment
 from .metrics import (binary_metrics, classification_metrics, youden_threshold, summarize, compare_to_baseline, plot_roc,
-                            plot_confusion, plot_history, delong_test, confusion_counts, _class_names)
+                            plot_confusion, plot_history, delong_test, confusion_counts, class_names)
 from .balancer import SAMPLING_STRATEGY_DOC, Balancer, OverSampler, NoBalancer, check_balancer, balanced_draw, readable
 _all_ = ['SAMPLING_STRATEGY_DOC', 'Balancer', 'OverSampler', 'NoBalancer', 'check_balancer', 'balanced_draw', 'readable']
 
@@ -502,7 +502,7 @@ class Study(_StudyFigures, _StudyReport):
 
     def _per_class(self, metric:str)->list:
         "The row columns of a per-class metric (K > 2), in label order."
-        return [f'{metric}_{n}' for n in _class_names(self.class_names, len(self.class_names))]
+        return [f'{metric}_{n}' for n in class_names(self.class_names, len(self.class_names))]
 
     def _minority(self)->int:
         "The class with the fewest test images."

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from .core import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['MODELS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Classifier', 'LeNet', 'SmallCNN', 'PretrainedWeightsError', 'weights_path',
-           'load_pretrained_state', 'rename_densenet_keys', 'register_model', 'get_model', 'count_parameters']
+__all__ = ['MODELS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Classifier', 'LeNet', 'SmallCNN', 'PretrainedWeightsError', 'offline',
+           'weights_path', 'load_pretrained_state', 'rename_densenet_keys', 'register_model', 'get_model',
+           'count_parameters']
 
 # %% ../nbs/00c_models.ipynb #35fae25b
 def _pair(size):
@@ -139,9 +140,11 @@ class SmallCNN(nn.Module):
 class PretrainedWeightsError(RuntimeError):
     "Pretrained weights could not be found, downloaded or read."
 
-def _offline()->bool:
-    "True when the MEDIMB_OFFLINE environment variable asks for no downloads."
-    return os.environ.get('MEDIMB_OFFLINE', '').strip().lower() not in ('', '0', 'false', 'no')
+def offline(hub:bool=False # also when HF_HUB_OFFLINE asks the Hugging Face libraries for no downloads
+           )->bool:
+    "True when the environment asks for no downloads: MEDIMB_OFFLINE (and, with `hub`, HF_HUB_OFFLINE) set to anything but '', 0, false or no."
+    names = ('MEDIMB_OFFLINE', 'HF_HUB_OFFLINE') if hub else ('MEDIMB_OFFLINE',)
+    return any(os.environ.get(v, '').strip().lower() not in ('', '0', 'false', 'no') for v in names)
 
 def weights_path(weights)->Path:
     "Where torch hub caches (and medimb looks for) the file of torchvision `weights`."
@@ -161,7 +164,7 @@ def load_pretrained_state(weights,        # a torchvision weights enum, e.g. `Re
         except Exception as e:
             raise PretrainedWeightsError(f"{name}: the pretrained weights file {path} could not be read ({type(e).__name__}: {e}); "
                                          f"it may be corrupt or truncated. Delete it and retry. {where}") from e
-    if _offline():
+    if offline():
         raise PretrainedWeightsError(f"{name}: pretrained weights {path.name} are not in {path.parent} and MEDIMB_OFFLINE is set, "
                                      f"so nothing is downloaded. {where}")
     try: return torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=False, map_location='cpu')

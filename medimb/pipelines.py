@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from .core import ConfigError, DataError, get_device
 from .data import cache_dir
-from .models import PretrainedWeightsError, _offline
+from .models import PretrainedWeightsError, offline
 
 # %% auto #0
 __all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', 'RANDOM_WEIGHTS', 'SCHEDULERS', 'SD15_UNET',
@@ -160,7 +160,7 @@ def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `s
             sources = [(folder, True)]
         else:
             local = local_pipeline_dir(model)
-            sources = ([(local, True)] if (local/'model_index.json').is_file() else []) + [(model, True)] + ([] if _offline() else [(model, False)])
+            sources = ([(local, True)] if (local/'model_index.json').is_file() else []) + [(model, True)] + ([] if offline() else [(model, False)])
         errors = []
         for source, local_only in sources:
             try: pipe = cls.from_pretrained(source, local_files_only=local_only, **extra); break
@@ -168,7 +168,7 @@ def load_pipeline(model:str=INSTRUCT_PIX2PIX,   # Hub id, a folder written by `s
         else:
             if _is_path(model): raise PipelineWeightsError(f"{model}: could not load the {kind} pipeline ({'; '.join(errors)}).")
             why = (f"are not in {local_pipeline_dir(model)} nor in the Hugging Face cache, and MEDIMB_OFFLINE is set, so nothing is downloaded"
-                   if _offline() else f"could not be loaded or downloaded ({'; '.join(errors)})")
+                   if offline() else f"could not be loaded or downloaded ({'; '.join(errors)})")
             raise PipelineWeightsError(f"{model}: the {kind} pipeline's weights {why}. {_weights_help(model, kind)}")
     set_scheduler(pipe, scheduler)
     pipe.set_progress_bar_config(disable=not progress)

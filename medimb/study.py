@@ -10,6 +10,7 @@ import pandas as pd
 from dataclasses import dataclass, field
 from .core import Results, ConfigError, Interval, Check, check_params, as_seeds
 from .data import Splits, load_dataset, split_dataset, make_imbalanced, MissingDataError, NIH_REPO, on_the_hub
+from .models import offline
 from .experiment import RunOptions
 from .pipelines import STABLE_DIFFUSION, INSTRUCT_PIX2PIX
 from .report import refresh_report
@@ -183,9 +184,6 @@ def given_parameters(params:dict # the notebook's namespace (`globals()`)
             return {t.id for node in body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
     return None
 
-def _offline()->bool:
-    return any(os.environ.get(v, '').strip().lower() not in ('', '0', 'false', 'no') for v in ('MEDIMB_OFFLINE', 'HF_HUB_OFFLINE'))
-
 def _hub_dataset_cached(name:str)->bool:
     "Whether the Hugging Face dataset `name` ('owner/name') is in the Hub or datasets cache."
     from huggingface_hub.constants import HF_HUB_CACHE
@@ -201,7 +199,7 @@ def _check_dataset(notebook:str, name:str):
     if name == COVID_FOLDER and not path.exists():
         raise MissingDataError(f"{notebook}: the dataset {name} does not exist ({path.resolve()}). {PRESET_NOTES.get(notebook, '')}".strip())
     if not on_the_hub(name): return     # a phantom, a MedMNIST name or a local path: its loader names what is missing, before any training
-    if _offline() and not _hub_dataset_cached(name):
+    if offline(hub=True) and not _hub_dataset_cached(name):
         raise MissingDataError(f"{notebook}: the Hugging Face dataset {name} is not in the cache and the run is offline (MEDIMB_OFFLINE), "
                                f"so nothing is downloaded. With internet, run `python -c \"import datasets; datasets.load_dataset('{name}')\"` "
                                f"once (it fills the cache), or give a local copy with -p dataset <folder>.")
@@ -210,7 +208,7 @@ def _check_pipeline(notebook:str, model:str, kind:str):
     "Offline: raise PipelineWeightsError when the diffusers pipeline `model` is neither saved locally nor in the Hugging Face cache."
     from medimb.pipelines import TINY, local_pipeline_dir, PipelineWeightsError, PIPELINE_CLASSES
     model = str(model)
-    if model == TINY or not _offline() or Path(model).expanduser().exists() or (local_pipeline_dir(model)/'model_index.json').is_file(): return
+    if model == TINY or not offline(hub=True) or Path(model).expanduser().exists() or (local_pipeline_dir(model)/'model_index.json').is_file(): return
     from huggingface_hub import try_to_load_from_cache
     if isinstance(try_to_load_from_cache(model, 'model_index.json'), str): return
     cls = PIPELINE_CLASSES[kind]

@@ -10,7 +10,7 @@ FLOORS = [   # ground first; a module may import only from floors below its own 
     ['core'], ['images'], ['phantom'], ['loaders'], ['splits'], ['augment'], ['data'], ['metrics'], ['models'], ['train'],
     ['trainers'], ['balancer'], ['cam'], ['generative'], ['pipelines'], ['experiment'],
     ['masking', 'interpolation', 'pairing', 'resampling', 'ddpm', 'gans', 'diffusemix', 'losses', 'sd15'],
-    ['report'], ['study'], ['baseline'], ['benchmark'], ['docs'], ['cli'],
+    ['report'], ['study'], ['benchmark'], ['docs'], ['cli'],
 ]
 FLOOR = {m: i for i, floor in enumerate(FLOORS) for m in floor}
 NOT_LAYERED = {'__init__', '_modidx'}   # the package marker and nbdev's index
@@ -110,3 +110,16 @@ def test_training_does_not_import_plotting():
     code = "import sys, medimb.train, medimb.experiment, medimb.metrics; print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == '[]', f"importing training pulls in {out}"
+
+
+def private_imports(name:str)->list[str]:
+    "The private names (leading underscore) module `name` takes from another medimb module."
+    out = []
+    for node in ast.walk(ast.parse((PKG / f'{name}.py').read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('medimb')):
+            out += [f"{name} takes {a.name} from {node.module}" for a in node.names if a.name.startswith('_') and not a.name.startswith('__')]
+    return out
+
+def test_no_private_name_crosses_a_module():
+    crossing = [p for m in modules() for p in private_imports(m)]
+    assert not crossing, "private names used across modules (make them public, or move the code to where it is used):\n" + '\n'.join(crossing)

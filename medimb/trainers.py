@@ -78,38 +78,32 @@ class Settings:
     def replace(self, **changes)->Settings:
         "A copy with `changes`, checked; a ConfigError naming unknown fields."
         if bad := sorted(set(changes) - set(self.field_names())):
-            raise ConfigError(f"unknown {type(self).__name__} setting(s) {bad}; the settings are {sorted(self.field_names())}")
+            raise ConfigError(f"unknown {type(self).__name__.removesuffix('Config')} setting(s) {bad}; the settings are {sorted(self.field_names())}")
         return dataclasses.replace(self, **changes)
 
 # %% ../nbs/00db_trainers.ipynb #d4107999
 class EMA:
-    "Exponential moving average of a model's parameters (diffusers' `EMAModel`), the decay warming up as min(decay, (1 + n) / (10 + n)) after n updates."
+    "Exponential moving average of a model's parameters, with the usual decay warm-up."
     def __init__(self, model:nn.Module, # the model whose parameters are averaged
                  decay:float=0.9999):   # the decay once warmed up
-        from diffusers.training_utils import EMAModel
-        # update_after_step=-1: the n-th update uses (1 + n) / (10 + n), as medimb's EMA always has (diffusers' own count starts one lower)
-        self.average = EMAModel([p.detach().float() for p in model.parameters()], decay=float(decay), update_after_step=-1, foreach=True)
-    @property
-    def decay(self)->float: return float(self.average.decay)
-    @property
-    def updates(self)->int: return int(self.average.optimization_step)
-    @property
-    def shadow(self)->list: return self.average.shadow_params
+        self.decay, self.updates = float(decay), 0
+        self.shadow = [p.detach().float().clone() for p in model.parameters()]
     @torch.no_grad()
     def update(self, model:nn.Module):
         "Move the average towards the model's current weights."
-        self.average.step(model.parameters())
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        params = [p.detach().float() for p in model.parameters()]
+        torch._foreach_lerp_(self.shadow, params, 1 - d)
     @torch.no_grad()
     def copy_to(self, model:nn.Module)->nn.Module:
         "Load the averaged weights into `model`; return it."
-        self.average.copy_to(model.parameters()); return model
-    def state_dict(self)->dict: return {k: ([s.detach().cpu() for s in v] if k == 'shadow_params' else v) for k, v in self.average.state_dict().items()}
+        for s, p in zip(self.shadow, model.parameters()): p.copy_(s.to(p.dtype))
+        return model
+    def state_dict(self)->dict: return dict(decay=self.decay, updates=self.updates, shadow=[s.detach().cpu() for s in self.shadow])
     def load_state_dict(self, state:dict):
-        "Load a state written by `state_dict` (or by medimb's earlier EMA), onto the devices of the averaged weights."
-        if 'shadow' in state: state = dict(decay=float(state['decay']), optimization_step=int(state['updates']), shadow_params=list(state['shadow']))
-        devices = [s.device for s in self.shadow]
-        self.average.load_state_dict(state)
-        self.average.shadow_params = [s.to(d) for s, d in zip(self.average.shadow_params, devices)]
+        self.decay, self.updates = float(state['decay']), int(state['updates'])
+        self.shadow = [s.to(o.device) for s, o in zip(state['shadow'], self.shadow)]
 
 # %% ../nbs/00db_trainers.ipynb #a34ea5d0
 def loop_steps(settings)->int:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00d_train.ipynb #4da72b8b
 from __future__ import annotations
-import math, os, time, copy, json, hashlib, warnings
+import math, os, time, json, hashlib, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -12,15 +12,18 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, set_seed, ConfigError, DataError, CheckpointError
-from .data import ImageSet, BatchAugment, phantom, split_dataset
+from .core import get_device, atomic_path, ConfigError, DataError, CheckpointError
+from .data import ImageSet
 from .metrics import binary_metrics, multiclass_metrics
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'MONITORS', 'SCHEDULES', 'ImageBatches', 'as_batches', 'resolve_precision',
-           'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order', 'class_weights', 'model_state',
-           'architecture', 'plain', 'read_checkpoint', 'config_differences', 'weight_differences', 'GeneratorState',
-           'TrainLoop', 'make_accelerator', 'fit']
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES', 'REMEDIES', 'ImageBatches', 'as_batches',
+           'resolve_precision', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order',
+           'class_weights', 'model_state', 'architecture', 'plain', 'read_checkpoint', 'config_differences',
+           'weight_differences', 'GeneratorState', 'CancelFit', 'CancelEpoch', 'CancelBatch', 'Callback', 'Recorder',
+           'Checkpointer', 'ProgressBar', 'TrainLoop', 'CrossEntropy', 'Batches', 'EpochOrder', 'BalancedSampler',
+           'CustomOrder', 'MixUp', 'ClassWeights', 'LossFunction', 'OptimizerFactory', 'Augment', 'EpochEndFunction',
+           'ValidationRow', 'BestEpoch', 'fit_callbacks', 'check_callbacks', 'make_accelerator', 'lr_schedule', 'fit']
 
 # %% ../nbs/00d_train.ipynb #715513c2
 class ImageBatches:
@@ -69,7 +72,8 @@ def resolve_precision(precision:str='auto', # 'auto', 'bf16', 'fp16' or 'fp32'
     return precision
 
 # %% ../nbs/00d_train.ipynb #d163b259
-def _to_device(inputs, device, channels_last):
+def _to_device(inputs:tuple, device, channels_last:bool)->tuple:
+    "Model inputs on `device` (4-D images in channels_last when asked): what `predict` and the loop both use."
     return tuple(i.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if channels_last and i.ndim == 4 else i.to(device)
                  for i in inputs)
 
@@ -259,7 +263,83 @@ class GeneratorState:
     def state_dict(self)->dict: return dict(state=self.generator.get_state())
     def load_state_dict(self, state:dict): self.generator.set_state(state['state'])
 
-# %% ../nbs/00d_train.ipynb #5c32dfd4
+# %% ../nbs/00d_train.ipynb #aeb46787
+class CancelFit(Exception):
+    "Raised by a callback to end training now; `after_fit` still runs."
+class CancelEpoch(Exception):
+    "Raised by a callback to skip the rest of the epoch's batches; the epoch still ends (`after_epoch`, its row, the checkpoint)."
+class CancelBatch(Exception):
+    "Raised by a callback (or a step) to skip the rest of this batch: the step counts as taken, `after_batch` is not called."
+
+EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'before_step', 'after_step', 'after_batch', 'after_epoch', 'after_fit')
+
+class Callback:
+    "A remedy or service on `TrainLoop`: override the events it needs; each gets the loop. Lower `order` runs first."
+    order = 0
+    role = None          # what it fills, one callback each in a run or a method: 'loss', 'epoch order', 'optimizer', 'mixup', ...
+    loss_fn = None       # the training loss it brings to `fit`, if any
+    optimizer = None     # the optimizer factory (model, loss_fn) -> optimizer it brings to `fit`, if any
+    fit_options = None   # the `fit` arguments it stands for (how a method records it), e.g. dict(sampler='balanced'); None: none
+    @property
+    def config(self)->dict:
+        "What it adds to a checkpoint's configuration: a run with other settings is not resumed from it."
+        return dict(self.fit_options or {})
+    def before_fit(self, loop):   "Once per `run`, before its first step."
+    def before_epoch(self, loop): "Before an epoch's first step (`loop.epoch` is set)."
+    def before_batch(self, loop): "Before the step function."
+    def before_step(self, loop):  "In `loop.update`, after backward and clipping, before `loop.update_name`'s optimizer step."
+    def after_step(self, loop):   "In `loop.update`, after the optimizer step (e.g. an EMA of `loop.update_name`'s model)."
+    def after_batch(self, loop):  "After the step: `loop.out` is its dict of losses, `loop.step` counts it."
+    def after_epoch(self, loop):  "At an epoch's end: `loop.row` is its log row, to read or edit (order < 80 edits what is recorded)."
+    def after_fit(self, loop):    "Once per `run`, after the last step (or a `CancelFit`)."
+    def __repr__(self): return f"{type(self).__name__}()"
+
+# %% ../nbs/00d_train.ipynb #fa898483
+class Recorder(Callback):
+    "The loop's own: time the epoch and append `loop.row` (as plain data) to `loop.history`."
+    order = 80
+    def after_epoch(self, loop):
+        loop.row['seconds'] = time.perf_counter() - loop.epoch_started
+        loop.history.append(plain(loop.row))
+
+class Checkpointer(Callback):
+    "The loop's own: write `loop.checkpoint` at the epoch ends it is due (every `checkpoint_every` steps, the last step, a stop)."
+    order = 90
+    def after_epoch(self, loop):
+        due = loop.checkpoint_every is None or loop.step % loop.checkpoint_every == 0 or loop.step == loop.total or loop.stop
+        if loop.checkpoint is not None and loop.is_main and due: loop.save(loop.checkpoint)
+
+class ProgressBar(Callback):
+    "The loop's own: one tqdm bar over the steps (when `loop.progress`), showing each epoch's losses and ROC-AUC."
+    order = 95
+    bar = None
+    def before_fit(self, loop):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=loop.total, initial=loop.step, desc=loop.desc, disable=not loop.progress or not loop.is_main, leave=False)
+    def after_epoch(self, loop):
+        self.bar.update(loop.step - self.bar.n)
+        self.bar.set_postfix({k: f'{v:.4f}' for k, v in loop.row.items() if isinstance(v, float) and ('loss' in k or 'auc' in k)})
+    def after_fit(self, loop):
+        if self.bar is not None: self.bar.close(); self.bar = None
+
+def _callback_names(callbacks)->list:
+    "A checkpoint name for each callback: its class name, numbered when the class comes again."
+    seen, names = {}, []
+    for cb in callbacks:
+        n = type(cb).__name__; seen[n] = seen.get(n, 0) + 1
+        names.append(n if seen[n] == 1 else f'{n}#{seen[n]}')
+    return names
+
+def _check_callbacks(callbacks)->list:
+    "Callbacks sorted by `order` (stable): anything without an event method is refused."
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if isinstance(cb, type): raise ConfigError(f"callbacks take instances: give {cb.__name__}(), not the class {cb.__name__}")
+        if not any(callable(getattr(cb, e, None)) for e in EVENTS):
+            raise ConfigError(f"a callback needs one of the events {EVENTS} (subclass medimb.train.Callback); got {type(cb).__name__} {cb!r}"[:300])
+    return sorted(callbacks, key=lambda c: getattr(c, 'order', 0))
+
+# %% ../nbs/00d_train.ipynb #a370dbe5
 def _check_step_output(out:dict):
     "A step returns loss tensors of one number each (and 'n', the images in the step): say so when it returns anything else."
     for k, v in out.items():
@@ -270,8 +350,173 @@ def _check_step_output(out:dict):
             raise ConfigError(f"a step function must return its loss as a tensor holding one number (e.g. loss.detach(), not loss.item()), or a dict "
                               f"of such tensors ('loss' first) with 'n', the images in the step; its {k!r} is {got}")
 
-class TrainLoop:
-    "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress."
+class _Updates:
+    "The loop's update: precision, device placement, backward, scaling, clipping, optimizer step (with `before_step`/`after_step`), schedule."
+    def autocast(self):
+        "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."
+        on = self.precision in _DTYPES and self.accelerator is None
+        return torch.autocast(self.device.type, dtype=_DTYPES.get(self.precision, torch.bfloat16), enabled=on)
+
+    def to_device(self, inputs:tuple)->tuple:
+        "Model inputs on the training device (4-D images in channels_last on CUDA)."
+        return _to_device(inputs, self.device, self.channels_last)
+
+    def update(self, loss:torch.Tensor, name:str|None=None):
+        "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"{type(loss).__name__} {loss!r}"[:120]
+            raise ConfigError(f"update(loss) takes the loss as a tensor holding one number (the mean over the batch); got {got}. A loss built with "
+                              f"reduction='none' gives one value per image: use reduction='mean' (or take .mean())")
+        if name is None:
+            if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
+            name = next(iter(self.optimizers))
+        opt, scaler = self.optimizers[name], self.scalers.get(name)
+        opt.zero_grad(set_to_none=True)
+        if self.accelerator is not None: self.accelerator.backward(loss)
+        elif scaler is not None: scaler.scale(loss).backward()
+        else: loss.backward()
+        if self.max_grad_norm:
+            if scaler is not None: scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self.params[name], self.max_grad_norm)
+        self.update_name = name; self('before_step')
+        if scaler is not None: scaler.step(opt); scaler.update()
+        else: opt.step()
+        self('after_step')
+        if name in self.schedulers: self.schedulers[name].step()
+
+    def lr(self, name:str|None=None)->float:
+        "The current learning rate of optimizer `name` (default: the first)."
+        return float(self.optimizers[name or next(iter(self.optimizers))].param_groups[0]['lr'])
+
+# %% ../nbs/00d_train.ipynb #a3650002
+class _Checks:
+    "The NaN guard: losses summed since the last check, and the weights at each epoch's end."
+    def _check_losses(self, sums:dict, first:int):
+        "Raise when a loss summed since the last check is not finite (one host sync per check)."
+        for k, v in sums.items():
+            if not torch.isfinite(v):
+                lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
+                when = f"at step {self.step}" if self.step - first == 1 else f"between steps {first + 1} and {self.step}"
+                raise FloatingPointError(f"the {k} became {v.item()} {when} (epoch {(self.step - 1) // self.steps_per_epoch}): lower the "
+                                         f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
+
+    def _check_weights(self):
+        "Raise when a model's weights are no longer finite (an update can break them while its loss was still finite)."
+        for k, m in self.raw.items():
+            ps = [p.detach() for p in m.parameters() if p.is_floating_point()]
+            if ps and not torch.isfinite(torch.stack([p.float().sum() for p in ps])).all():
+                raise FloatingPointError(f"the weights of {k!r} became non-finite in epoch {self.epoch} (by step {self.step}) although its loss "
+                                         f"was finite: lower the learning rate or set max_grad_norm=1.0")
+
+# %% ../nbs/00d_train.ipynb #b4b5caa2
+class _Checkpoints:
+    "The loop's checkpoint: models, optimizers, schedules, scalers, `state=` objects and callbacks with state, history; refused when another run wrote it."
+    def _stateful(self)->dict:
+        "name -> object whose state_dict goes into the checkpoint: `state=` objects, then callbacks that have one."
+        cbs = {n: cb for n, cb in zip(_callback_names(self.callbacks), self.callbacks) if callable(getattr(cb, 'state_dict', None))}
+        return {**self.state, **{f'callback:{n}': cb for n, cb in cbs.items()}}
+
+    def save(self, path:str|Path|None=None)->Path:
+        "Write the loop's whole state (tensors and plain data only) atomically to `path`."
+        path = Path(path or self.checkpoint)
+        ck = dict(format=CHECKPOINT_FORMAT, step=self.step, stop=self.stop, config=self.config,
+                  models={k: model_state(m) for k, m in self.raw.items()},
+                  optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
+                  schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
+                  scalers={k: s.state_dict() for k, s in self.scalers.items()},
+                  state={k: s.state_dict() for k, s in self._stateful().items()},
+                  history=plain(self.history), extra=self.extra)
+        with atomic_path(path) as tmp: torch.save(ck, tmp)
+        return path
+
+    def load(self, path:str|Path)->TrainLoop:
+        "Resume from `path`; a CheckpointError when it was written for another run (data, model or settings)."
+        ck = read_checkpoint(path)
+        diff = config_differences(ck.get('config', {}), self.config)
+        if diff:
+            layers = weight_differences(ck.get('models') or {}, self.raw)   # the architecture is identified by a hash: name what differs
+            more = (f"\n  weights that differ ({len(layers)}):\n    " + '\n    '.join(layers[:12]) + ('\n    ...' if len(layers) > 12 else '')) if layers else ''
+            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) + more +
+                                  "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
+        if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
+            raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
+        try:
+            for k, m in self.raw.items(): m.load_state_dict(ck['models'][k])
+        except RuntimeError as e: raise CheckpointError(f"{path} holds weights of another architecture ({str(e)[:300]}); pass resume=False or another path") from e
+        for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizers'][k])
+        for k, s in self.schedulers.items(): s.load_state_dict(ck['schedulers'][k])
+        for k, s in self.scalers.items():
+            if k in ck['scalers']: s.load_state_dict(ck['scalers'][k])
+        for k, s in self._stateful().items():
+            if k in ck['state']: s.load_state_dict(ck['state'][k])
+        self.step, self.stop, self.history, self.extra = int(ck['step']), bool(ck.get('stop', False)), list(ck['history']), dict(ck['extra'])
+        self.epoch = self.step // self.steps_per_epoch
+        return self
+
+# %% ../nbs/00d_train.ipynb #a25dda78
+class _Epochs:
+    "The loop's run: epochs of steps, each event sent to the callbacks in order; the Cancel exceptions end a batch, an epoch or the run."
+    def __call__(self, event:str):
+        "Send `event` to every callback, in `order`."
+        for cb in self.callbacks:
+            f = getattr(cb, event, None)
+            if f is not None: f(self)
+
+    def run(self, total_steps:int # train until this many steps in all
+           )->TrainLoop:
+        "Take steps until `total_steps` (or until `stop` is set or a callback raises CancelFit), in epochs; check for NaN."
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
+            raise ConfigError(f"run(total_steps) takes the number of steps to reach in all, a whole number >= 0 (now at step {self.step}); got {total_steps!r}")
+        self.total = int(total_steps)
+        for m in self.raw.values(): m.train()
+        try:
+            self('before_fit')
+            while self.step < self.total and not self.stop: self._run_epoch()
+        except CancelFit: pass
+        self('after_fit')
+        return self
+
+    def _run_epoch(self):
+        "Steps to the next epoch end (or `total`), then the epoch's row for `after_epoch`."
+        spe = self.steps_per_epoch
+        self.epoch, end = self.step // spe, min(self.total, (self.step // spe + 1) * spe)
+        self.sums, self.seen, self.checked, self.epoch_started = {}, 0, self.step, time.perf_counter()
+        try:
+            self('before_epoch')
+            while self.step < end:
+                if self.stop: return                  # set during the epoch: no row, as if killed here
+                self._run_batch()
+        except CancelEpoch: self.step = end
+        self._check_weights()
+        if self.cuda: torch.cuda.synchronize()
+        dt = time.perf_counter() - self.epoch_started
+        self.row = dict(epoch=(self.step - 1) // spe, step=self.step, **{k: float(v.item() / max(self.seen, 1)) for k, v in self.sums.items()},
+                        lr=self.lr(), images_per_second=self.seen / dt if dt > 0 else float('nan'))
+        self('after_epoch')
+
+    def _run_batch(self):
+        "One step: before_batch, the step function, its losses summed (checked for NaN), after_batch."
+        try:
+            self.out = None
+            self('before_batch')
+            out = self.step_fn(self, self.step)
+            out = out if isinstance(out, dict) else dict(loss=out)
+            _check_step_output(out)
+            n = int(out.get('n', 1))
+            for k, v in out.items():
+                if k != 'n': self.sums[k] = self.sums.get(k, 0) + v.detach().float() * n
+            self.seen += n; self.out = out
+        except CancelBatch: pass
+        self.step += 1
+        end = self.step % self.steps_per_epoch == 0 or self.step == self.total
+        if end or not self.cuda or self.step - self.checked >= self.check_every: self._check_losses(self.sums, self.checked); self.checked = self.step
+        if self.out is None: return
+        try: self('after_batch')
+        except CancelBatch: pass
+
+# %% ../nbs/00d_train.ipynb #30f912a2
+class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs):
+    "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress; callbacks do the rest."
     def __init__(self,
                  step,                        # step(loop, i) -> a loss tensor, or a dict of loss tensors ('loss' first) and 'n' (images in the step)
                  models:dict,                 # name -> nn.Module that is trained and checkpointed
@@ -288,9 +533,7 @@ class TrainLoop:
                  checkpoint_every:int|None=None, # steps between checkpoints (default: every epoch end); the last step is always saved
                  config:dict|None=None,       # plain data that identifies the run (data fingerprint, architecture, settings)
                  state:dict|None=None,        # more objects to checkpoint: anything with state_dict/load_state_dict (EMA, generators)
-                 on_epoch_start=None,         # f(loop, epoch) before an epoch's first step
-                 on_epoch_end=None,           # f(loop, epoch, row) -> row: validation, early stopping (set `loop.stop`)
-                 after_epoch=None,            # f(loop, epoch, row) after the checkpoint is written
+                 callbacks:list|None=None,    # `Callback`s called at the named events (their state_dict, if any, is checkpointed)
                  check_every:int=25,          # CUDA: steps between finiteness checks (each makes the host wait for the GPU)
                  accelerator=None,            # an accelerate.Accelerator (several GPUs)
                  progress:bool=True, desc:str='train'):
@@ -315,18 +558,16 @@ class TrainLoop:
         self.params = {k: [p for g in o.param_groups for p in g['params']] for k, o in self.optimizers.items()}
         self.steps_per_epoch, self.max_grad_norm, self.check_every = int(steps_per_epoch), max_grad_norm, int(check_every)
         self.checkpoint = _checkpoint_file(checkpoint)   # a folder or an unwritable path fails now, not after an epoch
-        self.checkpoint_every, self.config = checkpoint_every, plain(config or {})
-        self.state = dict(state or {})
-        self.on_epoch_start, self.on_epoch_end, self.after_epoch = on_epoch_start, on_epoch_end, after_epoch
+        self.checkpoint_every, self.config, self.state = checkpoint_every, plain(config or {}), dict(state or {})
+        self.callbacks = _check_callbacks([*(callbacks or ()), Recorder(), Checkpointer(), ProgressBar()])
         self.progress, self.desc = progress, desc
         self.world, self.rank = (accelerator.num_processes, accelerator.process_index) if accelerator is not None else (1, 0)
         self.is_main = self.rank == 0
-        self.step, self.history, self.extra, self.stop, self.resumed_from = 0, [], {}, False, None
+        self.step, self.epoch, self.total, self.history, self.extra, self.stop, self.resumed_from = 0, 0, 0, [], {}, False, None
+        self.out = self.row = self.update_name = None
         if self.checkpoint is not None and resume and self.checkpoint.exists():
             self.load(self.checkpoint); self.resumed_from = self.step
 
-    @property
-    def epoch(self)->int: return self.step // self.steps_per_epoch
     @property
     def frame(self)->pd.DataFrame:
         "The history, a row per logged window: epoch, step, the mean of each loss, learning rate, images/s and seconds."
@@ -337,139 +578,7 @@ class TrainLoop:
         r = [h['images_per_second'] for h in self.history[1:] or self.history if h.get('images_per_second') == h.get('images_per_second')]
         return float(np.median(r)) if r else float('nan')
 
-    def autocast(self):
-        "The precision context for a forward pass (bf16 or fp16 autocast, or nothing in fp32)."
-        on = self.precision in _DTYPES and self.accelerator is None
-        return torch.autocast(self.device.type, dtype=_DTYPES.get(self.precision, torch.bfloat16), enabled=on)
-
-    def to_device(self, inputs:tuple)->tuple:
-        "Model inputs on the training device (4-D images in channels_last on CUDA)."
-        return tuple(i.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                     if self.channels_last and i.ndim == 4 else i.to(self.device) for i in inputs)
-
-    def update(self, loss:torch.Tensor, name:str|None=None):
-        "One optimizer update of `name` (default: the only optimizer) from `loss`: backward, scaling, clipping, step, schedule."
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"{type(loss).__name__} {loss!r}"[:120]
-            raise ConfigError(f"update(loss) takes the loss as a tensor holding one number (the mean over the batch); got {got}. A loss built with "
-                              f"reduction='none' gives one value per image: use reduction='mean' (or take .mean())")
-        if name is None:
-            if len(self.optimizers) != 1: raise ConfigError(f"this loop has several optimizers {list(self.optimizers)}: name the one to update")
-            name = next(iter(self.optimizers))
-        opt, scaler = self.optimizers[name], self.scalers.get(name)
-        opt.zero_grad(set_to_none=True)
-        if self.accelerator is not None: self.accelerator.backward(loss)
-        elif scaler is not None: scaler.scale(loss).backward()
-        else: loss.backward()
-        if self.max_grad_norm:
-            if scaler is not None: scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(self.params[name], self.max_grad_norm)
-        if scaler is not None: scaler.step(opt); scaler.update()
-        else: opt.step()
-        if name in self.schedulers: self.schedulers[name].step()
-
-    def lr(self, name:str|None=None)->float:
-        "The current learning rate of optimizer `name` (default: the first)."
-        return float(self.optimizers[name or next(iter(self.optimizers))].param_groups[0]['lr'])
-
-    def _check_losses(self, sums:dict, first:int):
-        "Raise when a loss summed since the last check is not finite (one host sync per check)."
-        for k, v in sums.items():
-            if not torch.isfinite(v):
-                lr = ', '.join(f'{n} lr={self.lr(n):g}' for n in self.optimizers)
-                when = f"at step {self.step}" if self.step - first == 1 else f"between steps {first + 1} and {self.step}"
-                raise FloatingPointError(f"the {k} became {v.item()} {when} (epoch {(self.step - 1) // self.steps_per_epoch}): lower the "
-                                         f"learning rate ({lr}), check the inputs for NaN, or set max_grad_norm=1.0")
-
-    def _check_weights(self):
-        "Raise when a model's weights are no longer finite (an update can break them while its loss was still finite)."
-        for k, m in self.raw.items():
-            ps = [p.detach() for p in m.parameters() if p.is_floating_point()]
-            if ps and not torch.isfinite(torch.stack([p.float().sum() for p in ps])).all():
-                raise FloatingPointError(f"the weights of {k!r} became non-finite in epoch {self.epoch} (by step {self.step}) although its loss "
-                                         f"was finite: lower the learning rate or set max_grad_norm=1.0")
-
-    def run(self, total_steps:int # train until this many steps in all
-           )->TrainLoop:
-        "Take steps until `total_steps` (or until `stop` is set); call the epoch hooks, check for NaN, checkpoint."
-        from tqdm.auto import tqdm
-        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
-            raise ConfigError(f"run(total_steps) takes the number of steps to reach in all, a whole number >= 0 (now at step {self.step}); got {total_steps!r}")
-        total = int(total_steps)
-        if self.step >= total or self.stop: return self
-        for m in self.raw.values(): m.train()
-        bar = tqdm(total=total, initial=self.step, desc=self.desc, disable=not self.progress or not self.is_main, leave=False)
-        try:
-            started = False
-            while self.step < total and not self.stop:
-                if self.step % self.steps_per_epoch == 0 or not started:
-                    if self.on_epoch_start is not None: self.on_epoch_start(self, self.epoch)
-                    sums, seen, first, checked, t0, started = {}, 0, self.step, self.step, time.perf_counter(), True
-                out = self.step_fn(self, self.step)
-                out = out if isinstance(out, dict) else dict(loss=out)
-                _check_step_output(out)
-                n = int(out.get('n', 1))
-                for k, v in out.items():
-                    if k != 'n': sums[k] = sums.get(k, 0) + v.detach().float() * n
-                seen += n; self.step += 1
-                end = self.step % self.steps_per_epoch == 0 or self.step == total
-                if end or not self.cuda or self.step - checked >= self.check_every: self._check_losses(sums, checked); checked = self.step
-                if not end: continue
-                self._check_weights()
-                if self.cuda: torch.cuda.synchronize()
-                dt = time.perf_counter() - t0
-                row = dict(epoch=(self.step - 1) // self.steps_per_epoch, step=self.step,
-                           **{k: float(v.item() / max(seen, 1)) for k, v in sums.items()}, lr=self.lr(),
-                           images_per_second=seen / dt if dt > 0 else float('nan'))
-                if self.on_epoch_end is not None: row = self.on_epoch_end(self, row['epoch'], row) or row
-                row['seconds'] = time.perf_counter() - t0
-                self.history.append(plain(row))
-                due = self.checkpoint_every is None or self.step % self.checkpoint_every == 0 or self.step == total or self.stop
-                if self.checkpoint is not None and self.is_main and due: self.save(self.checkpoint)
-                bar.update(self.step - bar.n); bar.set_postfix({k: f'{v:.4f}' for k, v in row.items() if isinstance(v, float) and ('loss' in k or 'auc' in k)})
-                if self.after_epoch is not None: self.after_epoch(self, row['epoch'], row)
-        finally: bar.close()
-        return self
-
-    def unwrapped(self, name:str)->nn.Module: return self.raw[name]
-
-    def save(self, path:str|Path|None=None)->Path:
-        "Write the loop's whole state (tensors and plain data only) atomically to `path`."
-        path = Path(path or self.checkpoint)
-        ck = dict(format=CHECKPOINT_FORMAT, step=self.step, stop=self.stop, config=self.config,
-                  models={k: model_state(m) for k, m in self.raw.items()},
-                  optimizers={k: o.state_dict() for k, o in self.optimizers.items()},
-                  schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
-                  scalers={k: s.state_dict() for k, s in self.scalers.items()},
-                  state={k: s.state_dict() for k, s in self.state.items()},
-                  history=plain(self.history), extra=self.extra)
-        with atomic_path(path) as tmp: torch.save(ck, tmp)
-        return path
-
-    def load(self, path:str|Path)->TrainLoop:
-        "Resume from `path`; a CheckpointError when it was written for another run (data, model or settings)."
-        ck = read_checkpoint(path)
-        diff = config_differences(ck.get('config', {}), self.config)
-        if diff:
-            layers = weight_differences(ck.get('models') or {}, self.raw)   # the architecture is identified by a hash: name what differs
-            more = (f"\n  weights that differ ({len(layers)}):\n    " + '\n    '.join(layers[:12]) + ('\n    ...' if len(layers) > 12 else '')) if layers else ''
-            raise CheckpointError(f"{path} was written by another run, so it is not resumed:\n  " + '\n  '.join(diff[:12]) + more +
-                                  "\nPass resume=False to start afresh and overwrite it, or use another checkpoint path.")
-        if set(ck['models']) != set(self.raw) or set(ck['optimizers']) != set(self.optimizers):
-            raise CheckpointError(f"{path} holds models {sorted(ck['models'])}, this loop trains {sorted(self.raw)}; pass resume=False or another path")
-        try:
-            for k, m in self.raw.items(): m.load_state_dict(ck['models'][k])
-        except RuntimeError as e: raise CheckpointError(f"{path} holds weights of another architecture ({str(e)[:300]}); pass resume=False or another path") from e
-        for k, o in self.optimizers.items(): o.load_state_dict(ck['optimizers'][k])
-        for k, s in self.schedulers.items(): s.load_state_dict(ck['schedulers'][k])
-        for k, s in self.scalers.items():
-            if k in ck['scalers']: s.load_state_dict(ck['scalers'][k])
-        for k, s in self.state.items():
-            if k in ck['state']: s.load_state_dict(ck['state'][k])
-        self.step, self.stop, self.history, self.extra = int(ck['step']), bool(ck.get('stop', False)), list(ck['history']), dict(ck['extra'])
-        return self
-
-# %% ../nbs/00d_train.ipynb #e1b28857
+# %% ../nbs/00d_train.ipynb #4c5ac278
 MONITORS = ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
 SCHEDULES = (None, 'cosine', 'constant')
 
@@ -495,6 +604,7 @@ def _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patien
         try: torch.device(device)
         except (RuntimeError, TypeError) as e: raise ConfigError(f"device={device!r} is not a device torch knows ({e}); use 'auto', 'cpu' or 'cuda'") from e
 
+# %% ../nbs/00d_train.ipynb #f7708e6a
 def _data_fingerprint(data)->str|None:
     "A fingerprint of a batch source, to tell a checkpoint made on other data."
     if isinstance(data, ImageBatches): return data.fingerprint
@@ -547,6 +657,221 @@ def _check_validation(train, val, outputs:int, monitor:str, patience, restore_be
            ([f'patience={patience} never stops training early'] if patience is not None else [])
     warnings.warn(f"{why}, so no epoch is chosen as the best: {'; '.join(lost)}. {fix}")
 
+# %% ../nbs/00d_train.ipynb #7fd9259f
+class CrossEntropy:
+    "fit's default loss: cross-entropy in float32, weighted per class when `weight` is set (`ClassWeights` sets it)."
+    weight = None
+    def __call__(self, logits, targets): return F.cross_entropy(logits.float(), targets, weight=self.weight)
+    def __repr__(self): return 'CrossEntropy()' if self.weight is None else f'CrossEntropy(weight={self.weight.tolist()})'
+
+class Batches(Callback):
+    "fit's data feed: seeds each epoch from (seed, epoch), serves `loop.xb`, `loop.yb` from the epoch's order, and tells the callbacks what they train on."
+    order = -50
+    def __init__(self, data, batch_size:int, seed:int, loss_fn, num_classes:int):
+        self.data, self.batch_size, self.seed, self.loss_fn, self.num_classes = data, batch_size, seed, loss_fn, num_classes
+    def before_fit(self, loop):
+        labels = np.asarray(self.data.labels)
+        loop.data, loop.labels, loop.loss_fn = self.data, labels if labels.ndim == 1 else labels.argmax(-1), self.loss_fn
+        loop.batch_size, loop.seed, loop.num_classes = self.batch_size, self.seed, self.num_classes
+    def before_epoch(self, loop):
+        loop.generator = torch.Generator().manual_seed(self.seed * 100_003 + loop.epoch)
+        torch.manual_seed(self.seed * 100_003 + loop.epoch)      # dropout and augmentation draws
+        loop.order = None                                        # an epoch-order callback sets it (fit always has one)
+    def before_batch(self, loop):
+        loop.batch_start = (loop.step % loop.steps_per_epoch) * self.batch_size
+        idx = loop.order[loop.batch_start:loop.batch_start + self.batch_size]
+        inputs, t = self.data.batch(idx, train=True)
+        loop.xb, loop.yb, loop.batch_n = loop.to_device(inputs), t.to(loop.device), len(idx)
+
+def _classifier_step(loop, i):
+    "fit's step: the loss of the model on `loop.xb` against `loop.yb`, one update."
+    with loop.autocast(): loss = loop.loss_fn(loop.models['model'](*loop.xb), loop.yb)
+    loop.update(loss)
+    return dict(loss=loss, n=loop.batch_n)
+
+# %% ../nbs/00d_train.ipynb #83d1a4d4
+class EpochOrder(Callback):
+    "The rows of each epoch, in a random order (`fit(sampler='random')`, the default); subclasses draw them otherwise."
+    order, role = -40, 'epoch order'
+    sampler = 'random'
+    def indices(self, labels:np.ndarray, generator:torch.Generator)->torch.Tensor: return torch.randperm(len(labels), generator=generator)
+    @property
+    def fit_options(self)->dict: return dict(sampler=self.sampler)
+    def before_epoch(self, loop):
+        order = shard_order(self.indices(loop.labels, loop.generator), loop.rank, loop.world)   # batch_size is per process
+        need = loop.steps_per_epoch * loop.batch_size
+        if len(order) > need: order = order[:need]
+        loop.order = order.to(loop.data.y.device if hasattr(loop.data, 'y') else 'cpu')
+
+class BalancedSampler(EpochOrder):
+    "Class-balanced batches (`fit(sampler='balanced')`): each epoch draws rows with probability inversely proportional to their class's count."
+    sampler = 'balanced'
+    def indices(self, labels, generator): return epoch_order(labels, 'balanced', generator)
+
+class CustomOrder(EpochOrder):
+    "An epoch order from `sampler(labels, generator) -> indices`, repeated or cut to one epoch's steps (`fit(sampler=callable)`)."
+    def __init__(self, sampler): self.sampler = sampler
+    def indices(self, labels, generator):
+        return torch.as_tensor(self.sampler(labels, generator))
+    def before_epoch(self, loop):
+        super().before_epoch(loop)
+        need = loop.steps_per_epoch * loop.batch_size
+        if len(loop.order) < need: loop.order = loop.order.repeat(-(-need // len(loop.order)))[:need]
+    def __repr__(self): return f'CustomOrder({self.sampler!r})'
+
+# %% ../nbs/00d_train.ipynb #90dd2e08
+class MixUp(Callback):
+    "Mixup (Zhang et al. 2018, `fit(mixup=alpha)`): each batch mixed with a permutation of itself by Beta(alpha, alpha), with soft labels."
+    order, role = -30, 'mixup'
+    def __init__(self, alpha:float=0.4): self.alpha = alpha
+    @property
+    def fit_options(self)->dict: return dict(mixup=self.alpha)
+    def before_batch(self, loop):
+        if not self.alpha: return
+        lam = float(np.random.default_rng(loop.seed * 7919 + loop.epoch * 1009 + loop.batch_start).beta(self.alpha, self.alpha))
+        t = loop.yb; perm = torch.randperm(len(t), generator=loop.generator).to(loop.device)
+        loop.xb = tuple(lam * x + (1 - lam) * x[perm] for x in loop.xb)
+        oh = F.one_hot(t, loop.num_classes).float() if t.ndim == 1 else t
+        loop.yb = lam * oh + (1 - lam) * oh[perm]
+    def __repr__(self): return f'MixUp({self.alpha!r})'
+
+class ClassWeights(Callback):
+    "Cross-entropy weighted per class (`fit(class_weight=...)`): 'balanced' (n / (k · count)) or one weight per class, from the training labels."
+    order, role = -45, 'loss'
+    def __init__(self, class_weight='balanced'): self.class_weight, self.loss_fn = class_weight, CrossEntropy()
+    @property
+    def fit_options(self)->dict: return dict(class_weight=self.class_weight)
+    def before_fit(self, loop):
+        w = class_weights(loop.labels, loop.num_classes, self.class_weight)
+        self.loss_fn.weight = None if w is None else w.to(loop.device)
+    def __repr__(self): return f'ClassWeights({self.class_weight!r})'
+
+class LossFunction(Callback):
+    "A training loss of one's own (`fit(loss_fn=...)`); one with an `epoch` attribute is told each epoch, resumed runs too (LDAM's deferred re-weighting)."
+    order, role = -35, 'loss'
+    def __init__(self, loss_fn): self.loss_fn = loss_fn
+    @property
+    def fit_options(self)->dict: return dict(loss_fn=self.loss_fn)
+    def before_epoch(self, loop):
+        if hasattr(self.loss_fn, 'epoch'): self.loss_fn.epoch = loop.epoch
+    def __repr__(self): return f'LossFunction({self.loss_fn!r})'
+
+# %% ../nbs/00d_train.ipynb #a58c9d14
+class OptimizerFactory(Callback):
+    "A method's own optimizer (`fit(optimizer=callable)`): `make(model, loss_fn) -> torch optimizer`, built once with the model on its device."
+    role = 'optimizer'
+    def __init__(self, make): self.optimizer = make
+    @property
+    def fit_options(self)->dict: return dict(optimizer=self.optimizer)
+    def __repr__(self): return f'OptimizerFactory({self.optimizer!r})'
+
+class Augment(Callback):
+    "Augmentation of every training batch on the device (`fit(augment=BatchAugment(...))`), every class alike."
+    order, role = -48, 'augment'   # after Batches has set loop.data
+    def __init__(self, augment:nn.Module): self.augment = augment
+    @property
+    def fit_options(self)->dict: return dict(augment=self.augment)
+    @property
+    def config(self)->dict: return dict(augment=repr(self.augment))
+    def before_fit(self, loop):
+        data = loop.data if hasattr(loop, 'data') else None
+        if isinstance(data, ImageBatches): data.augment = self.augment
+        elif data is not None and getattr(data, 'augment', None) is not self.augment:
+            raise ValueError(f"augment= applies to ImageSets; {type(data).__name__} serves its own batches: give it the augmentation instead")
+        if hasattr(self.augment, 'train'): self.augment.train()
+    def __repr__(self): return f'Augment({self.augment!r})'
+
+class EpochEndFunction(Callback):
+    "`fit(on_epoch_end=f)`: f(epoch, row) after each epoch, after its checkpoint is written."
+    order = 100
+    def __init__(self, f): self.f = f
+    @property
+    def fit_options(self)->dict: return dict(on_epoch_end=self.f)
+    config = {}   # a function to watch the run does not change it
+    def after_epoch(self, loop): self.f(loop.row['epoch'], loop.row)
+
+# %% ../nbs/00d_train.ipynb #e3331db2
+class ValidationRow(Callback):
+    "fit's epoch row: epoch, train_loss, lr, images/s, and the `evaluate` metrics on validation when there is validation data."
+    order = -30
+    def __init__(self, val=None, batch_size:int=512): self.val, self.batch_size = val, batch_size
+    def after_epoch(self, loop):
+        r = loop.row
+        loop.row = dict(epoch=r['epoch'], train_loss=r['loss'], lr=r['lr'], images_per_second=r['images_per_second'])
+        if self.val is not None: loop.row.update(evaluate(loop.raw['model'], self.val, self.batch_size))
+
+class BestEpoch(Callback):
+    "Early stopping and best weights (`fit(monitor=, patience=, restore_best=)`): the best epoch by `monitor`; stop after `patience` epochs without improvement; load the best weights at the end."
+    order, role = -20, 'best epoch'
+    def __init__(self, monitor:str='val_roc_auc', patience:int|None=None, restore_best:bool=True):
+        if monitor not in MONITORS: raise ConfigError(f"monitor must be one of {MONITORS}; got {monitor!r}")
+        if patience is not None: _whole('patience', patience)
+        self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
+        self.best_score = self.best_epoch = self.best_state = None; self.bad, self.stopped_early = 0, False
+    @property
+    def fit_options(self)->dict: return dict(monitor=self.monitor, patience=self.patience, restore_best=self.restore_best)
+    @property
+    def config(self)->dict: return dict(monitor=self.monitor, patience=self.patience)
+    def after_epoch(self, loop):
+        if self.monitor not in loop.row: return
+        score, higher = loop.row[self.monitor], self.monitor != 'val_loss'
+        if score == score and (self.best_score is None or (score > self.best_score if higher else score < self.best_score)):
+            self.best_score, self.best_epoch, self.best_state, self.bad = float(score), int(loop.row['epoch']), model_state(loop.raw['model']), 0
+        else: self.bad += 1
+        if self.patience is not None and self.bad >= self.patience: self.stopped_early = loop.stop = True
+    def after_fit(self, loop):
+        if self.restore_best and self.best_state is not None: loop.raw['model'].load_state_dict(self.best_state)
+    def state_dict(self)->dict:
+        return dict(best_score=self.best_score, best_epoch=self.best_epoch, best_state=self.best_state, bad=self.bad, stopped_early=self.stopped_early)
+    def load_state_dict(self, state:dict):
+        for k, v in state.items(): setattr(self, k, v)
+    def __repr__(self): return f'BestEpoch({self.monitor!r}, patience={self.patience!r}, restore_best={self.restore_best!r})'
+
+# %% ../nbs/00d_train.ipynb #173a826b
+def _remedy(key:str, value):
+    "The callback that `fit`'s argument `key=value` stands for."
+    if key == 'sampler':
+        if value in (None, 'random'): return EpochOrder()
+        if value == 'balanced': return BalancedSampler()
+        return CustomOrder(value)
+    if key == 'optimizer': return value if isinstance(value, Callback) else OptimizerFactory(value)   # a factory with events of its own (PESG) is its own callback
+    return dict(mixup=MixUp, class_weight=ClassWeights, loss_fn=LossFunction, augment=Augment, on_epoch_end=EpochEndFunction)[key](value)
+
+REMEDIES = ('sampler', 'mixup', 'class_weight', 'loss_fn', 'augment', 'on_epoch_end', 'optimizer')   # fit's arguments that are callbacks
+
+def _changes_training(key:str, value)->bool:
+    "Whether fit's argument `key=value` changes training (its default, 'random' sampling or mixup 0, does not)."
+    if key == 'mixup': return bool(value)
+    if key == 'sampler': return not (value is None or (isinstance(value, str) and value == 'random'))
+    return value is not None
+
+def fit_callbacks(options:dict,        # fit arguments, e.g. dict(sampler='balanced', mixup=0.4, weight_decay=0)
+                  given:bool=True      # True: every remedy given becomes a callback (a method's record); False: only those that change training (fit's own)
+                 )->tuple:
+    "Split `fit` arguments into the callbacks they stand for (in their order) and the other arguments."
+    cbs, rest = [], {}
+    for k, v in options.items():
+        if k not in REMEDIES or (k == 'optimizer' and not callable(v)) or (not given and not _changes_training(k, v)):
+            rest[k] = v
+        else: cbs.append(_remedy(k, v))
+    return cbs, rest
+
+def check_callbacks(callbacks, what:str='these callbacks')->list:
+    "The callbacks as a list, refused with a ConfigError when two fill one role (two losses, two epoch orders, two optimizers)."
+    callbacks = _check_callbacks(callbacks) if callbacks else []
+    seen = {}
+    for cb in callbacks:
+        role = getattr(cb, 'role', None)
+        if role is None: continue
+        if role in seen: raise ConfigError(f"{what} give two callbacks for the {role}, {seen[role]!r} and {cb!r}: keep one")
+        seen[role] = cb
+    return callbacks
+
+def _with_role(callbacks, role:str):
+    "The callback that fills `role`, or None."
+    return next((cb for cb in callbacks if getattr(cb, 'role', None) == role), None)
+
+# %% ../nbs/00d_train.ipynb #19642431
 def make_accelerator(precision:str='auto', device='auto'):
     "An HF Accelerate `Accelerator` whose mixed precision follows `resolve_precision` (several GPUs: `accelerate launch`)."
     from accelerate import Accelerator
@@ -554,6 +879,50 @@ def make_accelerator(precision:str='auto', device='auto'):
     prec = resolve_precision(precision, 'cpu' if cpu else 'cuda')
     return Accelerator(mixed_precision={'bf16': 'bf16', 'fp16': 'fp16'}.get(prec, 'no'), cpu=cpu)
 
+def lr_schedule(schedule, steps_per_epoch:int, total:int):
+    "f(update) -> the learning rate's factor: 'cosine' (warm-up over one epoch, at most a tenth of the run, then cosine decay to 0) or constant."
+    def factor(step):
+        if schedule in (None, 'constant'): return 1.0
+        warm = min(steps_per_epoch, max(1, total // 10))
+        if step < warm: return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    return factor
+
+def _optimizer(make, model:nn.Module, loss_fn, lr:float, weight_decay:float)->torch.optim.Optimizer:
+    "AdamW, SGD (momentum 0.9, Nesterov), or what a method's factory `make(model, loss_fn)` builds (checked)."
+    if callable(make):   # a method's own optimizer, built on the model (already on its device) and the loss it minimizes
+        opt = make(model, loss_fn)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer={make!r} returned {type(opt).__name__}; it must return a torch.optim.Optimizer over the model's parameters")
+        return opt
+    params = [p for p in model.parameters() if p.requires_grad]
+    return (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if make == 'adamw'
+            else torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True))
+
+def _prepare(model, train, val, device, best:BestEpoch)->tuple:
+    "Training and validation as batch sources on `device`, checked against the model: (train, val, number of classes)."
+    train = as_batches(train, device)
+    labels = np.asarray(train.labels)
+    if len(train) == 0: raise DataError("the training set is empty")
+    if labels.ndim == 1 and len(np.unique(labels)) < 2:
+        raise DataError(f"the training set holds a single class ({np.unique(labels).tolist()}); a classifier needs examples of both. Check the split and the imbalance settings.")
+    if val is not None: val = as_batches(val, device)
+    data_classes = labels.shape[1] if labels.ndim > 1 else max(getattr(train, 'num_classes', 0) or 0, int(labels.max()) + 1)
+    model.to(device)
+    outputs = _check_outputs(model, train, data_classes, getattr(train, 'classes', None), known=labels.ndim > 1 or getattr(train, 'num_classes', None) is not None)
+    if val is not None: _check_validation(train, val, outputs, best.monitor, best.patience, best.restore_best)
+    return train, val, getattr(model, 'num_classes', None) or data_classes
+
+def _fit_config(callbacks, data, val, model, device, world:int, **settings)->dict:
+    "What identifies a fit run in its checkpoint: data, validation, architecture, settings, and what each callback stands for."
+    config = dict(trainer='fit', data=_data_fingerprint(data), val=None if val is None else _data_fingerprint(val), architecture=architecture(model),
+                  class_weight=None, loss_fn=None, augment=repr(None), sampler='random', mixup=0., processes=world,
+                  **{**settings, 'precision': resolve_precision(settings['precision'], device)})
+    for cb in callbacks: config.update(getattr(cb, 'config', {}))
+    if others := [repr(cb) for cb in callbacks if getattr(cb, 'fit_options', None) is None]: config['callbacks'] = others
+    return config
+
+# %% ../nbs/00d_train.ipynb #d62a2db8
 def fit(model:nn.Module,            # a classifier returning logits (e.g. from `get_model`)
         train,                      # training ImageSet (or batch source)
         val=None,                   # validation ImageSet, for early stopping and the best epoch
@@ -563,16 +932,16 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         weight_decay:float=1e-4,    # AdamW weight decay
         optimizer='adamw',          # 'adamw', 'sgd' (momentum 0.9), or a callable(model, loss_fn) -> torch optimizer (e.g. PESG for the AUC-margin loss)
         schedule:str|None='cosine', # 'cosine' (with one warm-up epoch), or None / 'constant'
-        class_weight=None,          # None, 'balanced' or per-class weights for the loss
-        loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy. One with an `epoch` attribute is told each epoch
-        augment:nn.Module|None=None,# e.g. BatchAugment(flip=0.5, rotate=10); applied to training batches only
-        sampler='random',           # 'random', 'balanced' or callable(labels, generator) -> indices
-        mixup:float=0.,             # Beta(mixup, mixup) mixing across the batch with soft labels; 0 = off
+        class_weight=None,          # None, 'balanced' or per-class weights for the loss (`ClassWeights`)
+        loss_fn=None,               # callable(logits, targets) -> loss; default cross-entropy. One with an `epoch` attribute is told each epoch (`LossFunction`)
+        augment:nn.Module|None=None,# e.g. BatchAugment(flip=0.5, rotate=10); applied to training batches only (`Augment`)
+        sampler='random',           # 'random', 'balanced' (`BalancedSampler`) or callable(labels, generator) -> indices (`CustomOrder`)
+        mixup:float=0.,             # Beta(mixup, mixup) mixing across the batch with soft labels; 0 = off (`MixUp`)
         device='auto',              # 'auto', 'cuda', 'cpu', ...
         precision:str='auto',       # 'auto': bf16 where the GPU has it, fp16 with a scaler on older GPUs, fp32 on CPU
         channels_last:bool=True,    # channels_last memory format on CUDA
         compile:bool=False,         # torch.compile the model (CUDA)
-        patience:int|None=None,     # stop after this many epochs without improvement of `monitor`
+        patience:int|None=None,     # stop after this many epochs without improvement of `monitor` (`BestEpoch`)
         monitor:str='val_roc_auc',  # one of MONITORS; 'val_loss' is minimized, the others maximized
         restore_best:bool=True,     # load the best epoch's weights at the end (when there is validation data)
         checkpoint:str|Path|None=None, # file to save after each epoch and to resume from
@@ -581,94 +950,30 @@ def fit(model:nn.Module,            # a classifier returning logits (e.g. from `
         seed:int=0,                 # seeds batch order, augmentation and mixup
         progress:bool=True,         # show a progress bar with live loss and validation metric
         accelerate:bool=False,      # use HF Accelerate (several GPUs: launch with `accelerate launch`)
-        on_epoch_end=None,          # callable(epoch, row) after each epoch (after its checkpoint)
-        eval_batch_size:int=512
+        on_epoch_end=None,          # callable(epoch, row) after each epoch (after its checkpoint) (`EpochEndFunction`)
+        eval_batch_size:int=512,    # images per forward pass on validation
+        callbacks:list|None=None    # more `Callback`s: remedies such as [BalancedSampler(), MixUp(0.4)], the same as the arguments they stand for
        )->History:
-    "Train `model` in place on the one training loop; return its History (best weights restored when there is validation data)."
+    "Train `model` in place on the one training loop with the remedies as callbacks; return its History (best weights restored when there is validation data)."
     _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patience, mixup, sampler, device, eval_batch_size)
+    args = dict(sampler=sampler, mixup=mixup, class_weight=class_weight, loss_fn=loss_fn, augment=augment, on_epoch_end=on_epoch_end, optimizer=optimizer)
+    best = [BestEpoch(monitor, patience, restore_best)] if (monitor, patience, restore_best) != ('val_roc_auc', None, True) else []
+    cbs = check_callbacks([*fit_callbacks(args, given=False)[0], *best, *(callbacks or [])], "fit's arguments and callbacks")
+    cbs += [d for d in (EpochOrder(), BestEpoch()) if _with_role(cbs, d.role) is None]   # the defaults: rows in random order, the best epoch kept
     acc = make_accelerator(precision, device) if accelerate else None
-    dev = acc.device if acc is not None else get_device(device)
-    train = as_batches(train, dev, augment)
-    if augment is not None and hasattr(augment, 'train'): augment.train()
-    labels = np.asarray(train.labels)
-    if len(train) == 0: raise DataError("the training set is empty")
-    if labels.ndim == 1 and len(np.unique(labels)) < 2:
-        raise DataError(f"the training set holds a single class ({np.unique(labels).tolist()}); a classifier needs examples of both. Check the split and the imbalance settings.")
-    if val is not None: val = as_batches(val, dev)
-    data_classes = labels.shape[1] if labels.ndim > 1 else max(getattr(train, 'num_classes', 0) or 0, int(labels.max()) + 1)
-    model.to(dev)
-    outputs = _check_outputs(model, train, data_classes, getattr(train, 'classes', None), known=labels.ndim > 1 or getattr(train, 'num_classes', None) is not None)
-    if val is not None: _check_validation(train, val, outputs, monitor, patience, restore_best)
-    num_classes = getattr(model, 'num_classes', None) or data_classes
-    weights = class_weights(labels, num_classes, class_weight)
-    weights = weights.to(dev) if weights is not None else None
-    user_loss, loss_fn = loss_fn, loss_fn or (lambda logits, t: F.cross_entropy(logits.float(), t, weight=weights))
-    params = [p for p in model.parameters() if p.requires_grad]
-    if callable(optimizer):   # a method's own optimizer, built on the model (already on its device) and the loss it minimizes
-        opt = optimizer(model, loss_fn)
-        if not isinstance(opt, torch.optim.Optimizer):
-            raise ConfigError(f"optimizer={optimizer!r} returned {type(opt).__name__}; it must return a torch.optim.Optimizer over the model's parameters")
-    else: opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if optimizer == 'adamw'
-                 else torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True))
-    world = acc.num_processes if acc is not None else 1
-    steps_per_epoch = max(1, math.ceil(math.ceil(len(train) / world) / batch_size)); total = epochs * steps_per_epoch
-    def lr_at(step):
-        if schedule in (None, 'constant'): return 1.0
-        warm = min(steps_per_epoch, max(1, total // 10))
-        if step < warm: return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    flat = labels if labels.ndim == 1 else labels.argmax(-1)
-    config = None
-    if checkpoint is not None:
-        config = dict(trainer='fit', data=_data_fingerprint(train), val=None if val is None else _data_fingerprint(val),
-                      architecture=architecture(model), epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                      optimizer=optimizer, schedule=schedule, class_weight=class_weight, loss_fn=user_loss,
-                      augment=repr(augment), sampler=sampler, mixup=mixup, precision=resolve_precision(precision, dev),
-                      max_grad_norm=max_grad_norm, seed=seed, monitor=monitor, patience=patience, processes=world)
-    epoch_state = {}
-    def start(loop, epoch):
-        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        torch.manual_seed(seed * 100_003 + epoch)      # dropout and augmentation draws
-        if hasattr(user_loss, 'epoch'): user_loss.epoch = epoch   # a loss that changes with the epoch (LDAM-DRW) knows it, resumed runs too
-        order = shard_order(epoch_order(flat, sampler, g), loop.rank, loop.world)   # batch_size is per process
-        need = steps_per_epoch * batch_size
-        if len(order) > need or (callable(sampler) and len(order) < need):   # a callable's order: used for one epoch's steps
-            order = order.repeat(-(-need // len(order)))[:need] if len(order) < need else order[:need]
-        epoch_state.update(order=order.to(train.y.device if hasattr(train, 'y') else 'cpu'), generator=g)
-    def step(loop, i):
-        epoch, b = i // steps_per_epoch, (i % steps_per_epoch) * batch_size
-        idx = epoch_state['order'][b:b + batch_size]
-        inputs, t = train.batch(idx, train=True)
-        inputs, t = loop.to_device(inputs), t.to(loop.device)
-        if mixup:
-            lam = float(np.random.default_rng(seed * 7919 + epoch * 1009 + b).beta(mixup, mixup))
-            perm = torch.randperm(len(t), generator=epoch_state['generator']).to(loop.device)
-            inputs = tuple(lam * x + (1 - lam) * x[perm] for x in inputs)
-            oh = F.one_hot(t, num_classes).float() if t.ndim == 1 else t
-            t = lam * oh + (1 - lam) * oh[perm]
-        with loop.autocast(): loss = loss_fn(loop.models['model'](*inputs), t)
-        loop.update(loss)
-        return dict(loss=loss, n=len(idx))
-    higher = monitor != 'val_loss'
-    def end(loop, epoch, row):
-        x = loop.extra
-        out = dict(epoch=epoch, train_loss=row['loss'], lr=row['lr'], images_per_second=row['images_per_second'])
-        if val is not None: out.update(evaluate(model, val, eval_batch_size))
-        if val is not None and monitor in out:
-            score = out[monitor]
-            if score == score and (x.get('best_score') is None or (score > x['best_score'] if higher else score < x['best_score'])):
-                x.update(best_score=float(score), best_epoch=int(epoch), best_state=model_state(model), bad=0)
-            else: x['bad'] = x.get('bad', 0) + 1
-            if patience is not None and x['bad'] >= patience: x['stopped_early'] = loop.stop = True
-        return out
-    after = (lambda loop, epoch, row: on_epoch_end(epoch, row)) if on_epoch_end is not None else None
-    loop = TrainLoop(step, dict(model=model), dict(model=opt), steps_per_epoch, schedules=dict(model=lr_at), device=dev, precision=precision,
-                     channels_last=channels_last, compile=compile, max_grad_norm=max_grad_norm, checkpoint=checkpoint, resume=resume,
-                     config=config, on_epoch_start=start, on_epoch_end=end, after_epoch=after, accelerator=acc, progress=progress, desc='fit')
-    loop.run(total)
-    x = loop.extra
-    hist = History(rows=loop.history, best_epoch=x.get('best_epoch'), best_score=x.get('best_score'), monitor=monitor,
-                   resumed_from=None if loop.resumed_from is None else loop.resumed_from // steps_per_epoch - 1,
-                   stopped_early=bool(x.get('stopped_early', False)))
-    if restore_best and x.get('best_state') is not None: model.load_state_dict(x['best_state'])
-    return hist
+    dev, world = (acc.device, acc.num_processes) if acc is not None else (get_device(device), 1)
+    best = _with_role(cbs, 'best epoch')
+    data, val, num_classes = _prepare(model, train, val, dev, best)
+    loss = getattr(_with_role(cbs, 'loss'), 'loss_fn', None)
+    loss = CrossEntropy() if loss is None else loss
+    opt = _optimizer(getattr(_with_role(cbs, 'optimizer'), 'optimizer', None) or optimizer, model, loss, lr, weight_decay)
+    steps_per_epoch = max(1, math.ceil(math.ceil(len(data) / world) / batch_size))
+    config = None if checkpoint is None else _fit_config(cbs, data, val, model, dev, world, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, precision=precision, max_grad_norm=max_grad_norm, seed=seed)
+    loop = TrainLoop(_classifier_step, dict(model=model), dict(model=opt), steps_per_epoch, schedules=dict(model=lr_schedule(schedule, steps_per_epoch, epochs * steps_per_epoch)),
+                     device=dev, precision=precision, channels_last=channels_last, compile=compile, max_grad_norm=max_grad_norm, checkpoint=checkpoint,
+                     resume=resume, config=config, accelerator=acc, progress=progress, desc='fit',
+                     callbacks=[Batches(data, batch_size, seed, loss, num_classes), ValidationRow(val, eval_batch_size), *cbs])
+    loop.run(epochs * steps_per_epoch)
+    return History(rows=loop.history, best_epoch=best.best_epoch, best_score=best.best_score, monitor=best.monitor, stopped_early=bool(best.stopped_early),
+                   resumed_from=None if loop.resumed_from is None else loop.resumed_from // steps_per_epoch - 1)

@@ -67,7 +67,7 @@ def test_accelerate_path_runs_on_cpu(easy):
 # --- the one loop: checkpoints are what they claim, and safe; nonsense is refused before training ---
 from pathlib import Path
 from medimb.core import ConfigError, CheckpointError, DataError, MedimbError
-from medimb.train import TrainLoop, read_checkpoint, resolve_precision, CHECKPOINT_FORMAT, GeneratorState
+from medimb.train import TrainLoop, read_checkpoint, resolve_precision, CHECKPOINT_FORMAT, GeneratorState, Callback
 
 def _fit(data, ck, **kw):
     set_seed(0); m = get_model('small_cnn', widths=(8, 16))
@@ -153,10 +153,12 @@ def test_loop_with_two_optimizers_and_state(tmp_path):
             with loop.autocast(): gl = -d(g(z)).mean()
             loop.update(gl, 'generator')
             return dict(loss=gl, critic_loss=dl, n=16)
-        def halt(loop, epoch, row):
-            if epoch == stop: raise KeyboardInterrupt
+        class Halt(Callback):
+            order = 100   # after the checkpoint: killed between epochs
+            def after_epoch(self, loop):
+                if loop.epoch == stop: raise KeyboardInterrupt
         loop = TrainLoop(step, dict(generator=g, critic=d), dict(generator=torch.optim.Adam(g.parameters(), 1e-3), critic=torch.optim.Adam(d.parameters(), 1e-3)),
-                         steps_per_epoch=5, device='cpu', checkpoint=ck, state=dict(noise=GeneratorState(gen)), after_epoch=halt, progress=False)
+                         steps_per_epoch=5, device='cpu', checkpoint=ck, state=dict(noise=GeneratorState(gen)), callbacks=[Halt()], progress=False)
         try: loop.run(20)
         except KeyboardInterrupt: return None
         return loop, g

@@ -265,23 +265,20 @@ class _DDPMStep:
             if c.class_dropout: labels = torch.where(torch.rand(B, device=dev, generator=g) < c.class_dropout, torch.full_like(y, self.null_label), y)
         with loop.autocast(): pred = _denoise(loop.models['denoiser'], xt, t, labels)
         loss = F.mse_loss(pred.float(), noise)
-        self.update(loss, 'denoiser')                            # the EMA follows
+        loop.update(loss, 'denoiser')                            # the EMA follows (a loop callback)
         return loss.detach()
 
-    def _loop_step(self, loop, i):
-        loss = self._train_step()
-        if self.callback is not None: self.callback(i + 1, self)
-        return dict(loss=loss, n=self.config.batch_size)
+    def _loop_step(self, loop, i): return dict(loss=self._train_step(), n=self.config.batch_size)
 
     def train(self, steps:int|None=None,   # train until this many steps in all (default: config.train_steps)
               progress:bool=False,         # show a progress bar
-              callback=None                # callable(step, trainer) after every step (e.g. to stop early)
+              callback=None                # callable(step, trainer) after every step (e.g. to stop early); loop callbacks: `callbacks=`
              )->DiffusionTrainer:
         "Train until `steps` optimizer steps have been taken; checkpoint on the way."
-        self.callback, bench = callback, torch.backends.cudnn.benchmark
+        bench = torch.backends.cudnn.benchmark
         if self.cuda: torch.backends.cudnn.benchmark = True   # fixed shapes: let cuDNN pick the fastest convolutions
-        try: return Trainer.train(self, steps, progress)
-        finally: torch.backends.cudnn.benchmark = bench; self.callback = None
+        try: return Trainer.train(self, steps, progress, callback)
+        finally: torch.backends.cudnn.benchmark = bench
 
 # %% ../nbs/05_ddpm.ipynb #bd032ad7
 class DiffusionTrainer(_DDPMStep, Trainer):
@@ -294,7 +291,8 @@ class DiffusionTrainer(_DDPMStep, Trainer):
                  device='auto',                    # 'auto', 'cuda', 'cpu', ...
                  seed:int=0,                       # seeds every random draw of training
                  checkpoint:str|Path|None=None,    # file written every `checkpoint_every` steps and resumed from
-                 resume:bool=True):                # continue from `checkpoint` when it exists (False: start afresh)
+                 resume:bool=True,                 # continue from `checkpoint` when it exists (False: start afresh)
+                 callbacks:list|None=None):        # more loop `Callback`s (medimb.train)
         if not isinstance(train, ImageSet): raise DataError(f"train must be an ImageSet; got {type(train).__name__}")
         if len(train) == 0: raise DataError("cannot train a diffusion model on an empty ImageSet")
         self.config = c = config or ddpm_config('default')
@@ -304,7 +302,7 @@ class DiffusionTrainer(_DDPMStep, Trainer):
         if self.conditional and self.null_label is None: raise ConfigError("conditional=True needs a denoiser with a class embedding (num_classes=...)")
         if self.conditional and len(train.classes) > self.null_label:
             raise ConfigError(f"the denoiser knows {self.null_label} classes but the data has {len(train.classes)}; build it with num_classes={len(train.classes)}")
-        self.model, self.seed, self.fingerprint, self.total_steps, self.callback = model, int(seed), train.fingerprint(), c.train_steps, None
+        self.model, self.seed, self.fingerprint, self.total_steps = model, int(seed), train.fingerprint(), c.train_steps
         self.data = ImageBatches(train, dev)
         self.alphas_cumprod = make_scheduler(c).alphas_cumprod.to(dev, torch.float32)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, weight_decay=c.weight_decay,
@@ -312,7 +310,7 @@ class DiffusionTrainer(_DDPMStep, Trainer):
         self.generator = torch.Generator(dev).manual_seed(self.seed)
         run = dict(trainer='ddpm', settings=c.model_fields(), data=self.fingerprint, seed=self.seed, conditional=self.conditional,
                    architecture=architecture(model))
-        self.start_loop(self._loop_step, dict(denoiser=model), dict(denoiser=opt), c, sampled='denoiser', state=dict(generator=GeneratorState(self.generator)),
+        self.start_loop(self._loop_step, dict(denoiser=model), dict(denoiser=opt), c, sampled='denoiser', state=dict(generator=GeneratorState(self.generator)), callbacks=callbacks,
                         device=dev, checkpoint=checkpoint, resume=resume, schedules=dict(denoiser=self._lr_factor), precision='auto' if c.bf16 else 'fp32',
                         channels_last=c.channels_last, compile=c.compile, max_grad_norm=c.max_grad_norm, config=run, desc='ddpm')
 

@@ -12,10 +12,10 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from .core import get_device, ConfigError
-from .train import TrainLoop, History
+from .train import TrainLoop, History, Callback
 
 # %% auto #0
-__all__ = ['Interval', 'check_constraints', 'Settings', 'EMA', 'loop_steps', 'Trainer']
+__all__ = ['Interval', 'check_constraints', 'Settings', 'EMA', 'EMAUpdate', 'EachStep', 'loop_steps', 'Trainer']
 
 # %% ../nbs/00db_trainers.ipynb #d2878439
 @dataclass(frozen=True)
@@ -106,12 +106,24 @@ class EMA:
         self.shadow = [s.to(o.device) for s, o in zip(state['shadow'], self.shadow)]
 
 # %% ../nbs/00db_trainers.ipynb #a34ea5d0
+class EMAUpdate(Callback):
+    "After each optimizer step of model `name`, move its EMA (the copy sampled from) towards the new weights."
+    def __init__(self, ema:EMA, name:str): self.ema, self.name = ema, name
+    def after_step(self, loop):
+        if loop.update_name == self.name: self.ema.update(loop.raw[self.name])
+
+class EachStep(Callback):
+    "Call `fn(step, trainer)` after every step while `fn` is set (what `Trainer.train(callback=...)` sets)."
+    def __init__(self, trainer): self.trainer, self.fn = trainer, None
+    def after_batch(self, loop):
+        if self.fn is not None: self.fn(loop.step, self.trainer)
+
 def loop_steps(settings)->int:
     "Steps in one epoch of the loop for settings with `log_every` and `checkpoint_every`: a history row and a checkpoint each fall on an epoch's end."
     return max(1, min(int(settings.log_every), int(settings.checkpoint_every)))
 
 class Trainer:
-    "Base of the trainers on the one `TrainLoop`: step accounting, the EMA copy sampled from, history, throughput, checkpoints and NaN advice."
+    "Base of the trainers on the one `TrainLoop`: step accounting, the EMA copy sampled from (a callback), history, throughput, checkpoints and NaN advice."
     frame_columns = None    # the columns `frame` shows (None: every column of the history)
     advice = 'lower the learning rate or keep gradient clipping on (max_grad_norm=1.0)'   # what a FloatingPointError suggests
 
@@ -121,6 +133,7 @@ class Trainer:
                    settings,                    # with log_every and checkpoint_every (and ema_decay, for the sampled model's EMA)
                    sampled:str|None=None,       # the model that is sampled: averaged when settings.ema_decay is set
                    state:dict|None=None,        # more to checkpoint (generators); the EMA is added
+                   callbacks:list|None=None,    # more `Callback`s for the loop (the EMA's update is one)
                    device='auto', checkpoint:str|Path|None=None, resume:bool=True,
                    **options)->TrainLoop:       # more TrainLoop options: precision, schedules, max_grad_norm, run `config`, desc...
         "Build `self.loop` with the shared step accounting and checkpoint cadence, and the EMA of the `sampled` model."
@@ -130,30 +143,26 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         state = dict(state or {}, **({'ema': self.ema} if self.ema is not None else {}))
         options = dict(dict(check_every=settings.log_every, progress=False), **options)
+        self.each_step = EachStep(self)
+        callbacks = [*([EMAUpdate(self.ema, sampled)] if self.ema is not None else []), self.each_step, *(callbacks or ())]
         self.loop = TrainLoop(step, models, optimizers, steps_per_epoch=loop_steps(settings), device=dev, checkpoint=self.checkpoint,
-                              resume=resume, checkpoint_every=settings.checkpoint_every, state=state, **options)
+                              resume=resume, checkpoint_every=settings.checkpoint_every, state=state, callbacks=callbacks, **options)
         self.device, self.cuda, self.resumed_from = self.loop.device, self.loop.cuda, self.loop.resumed_from
         return self.loop
 
 # %% ../nbs/00db_trainers.ipynb #d306db29
-@torch.no_grad()
-def _ema_step(trainer, name):
-    if trainer.ema is not None and name == trainer.sampled: trainer.ema.update(trainer.loop.raw[name])
-
-def _update(self, loss:torch.Tensor, name:str|None=None):
-    "One optimizer update of model `name` (see `TrainLoop.update`); the EMA follows the sampled model's."
-    self.loop.update(loss, name); _ema_step(self, name or next(iter(self.loop.optimizers)))
-
 def _train(self, steps:int|None=None,   # train until this many steps in all (default: `total_steps`)
-           progress:bool=False          # show a progress bar
+           progress:bool=False,         # show a progress bar
+           callback=None                # callable(step, trainer) after every step of this call (loop callbacks: `callbacks=` of the trainer)
           )->Trainer:
     "Train until `steps` steps in all, checkpointing on the way; a diverging run raises a FloatingPointError saying what to change."
-    self.loop.progress = progress
+    self.loop.progress, self.each_step.fn = progress, callback
     try: self.loop.run(self.total_steps if steps is None else int(steps))
     except FloatingPointError as e:
         kept = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
                 else "no checkpoint was written before it")
         raise FloatingPointError(f"{e}. {self.advice[0].upper()}{self.advice[1:]}; {kept}.") from None
+    finally: self.each_step.fn = None
     return self
 
 def _sampling_model(self)->nn.Module:
@@ -162,7 +171,7 @@ def _sampling_model(self)->nn.Module:
     if self.ema is not None: self.ema.copy_to(m)
     return m.eval()
 
-Trainer.update, Trainer.train, Trainer.sampling_model = _update, _train, _sampling_model
+Trainer.train, Trainer.sampling_model = _train, _sampling_model
 Trainer.step = property(lambda self: self.loop.step, doc="Steps taken in all.")
 Trainer.history = property(lambda self: History(rows=self.loop.history, monitor='loss'), doc="A row per logged window: epoch, step, mean losses, lr, images/s, seconds.")
 Trainer.frame = property(lambda self: self.history.frame if self.frame_columns is None else self.history.frame.reindex(columns=list(self.frame_columns)),

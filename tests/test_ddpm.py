@@ -301,3 +301,19 @@ def test_a_side_the_denoiser_takes_is_not_resized():
     sp = split_dataset(phantom(100, 28, ratio=0.25, seed=0), seed=0)
     b = tiny(train_steps=2, cache=False, random_state=0); b.fit_resample(sp.train)
     assert b.model_shape_ == (28, 28) and b.derived_params_ == {} and b._shape_key() == b.shape_
+
+
+def test_the_ema_is_a_loop_callback_and_loop_callbacks_reach_the_trainer(few):
+    from medimb.train import Callback
+    from medimb.trainers import EMAUpdate
+    class Steps(Callback):
+        def __init__(self): self.names, self.steps = [], []
+        def after_step(self, loop): self.names.append(loop.update_name)
+        def after_batch(self, loop): self.steps.append(loop.step)
+    cfg = D.ddpm_config('tiny', train_steps=3, log_every=3, checkpoint_every=3)
+    seen = Steps(); calls = []
+    tr = DiffusionTrainer(build_denoiser(cfg, few.size, 1, 2), few, cfg, device='cpu', callbacks=[seen])
+    assert any(isinstance(cb, EMAUpdate) for cb in tr.loop.callbacks)
+    tr.train(callback=lambda step, trainer: calls.append((step, trainer is tr)))   # the callback users pass today still works
+    assert seen.names == ['denoiser'] * 3 and seen.steps == [1, 2, 3] and calls == [(1, True), (2, True), (3, True)]
+    assert tr.ema.updates == 3

@@ -17,13 +17,14 @@ from .train import embed
 from .models import Classifier, PretrainedWeightsError, get_model, weights_path, load_pretrained_state
 from .balancer import OverSampler, SAMPLING_STRATEGY_DOC
 from .trainers import EMA
+_all_ = ['EMA']   # the EMA of the trainers, where generative code has always found it
 
 # %% auto #0
 __all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'signed_to_uint8', 'SampleCache', 'GenerativeBalancer',
            'nearest_neighbours', 'pixel_vectors', 'Memorization', 'memorization', 'FeatureFunction',
            'inception_extractor', 'feature_extractor', 'extractor_name', 'image_features', 'frechet_distance',
            'image_frechet_distance', 'precision_recall', 'plot_real_vs_generated', 'plot_nearest', 'plot_embedding',
-           'quality_report']
+           'quality_report', 'EMA']
 
 # %% ../nbs/00g_generative.ipynb #aafd3df7
 def derive_seed(*parts)->int:
@@ -177,6 +178,11 @@ class _Configured:
         self.config.check()
     def _check_params(self):
         if self.config_class is not None: self._check_config()
+    def __getattr__(self, name:str):
+        "A field of `config` read by its own name (`balancer.train_steps`), as when each setting was a parameter."
+        config = self.__dict__.get('config')
+        if config is not None and name in getattr(type(config), '__dataclass_fields__', {}): return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
     def set_params(self, **params):
         "Set parameters by name: `config` whole, or any of its fields by its own name."
         if self.config_class is None: return super().set_params(**params)
@@ -264,8 +270,8 @@ class _Caching:
     "Part of `GenerativeBalancer`: the sample cache of each class, named by the generator, the data, the settings, the chunk size, the seed and the class."
     @property
     def chunk_size(self)->int:
-        "Images per cached chunk: the `sample_batch` parameter when there is one, else 256."
-        return int(getattr(self, 'sample_batch', 256))
+        "Images per cached chunk: the `sample_batch` setting (a parameter, or a field of `config`) when there is one, else 256."
+        return int(self.flat_params().get('sample_batch', 256))
     @property
     def folder(self)->Path:
         "Where drawn images are cached."

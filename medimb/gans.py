@@ -168,6 +168,7 @@ class Generator(nn.Module):
             z = self.latent_mean[labels] + (self.latent_chol[labels] @ z.unsqueeze(-1)).squeeze(-1)
         return z
 
+# %% ../nbs/09_gans.ipynb #70bcc229
 class Discriminator(nn.Module):
     "DCGAN discriminator: strided convolutions from `size` down to 4x4, one score; class-conditional by projection (Miyato and Koyama)."
     def __init__(self, size:int=64, channels:int=1, width:int=64,

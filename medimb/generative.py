@@ -335,12 +335,17 @@ progress : bool, default=True
         self.models_, self.histories_, self.resumed_from_ = {}, {}, {}   # per group, for generators trained by `_train_model`
         self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
     def __repr__(self):
+        "The parameters that differ from their defaults; of a settings dataclass, the fields that differ from its defaults."
         sig = inspect.signature(type(self).__init__).parameters
         def changed(k, v):
             if k not in sig: return True
             try: return bool(v != sig[k].default)
             except Exception: return v is not sig[k].default
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params(deep=False).items() if changed(k, v))})"
+        shown = {k: v for k, v in self.get_params(deep=False).items() if k != 'config' and changed(k, v)}
+        if self.config_class is not None and isinstance(self.__dict__.get('config'), self.config_class):
+            base = self._default_config()
+            shown.update({f: getattr(self.config, f) for f in self.config_class.field_names() if getattr(self.config, f) != getattr(base, f)})
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 # %% ../nbs/00g_generative.ipynb #15fe0a4f
 def _points(x, what:str)->torch.Tensor:

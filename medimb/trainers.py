@@ -105,7 +105,7 @@ class EMA:
         self.decay, self.updates = float(state['decay']), int(state['updates'])
         self.shadow = [s.to(o.device) for s, o in zip(state['shadow'], self.shadow)]
 
-# %% ../nbs/00db_trainers.ipynb #a34ea5d0
+# %% ../nbs/00db_trainers.ipynb #b72ce8e5
 class EMAUpdate(Callback):
     "After each optimizer step of model `name`, move its EMA (the copy sampled from) towards the new weights."
     def __init__(self, ema:EMA, name:str): self.ema, self.name = ema, name
@@ -122,6 +122,7 @@ def loop_steps(settings)->int:
     "Steps in one epoch of the loop for settings with `log_every` and `checkpoint_every`: a history row and a checkpoint each fall on an epoch's end."
     return max(1, min(int(settings.log_every), int(settings.checkpoint_every)))
 
+# %% ../nbs/00db_trainers.ipynb #72ad367c
 class Trainer:
     "Base of the trainers on the one `TrainLoop`: step accounting, the EMA copy sampled from (a callback), history, throughput, checkpoints and NaN advice."
     frame_columns = None    # the columns `frame` shows (None: every column of the history)
@@ -137,48 +138,49 @@ class Trainer:
                    device='auto', checkpoint:str|Path|None=None, resume:bool=True,
                    **options)->TrainLoop:       # more TrainLoop options: precision, schedules, max_grad_norm, run `config`, desc...
         "Build `self.loop` with the shared step accounting and checkpoint cadence, and the EMA of the `sampled` model."
-        dev = get_device(device)
-        decay = getattr(settings, 'ema_decay', None)
+        dev, decay = get_device(device), getattr(settings, 'ema_decay', None)
         self.sampled, self.ema = sampled, (EMA(models[sampled].to(dev), decay) if decay and sampled is not None else None)
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint, self.each_step = (Path(checkpoint) if checkpoint is not None else None), EachStep(self)
         state = dict(state or {}, **({'ema': self.ema} if self.ema is not None else {}))
-        options = dict(dict(check_every=settings.log_every, progress=False), **options)
-        self.each_step = EachStep(self)
         callbacks = [*([EMAUpdate(self.ema, sampled)] if self.ema is not None else []), self.each_step, *(callbacks or ())]
         self.loop = TrainLoop(step, models, optimizers, steps_per_epoch=loop_steps(settings), device=dev, checkpoint=self.checkpoint,
-                              resume=resume, checkpoint_every=settings.checkpoint_every, state=state, callbacks=callbacks, **options)
+                              resume=resume, checkpoint_every=settings.checkpoint_every, state=state, callbacks=callbacks,
+                              **{'check_every': settings.log_every, 'progress': False, **options})
         self.device, self.cuda, self.resumed_from = self.loop.device, self.loop.cuda, self.loop.resumed_from
         return self.loop
 
-# %% ../nbs/00db_trainers.ipynb #d306db29
-def _train(self, steps:int|None=None,   # train until this many steps in all (default: `total_steps`)
-           progress:bool=False,         # show a progress bar
-           callback=None                # callable(step, trainer) after every step of this call (loop callbacks: `callbacks=` of the trainer)
-          )->Trainer:
-    "Train until `steps` steps in all, checkpointing on the way; a diverging run raises a FloatingPointError saying what to change."
-    self.loop.progress, self.each_step.fn = progress, callback
-    try: self.loop.run(self.total_steps if steps is None else int(steps))
-    except FloatingPointError as e:
-        kept = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
-                else "no checkpoint was written before it")
-        raise FloatingPointError(f"{e}. {self.advice[0].upper()}{self.advice[1:]}; {kept}.") from None
-    finally: self.each_step.fn = None
-    return self
+    def train(self, steps:int|None=None,   # train until this many steps in all (default: `total_steps`)
+              progress:bool=False,         # show a progress bar
+              callback=None                # callable(step, trainer) after every step of this call (loop callbacks: the trainer's `callbacks=`)
+             )->Trainer:
+        "Train until `steps` steps in all, checkpointing on the way; a diverging run raises a FloatingPointError saying what to change."
+        self.loop.progress, self.each_step.fn = progress, callback
+        try: self.loop.run(self.total_steps if steps is None else int(steps))
+        except FloatingPointError as e:
+            kept = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
+                    else "no checkpoint was written before it")
+            raise FloatingPointError(f"{e}. {self.advice[0].upper()}{self.advice[1:]}; {kept}.") from None
+        finally: self.each_step.fn = None
+        return self
 
-def _sampling_model(self)->nn.Module:
-    "A copy of the sampled model with the EMA weights (the raw weights without EMA), in eval mode."
-    m = copy.deepcopy(self.loop.raw[self.sampled])
-    if self.ema is not None: self.ema.copy_to(m)
-    return m.eval()
+    def sampling_model(self)->nn.Module:
+        "A copy of the sampled model with the EMA weights (the raw weights without EMA), in eval mode."
+        m = copy.deepcopy(self.loop.raw[self.sampled])
+        return (self.ema.copy_to(m) if self.ema is not None else m).eval()
 
-Trainer.train, Trainer.sampling_model = _train, _sampling_model
-Trainer.step = property(lambda self: self.loop.step, doc="Steps taken in all.")
-Trainer.history = property(lambda self: History(rows=self.loop.history, monitor='loss'), doc="A row per logged window: epoch, step, mean losses, lr, images/s, seconds.")
-Trainer.frame = property(lambda self: self.history.frame if self.frame_columns is None else self.history.frame.reindex(columns=list(self.frame_columns)),
-                         doc="The history as a DataFrame, with the columns the trainer reports.")
-Trainer.images_per_second = property(lambda self: self.loop.images_per_second, doc="Median throughput of the logged windows (the first left out).")
-Trainer.save = lambda self, path=None: self.loop.save(path or self.checkpoint)
-Trainer.save.__doc__ = "Write the loop's state (models, EMA, optimizers, generators, step, history) atomically to `path` (default: the checkpoint)."
-def _load(self, path): self.loop.load(path); return self
-_load.__doc__ = "Resume from a checkpoint written by `save` for the same run (a CheckpointError otherwise)."
-Trainer.load = _load
+    @property
+    def step(self)->int: return self.loop.step
+    @property
+    def history(self)->History: return History(rows=self.loop.history, monitor='loss')   # a row per logged window: epoch, step, losses, lr, images/s, seconds
+    @property
+    def frame(self)->pd.DataFrame:
+        "The history as a DataFrame, with the columns the trainer reports."
+        return self.history.frame if self.frame_columns is None else self.history.frame.reindex(columns=list(self.frame_columns))
+    @property
+    def images_per_second(self)->float: return self.loop.images_per_second   # median of the logged windows, the first left out
+    def save(self, path:str|Path|None=None)->Path:
+        "Write the loop's state (models, EMA, optimizers, generators, step, history) atomically to `path` (default: the checkpoint)."
+        return self.loop.save(path or self.checkpoint)
+    def load(self, path:str|Path)->Trainer:
+        "Resume from a checkpoint written by `save` for the same run (a CheckpointError otherwise)."
+        self.loop.load(path); return self

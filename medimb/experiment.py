@@ -5,16 +5,15 @@
 # %% ../nbs/00e_experiment.ipynb #1023564e
 from __future__ import annotations
 import copy, inspect, importlib, warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 import torch
-import matplotlib.pyplot as plt
 from sklearn.base import BaseEstimator, clone
 from .core import set_seed, Results, Timer, as_list, MedimbError, ConfigError
-from .data import ImageSet, Splits, BatchAugment, phantom, split_dataset
+from .data import ImageSet, Splits, BatchAugment
 from .models import get_model, MODELS
-from .train import fit, predict, History
+from .train import fit, predict, History, Callback, fit_callbacks, check_callbacks, BalancedSampler, ClassWeights, MixUp, Augment
 from .metrics import (binary_metrics, classification_metrics, youden_threshold, summarize, compare_to_baseline, plot_roc,
                             plot_confusion, plot_history, delong_test, confusion_counts, _class_names)
 from .balancer import SAMPLING_STRATEGY_DOC, Balancer, OverSampler, NoBalancer, check_balancer, balanced_draw, readable
@@ -22,19 +21,19 @@ _all_ = ['SAMPLING_STRATEGY_DOC', 'Balancer', 'OverSampler', 'NoBalancer', 'chec
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_MODULES', 'YOUDEN_KEYS', 'SUMMARY_METRICS', 'MethodSkipped', 'RunOptions', 'Trained', 'Trainer',
-           'train_classifier', 'Method', 'register_method', 'get_method', 'list_methods', 'baseline_method',
-           'balanced_sampler_method', 'class_weights_method', 'mixup_method', 'batch_augment_method',
+           'train_classifier', 'Method', 'register_method', 'get_method', 'list_methods', 'compose_methods',
+           'baseline_method', 'balanced_sampler_method', 'class_weights_method', 'mixup_method', 'batch_augment_method',
            'ExperimentResult', 'score_row', 'as_method', 'run_experiment', 'Study', 'run_study',
            'SAMPLING_STRATEGY_DOC', 'Balancer', 'OverSampler', 'NoBalancer', 'check_balancer', 'balanced_draw',
            'readable']
 
-# %% ../nbs/00e_experiment.ipynb #a2b3c4d5
+# %% ../nbs/00e_experiment.ipynb #f0d2c86b
 class MethodSkipped(MedimbError, RuntimeError):
     "A method that cannot run on these data (e.g. ADASYN when no neighbour is of another class): `run_study` reports it and goes on."
 
 @dataclass
 class RunOptions:
-    "What `run_experiment` hands a trainer: the run's seed, model and training options."
+    "What `run_experiment` hands a trainer: the run's seed, model and training options, and the method's callbacks."
     seed: int = 0
     model: object = 'small_cnn'        # a `get_model` name, or a callable returning a fresh model
     model_kwargs: dict = field(default_factory=dict)
@@ -42,10 +41,11 @@ class RunOptions:
     batch_size: int = 64
     lr: float = 1e-3
     device: object = 'auto'
-    fit_kwargs: dict = field(default_factory=dict)       # the run's `fit` options updated with the method's own
-    base_fit_kwargs: dict = field(default_factory=dict)  # the run's `fit` options alone (what the baseline trains with)
+    fit_kwargs: dict = field(default_factory=dict)       # the run's `fit` settings (weight_decay, patience, ...) updated with the method's own
+    base_fit_kwargs: dict = field(default_factory=dict)  # the run's `fit` options alone, remedies included (what the baseline trains with)
     progress: bool = False
     keep_model: bool = False
+    callbacks: list = field(default_factory=list)        # the method's callbacks, and the run's remedies of roles the method leaves free
 
     @property
     def model_name(self)->str:
@@ -58,6 +58,10 @@ class RunOptions:
         if self.model == 'lenet' and not {'size', 'input_size'} & set(mk): mk['size'] = train.size
         if not isinstance(self.model, str): return self.model()
         return get_model(self.model, num_classes=num_classes or len(train.classes), in_channels=train.channels, **mk)
+
+    def baseline(self)->RunOptions:
+        "These options without the method's: the run's `fit` options alone (what a method's encoder trains with)."
+        return replace(self, fit_kwargs=dict(self.base_fit_kwargs), callbacks=[])
 
 @dataclass
 class Trained:
@@ -76,33 +80,43 @@ class Trained:
 class Trainer(BaseEstimator):
     "Base of a method's own train-and-predict step; subclasses implement `train_predict(train, splits, options) -> Trained`, keeping no state on the trainer."
     _execution_params = ()   # parameters that change how the work runs, not its result
+    roles = ()               # the callback roles it fills itself (a trainer that brings its own loss: ('loss',)), so a method cannot add another
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained: raise NotImplementedError
     def check_params(self)->Trainer:
         "Refuse bad parameter values with a ConfigError before any work (a Method checks them when it is built); return the trainer."
         return self
 
+# %% ../nbs/00e_experiment.ipynb #35a0c7a2
 def train_classifier(train:ImageSet,      # the (balanced) training split
                      splits:Splits,       # validation picks the best epoch; test is only predicted
-                     options:RunOptions   # seed, model, epochs, ... and the fit options
+                     options:RunOptions   # seed, model, epochs, ... the fit settings and the callbacks
                     )->Trained:
     "The default step: a fresh classifier trained with `fit` on the training split; class probabilities on validation and test."
     net = options.build_model(train)
     hist = fit(net, train, splits.val, epochs=options.epochs, batch_size=options.batch_size, lr=options.lr, device=options.device,
-               seed=options.seed, progress=options.progress, **options.fit_kwargs)
+               seed=options.seed, progress=options.progress, callbacks=options.callbacks, **options.fit_kwargs)
     return Trained(predict(net, splits.val), predict(net, splits.test), hist, net)
 
-_RUN_LEVEL = ('epochs', 'batch_size', 'lr', 'device', 'seed', 'progress')   # set per run, not per method
+_RUN_LEVEL = tuple(f.name for f in fields(RunOptions) if f.name in inspect.signature(fit).parameters and f.name != 'callbacks')   # set per run, not per method
 
+def _fit_record(callbacks, fit_kwargs:dict)->tuple:
+    "The `fit` options the callbacks stand for (with the other fit settings), and the callbacks that stand for none."
+    options = {}
+    for cb in callbacks: options.update(cb.fit_options or {})
+    return {**options, **fit_kwargs}, [cb for cb in callbacks if getattr(cb, 'fit_options', None) is None]
+
+# %% ../nbs/00e_experiment.ipynb #9aaaa68d
 @dataclass
 class Method:
-    "One method: a balancer and/or `fit` options, optionally its own model or train-and-predict step (`trainer`)."
+    "One method: a balancer and/or callbacks that change training, optionally its own model or train-and-predict step (`trainer`)."
     name: str                                      # the name in the results table
     balancer: Balancer|None = None                 # changes the training split (None: as it is)
-    fit_kwargs: dict = field(default_factory=dict) # training options for `fit`: sampler, class_weight, mixup, loss_fn, augment, ...
+    fit_kwargs: dict = field(default_factory=dict) # `fit` arguments: the remedies among them (sampler, mixup, loss_fn, ...) become callbacks
     model: object = None                           # a `get_model` name or a callable returning a fresh model; None: the run's
     model_kwargs: dict|None = None                 # added to the run's model_kwargs
     trainer: Trainer|None = None                   # replaces the default train-and-predict step (`train_classifier`)
     description: str = ''
+    callbacks: list = field(default_factory=list)  # `Callback`s that change training: BalancedSampler(), MixUp(0.4), LossFunction(loss), ...
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip(): raise ConfigError(f"a method needs a non-empty name; got {self.name!r}")
@@ -114,17 +128,22 @@ class Method:
         if bad := [k for k in self.fit_kwargs if k in _RUN_LEVEL]:
             raise ConfigError(f"method {self.name!r}: {bad} are set per run (run_experiment / run_study arguments), not in a method's fit_kwargs")
         options = inspect.signature(fit).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in options.values()) and (bad := [k for k in self.fit_kwargs if k not in options]):
-            raise ConfigError(f"method {self.name!r}: fit() has no option {bad}; its options are {list(options)[3:]}")
+        if bad := [k for k in self.fit_kwargs if k not in options or k == 'callbacks']:   # callbacks go in callbacks=
+            raise ConfigError(f"method {self.name!r}: fit() has no option {bad}; its options are {list(options)[3:-1]}")
         if self.trainer is not None and not hasattr(self.trainer, 'train_predict'):
             raise ConfigError(f"method {self.name!r}: trainer must have train_predict(train, splits, options); got {type(self.trainer).__name__}")
+        given, self.fit_kwargs = fit_callbacks(self.fit_kwargs)   # a method given fit_kwargs=: its remedies are callbacks
+        self.callbacks = check_callbacks([*given, *as_list(self.callbacks or [])], f"method {self.name!r}: its callbacks")
+        if clash := [cb for cb in self.callbacks if getattr(cb, 'role', None) in getattr(self.trainer, 'roles', ())]:
+            raise ConfigError(f"method {self.name!r}: its trainer {type(self.trainer).__name__} brings its own {clash[0].role}; {clash[0]!r} would be a second")
 
     @property
     def params(self)->dict:
-        "Everything that defines the setting, as JSON: balancer, fit options, model, trainer."
-        out = {}
+        "Everything that defines the setting, as JSON: balancer, fit options (what the callbacks stand for), model, trainer."
+        out, (options, others) = {}, _fit_record(self.callbacks, self.fit_kwargs)
         if self.balancer is not None: out['balancer'] = readable(self.balancer)
-        if self.fit_kwargs: out['fit'] = readable(self.fit_kwargs)
+        if options: out['fit'] = readable(options)
+        if others: out['callbacks'] = readable(others)
         if self.model is not None: out['model'] = readable(self.model)
         if self.model_kwargs: out['model_kwargs'] = readable(self.model_kwargs)
         if self.trainer is not None: out['trainer'] = readable(self.trainer)
@@ -134,7 +153,7 @@ class Method:
         "The same method under another name."
         return replace(self, name=name)
 
-# %% ../nbs/00e_experiment.ipynb #d5e6f7a8
+# %% ../nbs/00e_experiment.ipynb #63e22767
 METHODS = {}   # name -> factory(**params) -> Method
 METHOD_MODULES = ['medimb.masking', 'medimb.interpolation', 'medimb.pairing', 'medimb.resampling', 'medimb.ddpm', 'medimb.gans', 'medimb.diffusemix', 'medimb.losses', 'medimb.sd15']
 
@@ -142,6 +161,7 @@ def register_method(name:str # the name `get_method` will know the method by
                    ):
     "Decorator: register `factory(**params) -> Method` under `name`."
     if not isinstance(name, str) or not name.strip(): raise ConfigError(f"a method name must be a non-empty string; got {name!r}")
+    if '+' in name: raise ConfigError(f"a method name cannot hold '+' ({name!r}): 'a+b' names the composition of methods a and b")
     def deco(factory):
         METHODS[name] = factory
         return factory
@@ -150,11 +170,15 @@ def register_method(name:str # the name `get_method` will know the method by
 def _import_method_modules():
     for module in METHOD_MODULES: importlib.import_module(module)
 
-def get_method(name:str,  # a registered method name (see `list_methods()`)
+def get_method(name:str,  # a registered method name (see `list_methods()`), or names joined by '+' to compose them
                **params   # the factory's parameters, e.g. get_method('smote', k_neighbors=3)
               )->Method:
-    "The method registered as `name`, built with `params`."
+    "The method registered as `name`, built with `params`; 'a+b' is methods a and b composed (`compose_methods`)."
     if name not in METHODS: _import_method_modules()
+    if isinstance(name, str) and '+' in name and name not in METHODS:
+        if params: raise ConfigError(f"{name!r} composes methods: give each part's parameters by composing them yourself, "
+                                     f"compose_methods(get_method('a', ...), get_method('b', ...)); got {sorted(params)}")
+        return compose_methods(*[get_method(part.strip()) for part in name.split('+')])
     if name not in METHODS:
         hint = f" ({name!r} is a model: pass it as model=)" if name in MODELS else ''
         raise ConfigError(f"unknown method {name!r}{hint}; registered methods: {', '.join(sorted(METHODS))}")
@@ -171,6 +195,36 @@ def list_methods()->pd.DataFrame:
     return pd.DataFrame([dict(method=n, module=f.__module__, description=(inspect.getdoc(f) or '').split('\n')[0])
                          for n, f in METHODS.items()], columns=['method', 'module', 'description'])
 
+# %% ../nbs/00e_experiment.ipynb #b0b68ece
+def _one(methods, attr:str, what:str):
+    "The one method's `attr` among `methods` that set it (None when none does); a ConfigError naming two that do."
+    having = [m for m in methods if getattr(m, attr) is not None]
+    if len(having) > 1:
+        raise ConfigError(f"{'+'.join(m.name for m in methods)}: {having[0].name!r} and {having[1].name!r} each bring a {what} "
+                          f"({type(getattr(having[0], attr)).__name__}, {type(getattr(having[1], attr)).__name__}); a method takes one")
+    return getattr(having[0], attr) if having else None
+
+def compose_methods(*methods:Method)->Method:
+    "One method made of `methods`: one balancer, one trainer and one model at most, their callbacks together; named 'a+b'."
+    if len(methods) < 2: raise ConfigError(f"compose at least two methods; got {len(methods)}")
+    name = '+'.join(m.name for m in methods)
+    owners = {}
+    for m in methods:   # one loss, one epoch order, ... across the parts (a trainer's own loss counts)
+        for role in [getattr(cb, 'role', None) for cb in m.callbacks] + list(getattr(m.trainer, 'roles', ())):
+            if role is None: continue
+            if role in owners and owners[role] != m.name:
+                raise ConfigError(f"{name}: {owners[role]!r} and {m.name!r} each bring a {role}; a method takes one")
+            owners[role] = m.name
+    model_kwargs, fit_kwargs = {}, {}
+    for m in methods:
+        for mine, theirs, what in ((model_kwargs, m.model_kwargs or {}, 'model_kwargs'), (fit_kwargs, m.fit_kwargs, 'fit option')):
+            if clash := [k for k in theirs if k in mine and mine[k] != theirs[k]]: raise ConfigError(f"{name}: the parts set {what} {clash} differently")
+            mine.update(theirs)
+    return Method(name, _one(methods, 'balancer', 'balancer'), fit_kwargs, _one(methods, 'model', 'model'), model_kwargs or None,
+                  _one(methods, 'trainer', 'trainer'), ' + '.join(m.description for m in methods if m.description),
+                  [cb for m in methods for cb in m.callbacks])
+
+# %% ../nbs/00e_experiment.ipynb #e3c6fb8a
 @register_method('baseline')
 def baseline_method()->Method:
     "The training split as it is, trained the default way."
@@ -178,33 +232,37 @@ def baseline_method()->Method:
 
 @register_method('balanced-sampler')
 def balanced_sampler_method()->Method:
-    "Class-balanced batches (`fit(sampler='balanced')`): over-sampling that stores no copies."
-    return Method('balanced-sampler', fit_kwargs=dict(sampler='balanced'))
+    "Class-balanced batches (the `BalancedSampler` callback, `fit(sampler='balanced')`): over-sampling that stores no copies."
+    return Method('balanced-sampler', callbacks=[BalancedSampler()])
 
 @register_method('class-weights')
 def class_weights_method(class_weight='balanced' # 'balanced' (n / (k · count) per class) or one weight per class
                         )->Method:
-    "Cross-entropy weighted per class (`fit(class_weight=...)`)."
-    return Method('class-weights', fit_kwargs=dict(class_weight=class_weight))
+    "Cross-entropy weighted per class (the `ClassWeights` callback, `fit(class_weight=...)`)."
+    return Method('class-weights', callbacks=[ClassWeights(class_weight)])
+
+def _with_sampler(sampler:str)->list:
+    "The epoch-order callback a method factory's `sampler=` asks for: none for 'random' (the default), else its callback."
+    return [] if sampler == 'random' else fit_callbacks(dict(sampler=sampler))[0]
 
 @register_method('mixup')
 def mixup_method(alpha:float=0.4,       # Beta(alpha, alpha) mixing weight
                  sampler:str='random'   # 'balanced' to rebalance the batches as well
                 )->Method:
-    "Mixup across the batch with soft labels (`fit(mixup=alpha)`)."
-    return Method('mixup', fit_kwargs=dict(mixup=alpha, **({} if sampler == 'random' else dict(sampler=sampler))))
+    "Mixup across the batch with soft labels (the `MixUp` callback, `fit(mixup=alpha)`)."
+    return Method('mixup', callbacks=[MixUp(alpha), *_with_sampler(sampler)])
 
 @register_method('batch-augment')
 def batch_augment_method(flip:float=0.5, rotate:float=10., translate:float=0., scale:float=0., erase:float=0.,
                          erase_size:int=16, brightness:float=0., contrast:float=0.,
                          sampler:str='random'   # 'balanced' to rebalance the batches as well
                         )->Method:
-    "On-device augmentation of every training batch (`fit(augment=BatchAugment(...))`), every class alike."
+    "On-device augmentation of every training batch (the `Augment` callback, `fit(augment=BatchAugment(...))`), every class alike."
     aug = BatchAugment(flip=flip, rotate=rotate, translate=translate, scale=scale, erase=erase, erase_size=erase_size,
                        brightness=brightness, contrast=contrast)
-    return Method('batch-augment', fit_kwargs=dict(augment=aug, **({} if sampler == 'random' else dict(sampler=sampler))))
+    return Method('batch-augment', callbacks=[Augment(aug), *_with_sampler(sampler)])
 
-# %% ../nbs/00e_experiment.ipynb #cabc1335
+# %% ../nbs/00e_experiment.ipynb #68794ab1
 @dataclass
 class ExperimentResult:
     "A metrics row plus what is needed to plot it: test scores and labels, history, threshold, model."
@@ -260,6 +318,7 @@ def score_row(test_labels, test_scores,  # the untouched test split's labels, an
         return {**fields, **m, **{f'{key}_youden': my[key] for key in YOUDEN_KEYS}, 'threshold_youden': thr}, thr
     return {**fields, **classification_metrics(test_labels, s, classes=classes)}, None
 
+# %% ../nbs/00e_experiment.ipynb #bda4c0c5
 def _fresh_balancer(balancer, seed:int):
     "An unfitted copy of `balancer`, seeded with `seed` when its random_state is None."
     b = clone(balancer) if isinstance(balancer, BaseEstimator) else copy.deepcopy(balancer)
@@ -268,9 +327,9 @@ def _fresh_balancer(balancer, seed:int):
         else: b.random_state = seed
     return b
 
-_SPEC_KEYS = ('balancer', 'fit_kwargs', 'model', 'model_kwargs', 'trainer')
+_SPEC_KEYS = ('balancer', 'fit_kwargs', 'model', 'model_kwargs', 'trainer', 'callbacks')
 
-def as_method(spec,                 # a Method, a registered name, None (baseline), a balancer, or dict(balancer=..., fit_kwargs=...)
+def as_method(spec,                 # a Method, a registered name, None (baseline), a balancer, or dict(balancer=..., callbacks=[...])
               name:str|None=None    # the name in the results table (default: the method's)
              )->Method:
     "A Method from any of the accepted forms."
@@ -283,13 +342,23 @@ def as_method(spec,                 # a Method, a registered name, None (baselin
                               f"(epochs, lr, ...) go to run_study/run_experiment")
         b = spec.get('balancer')
         m = Method(name or getattr(b, 'name', None) or 'baseline', b, dict(spec.get('fit_kwargs') or {}), spec.get('model'),
-                   spec.get('model_kwargs'), spec.get('trainer'))
+                   spec.get('model_kwargs'), spec.get('trainer'), callbacks=list(spec.get('callbacks') or []))
     elif hasattr(spec, 'fit_resample'): m = Method(name or getattr(spec, 'name', None) or type(spec).__name__, spec)
     else: raise ConfigError(f"a method is a Method, a registered name, None (the baseline), a balancer or a dict; got {type(spec).__name__}")
     return m if name is None or m.name == name else m.rename(name)
 
+def _run_options(method:Method, seed:int, model, model_kwargs:dict, epochs:int, batch_size:int, lr:float, device, fit_kwargs:dict|None,
+                 progress:bool, keep_model:bool)->RunOptions:
+    "The run's options for `method`: the run's fit remedies as callbacks, except where the method brings its own of that role (a method's own win)."
+    run_cbs, run_rest = fit_callbacks(dict(fit_kwargs or {}))
+    mine = {getattr(cb, 'role', None) for cb in method.callbacks}
+    cbs = [cb for cb in run_cbs if getattr(cb, 'role', None) is None or cb.role not in mine] + method.callbacks
+    return RunOptions(seed, model, model_kwargs, epochs, batch_size, lr, device, {**run_rest, **method.fit_kwargs}, dict(fit_kwargs or {}),
+                      progress, keep_model, cbs)
+
+# %% ../nbs/00e_experiment.ipynb #8ca6ad26
 def run_experiment(splits:Splits,           # train/val/test; only train is balanced
-                   method=None,             # a Method, a registered name, None (baseline), a balancer or dict(balancer=..., fit_kwargs=...)
+                   method=None,             # a Method, a registered name, None (baseline), a balancer or dict(balancer=..., callbacks=[...])
                    seed:int=0,              # seeds model init, balancer and training
                    model='small_cnn',       # a name for `get_model`, or a callable returning a fresh model (a method's own wins)
                    dataset:str='phantom',   # name in the results table
@@ -313,8 +382,8 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
     fp = (splits.val.fingerprint(), splits.test.fingerprint())
     bal = NoBalancer() if m.balancer is None else _fresh_balancer(m.balancer, seed)
     with Timer() as tb: train = bal.fit_resample(splits.train)
-    options = RunOptions(int(seed), m.model if m.model is not None else model, {**(model_kwargs or {}), **(m.model_kwargs or {})},
-                         epochs, batch_size, lr, device, {**(fit_kwargs or {}), **m.fit_kwargs}, dict(fit_kwargs or {}), progress, keep_model)
+    options = _run_options(m, int(seed), m.model if m.model is not None else model, {**(model_kwargs or {}), **(m.model_kwargs or {})},
+                           epochs, batch_size, lr, device, fit_kwargs, progress, keep_model)
     step = train_classifier if m.trainer is None else m.trainer.train_predict   # a trainer keeps no state between runs
     with Timer() as tt: out = step(train, splits, options)
     assert (splits.val.fingerprint(), splits.test.fingerprint()) == fp, "validation or test data changed during the experiment"
@@ -326,7 +395,7 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
                n_synthetic=int(train.synthetic.sum()) if out.n_synthetic is None else out.n_synthetic,
                best_epoch=out.history.best_epoch, balance_seconds=tb.seconds + out.prepare_seconds,
                train_seconds=tt.seconds - out.prepare_seconds, seconds=tb.seconds + tt.seconds, **out.row)
-    setting = replace(m, fit_kwargs=options.fit_kwargs, model_kwargs=options.model_kwargs or None)
+    setting = replace(m, fit_kwargs=options.fit_kwargs, callbacks=options.callbacks, model_kwargs=options.model_kwargs or None)
     row['params'] = setting.params
     if derived := getattr(bal, 'derived_params_', None): row['params']['balancer'].update(readable(derived))   # chosen from the data, e.g. model_size
     if results is not None: results.add_rows([row])
@@ -335,11 +404,84 @@ def run_experiment(splits:Splits,           # train/val/test; only train is bala
                             out.model if keep_model else None, train, {**out.extras, **(dict(balancer=bal) if keep_model else {})},
                             test_probs, val_probs, m)
 
-# %% ../nbs/00e_experiment.ipynb #8e3f8e6c
+# %% ../nbs/00e_experiment.ipynb #66e30412
+class _StudyFigures:
+    "A study's figures: ROC curves, confusion matrices and training histories of one seed."
+    def plot_roc(self, seed=None, per_class:bool=False):
+        "ROC curves of every method for one seed (K > 2: macro one-vs-rest, or one curve per class)."
+        seed = self.rows.seed.min() if seed is None else seed
+        return plot_roc({m: (r.test_labels, r.test_scores) for (m, s), r in self.runs.items() if s == seed},
+                        classes=self.class_names if self.multiclass else None, per_class=per_class)
+    def plot_confusions(self, seed=None, classes=None):
+        "Confusion matrix of every method for one seed, named in the title (classes: the names; default the study's)."
+        seed = self.rows.seed.min() if seed is None else seed
+        classes = classes if classes is not None else (self.class_names if self.classes is not None or self.multiclass else ('normal', 'disease'))
+        runs = [(m, r) for (m, s), r in self.runs.items() if s == seed]
+        side = 3.2 + 1.1 * (len(classes) - 2)
+        import matplotlib.pyplot as plt   # plotting only when a figure is asked for
+        fig, axes = plt.subplots(1, len(runs), figsize=(side * len(runs), side - 0.2), squeeze=False)
+        for ax, (m, r) in zip(axes.flat, runs):
+            plot_confusion(r.test_labels, r.test_predictions, classes=classes, ax=ax, title=m)
+        k = self.rows.seed.nunique()           # the matrices are of one seed, not pooled: say which
+        fig.suptitle(f"test split, seed {seed}" + (f" (one of {k} seeds; the counts table averages them)" if k > 1 else ''), fontsize='medium')
+        fig.tight_layout(); return fig
+    def plot_history(self, seed=None, metrics=('train_loss', 'val_loss', 'val_roc_auc')):
+        seed = self.rows.seed.min() if seed is None else seed
+        return plot_history({m: r.history.frame for (m, s), r in self.runs.items() if s == seed and len(r.history.rows)}, metrics=metrics)
+
+# %% ../nbs/00e_experiment.ipynb #ab045342
+class _StudyReport:
+    "A study's findings, written from its numbers, and everything saved through the results registry."
+    def findings(self, metric:str='balanced_accuracy', alpha:float=0.05)->str:
+        "A paragraph of findings written from the numbers (no hard-coded claims)."
+        # the second number of each line: the recall of the positive class (binary), of the rarest test class (K > 2)
+        if self.multiclass:
+            rare = self._minority(); recall, recall_text = self._per_class('recall')[rare], f"recall of {self.class_names[rare]}"
+        else: recall, recall_text = 'recall', 'recall'
+        s = summarize(self.rows, by='method', metrics=list(dict.fromkeys([metric, recall, 'roc_auc'])))   # once each, whichever metric leads
+        best = s.loc[s[f'{metric}_mean'].idxmax()]
+        n = int(s.n.max())
+        seeds = lambda k: f"{k} seed{'s' if k != 1 else ''}"
+        lines = [f"Over {seeds(n)}, the best {metric.replace('_', ' ')} on the test split is {best[metric]} ({best.method})."]
+        if self.multiclass:
+            lines[0] += (f" {len(self.class_names)} classes ({', '.join(self.class_names)}): {metric.replace('_', ' ')} and ROC-AUC are "
+                         f"macro averages over the classes (ROC-AUC one-vs-rest); the rarest test class is {self.class_names[rare]}.")
+        cmp = self.compare(metrics=(metric, recall))
+        if len(cmp):
+            for _, r in cmp[cmp.metric == metric].iterrows():
+                if r.n < 2 or r.p != r.p: test = f"not tested ({seeds(int(r.n))}: a paired test needs at least two)"
+                elif np.isinf(r.t):   # the same difference on every seed: the t-test has no spread to work with (its p is 0), so say so and give Wilcoxon
+                    test = f"by the same amount on every seed ({seeds(int(r.n))}; no spread for a t-test, Wilcoxon p = {r.wilcoxon_p:.3g})"
+                else: test = f"{'significantly' if r.p < alpha else 'not significantly'} (paired t-test p = {r.p:.3g}, {seeds(int(r.n))})"
+                diff = (f"{abs(r.mean_diff):.3f} {'higher' if r.mean_diff > 0 else 'lower'} than the baseline, {test}" if r.mean_diff != 0
+                        else f"the same as the baseline ({seeds(int(r.n))})")
+                lines.append(f"- {r.method}: {metric.replace('_', ' ')} {diff}; {recall_text} "
+                             f"{float(cmp[(cmp.method == r.method) & (cmp.metric == recall)].mean_diff.iloc[0]):+.3f}.")
+        if len(self.skipped):
+            lines.append(f"- Skipped (could not run on these data): " + '; '.join(f"{r.method} (seed {r.seed})" for r in self.skipped.itertuples()) + '.')
+        if n < 3: lines.append(f"With {seeds(n)} the intervals are wide or undefined: run more seeds (`medimb reproduce -n NN -p seeds 5`, or papermill's `-p seeds 5`: five seeds, 0 to 4) before drawing conclusions.")
+        return '\n'.join(lines)
+    def save(self, results:Results, prefix:str='', classes=None):
+        "Save the summary, counts, comparisons and figures through `results`."
+        p = f'{prefix}_' if prefix else ''
+        results.save_table(f'{p}summary', self.summary(), caption='Test metrics, mean ± 95% CI over seeds'
+                           + (' (macro averages over the classes, then the recall of each class)' if self.multiclass else ''))
+        results.save_table(f'{p}counts', self.counts(), caption='Mean confusion-matrix counts on the test split'
+                           + (' (rows: true class; columns: predicted class)' if self.multiclass else ''))
+        cmp = self.compare()
+        if len(cmp): results.save_table(f'{p}vs_baseline', cmp, caption='Paired tests against the baseline over seeds')
+        dl = self.delong()
+        if len(dl): results.save_table(f'{p}delong', dl, caption='DeLong test of ROC-AUC against the baseline (first seed)')
+        if len(self.skipped): results.save_table(f'{p}skipped', self.skipped, caption='Methods that could not run on these data')
+        results.save_figure(f'{p}roc', self.plot_roc()); results.save_figure(f'{p}confusion', self.plot_confusions(classes=classes))
+        results.save_figure(f'{p}history', self.plot_history())
+        results.save_markdown(f'{p}findings', self.findings())
+
+# %% ../nbs/00e_experiment.ipynb #1249fbbb
 SUMMARY_METRICS = ['accuracy', 'balanced_accuracy', 'recall', 'specificity', 'precision', 'f1', 'mcc', 'roc_auc', 'pr_auc']
 
 @dataclass
-class Study:
+class Study(_StudyFigures, _StudyReport):
     "Rows and runs of a study: methods x seeds on one split."
     rows: pd.DataFrame
     runs: dict = field(default_factory=dict)  # (method, seed) -> ExperimentResult
@@ -398,72 +540,9 @@ class Study:
         out = [dict(method=m, **delong_test(base.test_labels, r.test_scores, base.test_scores))
                for (m, s), r in self.runs.items() if s == seed and m != self.baseline]
         return pd.DataFrame(out)
-    def plot_roc(self, seed=None, per_class:bool=False):
-        "ROC curves of every method for one seed (K > 2: macro one-vs-rest, or one curve per class)."
-        seed = self.rows.seed.min() if seed is None else seed
-        return plot_roc({m: (r.test_labels, r.test_scores) for (m, s), r in self.runs.items() if s == seed},
-                        classes=self.class_names if self.multiclass else None, per_class=per_class)
-    def plot_confusions(self, seed=None, classes=None):
-        "Confusion matrix of every method for one seed, named in the title (classes: the names; default the study's)."
-        seed = self.rows.seed.min() if seed is None else seed
-        classes = classes if classes is not None else (self.class_names if self.classes is not None or self.multiclass else ('normal', 'disease'))
-        runs = [(m, r) for (m, s), r in self.runs.items() if s == seed]
-        side = 3.2 + 1.1 * (len(classes) - 2)
-        fig, axes = plt.subplots(1, len(runs), figsize=(side * len(runs), side - 0.2), squeeze=False)
-        for ax, (m, r) in zip(axes.flat, runs):
-            plot_confusion(r.test_labels, r.test_predictions, classes=classes, ax=ax, title=m)
-        k = self.rows.seed.nunique()           # the matrices are of one seed, not pooled: say which
-        fig.suptitle(f"test split, seed {seed}" + (f" (one of {k} seeds; the counts table averages them)" if k > 1 else ''), fontsize='medium')
-        fig.tight_layout(); return fig
-    def plot_history(self, seed=None, metrics=('train_loss', 'val_loss', 'val_roc_auc')):
-        seed = self.rows.seed.min() if seed is None else seed
-        return plot_history({m: r.history.frame for (m, s), r in self.runs.items() if s == seed and len(r.history.rows)}, metrics=metrics)
-    def findings(self, metric:str='balanced_accuracy', alpha:float=0.05)->str:
-        "A paragraph of findings written from the numbers (no hard-coded claims)."
-        # the second number of each line: the recall of the positive class (binary), of the rarest test class (K > 2)
-        if self.multiclass:
-            rare = self._minority(); recall, recall_text = self._per_class('recall')[rare], f"recall of {self.class_names[rare]}"
-        else: recall, recall_text = 'recall', 'recall'
-        s = summarize(self.rows, by='method', metrics=list(dict.fromkeys([metric, recall, 'roc_auc'])))   # once each, whichever metric leads
-        best = s.loc[s[f'{metric}_mean'].idxmax()]
-        n = int(s.n.max())
-        seeds = lambda k: f"{k} seed{'s' if k != 1 else ''}"
-        lines = [f"Over {seeds(n)}, the best {metric.replace('_', ' ')} on the test split is {best[metric]} ({best.method})."]
-        if self.multiclass:
-            lines[0] += (f" {len(self.class_names)} classes ({', '.join(self.class_names)}): {metric.replace('_', ' ')} and ROC-AUC are "
-                         f"macro averages over the classes (ROC-AUC one-vs-rest); the rarest test class is {self.class_names[rare]}.")
-        cmp = self.compare(metrics=(metric, recall))
-        if len(cmp):
-            for _, r in cmp[cmp.metric == metric].iterrows():
-                if r.n < 2 or r.p != r.p: test = f"not tested ({seeds(int(r.n))}: a paired test needs at least two)"
-                elif np.isinf(r.t):   # the same difference on every seed: the t-test has no spread to work with (its p is 0), so say so and give Wilcoxon
-                    test = f"by the same amount on every seed ({seeds(int(r.n))}; no spread for a t-test, Wilcoxon p = {r.wilcoxon_p:.3g})"
-                else: test = f"{'significantly' if r.p < alpha else 'not significantly'} (paired t-test p = {r.p:.3g}, {seeds(int(r.n))})"
-                diff = (f"{abs(r.mean_diff):.3f} {'higher' if r.mean_diff > 0 else 'lower'} than the baseline, {test}" if r.mean_diff != 0
-                        else f"the same as the baseline ({seeds(int(r.n))})")
-                lines.append(f"- {r.method}: {metric.replace('_', ' ')} {diff}; {recall_text} "
-                             f"{float(cmp[(cmp.method == r.method) & (cmp.metric == recall)].mean_diff.iloc[0]):+.3f}.")
-        if len(self.skipped):
-            lines.append(f"- Skipped (could not run on these data): " + '; '.join(f"{r.method} (seed {r.seed})" for r in self.skipped.itertuples()) + '.')
-        if n < 3: lines.append(f"With {seeds(n)} the intervals are wide or undefined: run more seeds (`medimb reproduce -n NN -p seeds 5`, or papermill's `-p seeds 5`: five seeds, 0 to 4) before drawing conclusions.")
-        return '\n'.join(lines)
-    def save(self, results:Results, prefix:str='', classes=None):
-        "Save the summary, counts, comparisons and figures through `results`."
-        p = f'{prefix}_' if prefix else ''
-        results.save_table(f'{p}summary', self.summary(), caption='Test metrics, mean ± 95% CI over seeds'
-                           + (' (macro averages over the classes, then the recall of each class)' if self.multiclass else ''))
-        results.save_table(f'{p}counts', self.counts(), caption='Mean confusion-matrix counts on the test split'
-                           + (' (rows: true class; columns: predicted class)' if self.multiclass else ''))
-        cmp = self.compare()
-        if len(cmp): results.save_table(f'{p}vs_baseline', cmp, caption='Paired tests against the baseline over seeds')
-        dl = self.delong()
-        if len(dl): results.save_table(f'{p}delong', dl, caption='DeLong test of ROC-AUC against the baseline (first seed)')
-        if len(self.skipped): results.save_table(f'{p}skipped', self.skipped, caption='Methods that could not run on these data')
-        results.save_figure(f'{p}roc', self.plot_roc()); results.save_figure(f'{p}confusion', self.plot_confusions(classes=classes))
-        results.save_figure(f'{p}history', self.plot_history())
-        results.save_markdown(f'{p}findings', self.findings())
 
-_STUDY_RUN_KEYS = ('model', 'dataset', 'epochs', 'batch_size', 'lr', 'device', 'model_kwargs', 'fit_kwargs', 'keep_model', 'progress')
+# %% ../nbs/00e_experiment.ipynb #750d4766
+_STUDY_RUN_KEYS = (*(f.name for f in fields(RunOptions) if f.name in inspect.signature(run_experiment).parameters and f.name != 'seed'), 'dataset')   # run_study gives the seeds
 
 def _resolve_methods(methods)->dict:
     "name -> Method from a dict (name -> any form), a list of Methods or names, or one of them."

@@ -5,8 +5,7 @@
 # %% ../nbs/10_losses.ipynb #57acd8da
 from __future__ import annotations
 import copy, inspect, sys, warnings
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 import numpy as np
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 from .core import ConfigError, DataError, CheckpointError
+from .train import Callback, LossFunction, MixUp
 from .data import ImageSet, Splits
 from .experiment import Method, MethodSkipped, Trainer, Trained, RunOptions, register_method, train_classifier
 
@@ -48,9 +48,9 @@ class ImbalanceLoss(nn.Module):
     @property
     def epoch(self)->int: return self._epoch   # not a setting: kept out of the recorded parameters
     @epoch.setter
-    def epoch(self, value:int): self._epoch = int(value)
+    def epoch(self, value:int): self._epoch = int(value)   # fit's `LossFunction` callback sets it at each epoch's start
     def on_epoch_end(self, epoch:int, row=None):
-        "fit's `on_epoch_end(epoch, row)` callback: the next batches belong to epoch `epoch + 1`."
+        "For older code's `fit(on_epoch_end=loss.on_epoch_end)`: no longer needed (fit tells the loss its epoch); sets what fit sets next."
         self._epoch = int(epoch) + 1
 
     def fit_counts(self, labels,                 # the training split's labels (class indices)
@@ -218,7 +218,7 @@ def adjust_probabilities(probs,          # (N, K) class probabilities
     e = np.exp(logits)
     return e / e.sum(1, keepdims=True)
 
-# %% ../nbs/10_losses.ipynb #880b79ac
+# %% ../nbs/10_losses.ipynb #0597f50f
 LIBAUC_INSTALL = "pip install 'medimb[libauc]' (or: pip install libauc)"
 
 class MissingLibrary(MethodSkipped):
@@ -238,6 +238,7 @@ def require_libauc()->tuple:
                           f"pip install -U 'libauc>=1.4'")
     return losses, optimizers
 
+# %% ../nbs/10_losses.ipynb #c6544fea
 class AUCMarginLoss(ImbalanceLoss):
     "AUC-margin loss (Yuan et al. 2021), LibAUC's, on the softmax score of class 1 (two classes) or one-vs-rest per class (K > 2); train it with `PESGOptimizer`."
     needs_counts, soft_targets = True, False
@@ -245,14 +246,14 @@ class AUCMarginLoss(ImbalanceLoss):
                 ):
         super().__init__()
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0: raise ConfigError(f"margin must be a number > 0; got {margin!r}")
-        self.margin, self.auc_loss_, self.optimizer_, self._reference_epoch, self._started = float(margin), None, None, 0, False
+        self.margin, self.auc_loss_, self.optimizer_ = float(margin), None, None
 
     def fit_counts(self, labels, num_classes:int|None=None, epochs:int|None=None)->AUCMarginLoss:
         "Record the training class counts; each class's fraction is its p (LibAUC's imratio). Needs LibAUC."
         require_libauc()
         super().fit_counts(labels, num_classes, epochs)
         self.imratio_ = (self.counts_ / self.counts_.sum()).tolist()
-        self.auc_loss_, self.optimizer_, self._reference_epoch, self._started = None, None, 0, False
+        self.auc_loss_, self.optimizer_ = None, None
         return self
 
     def libauc_loss(self, device=None)->nn.Module:
@@ -264,20 +265,6 @@ class AUCMarginLoss(ImbalanceLoss):
             self.auc_loss_ = (losses.AUCMLoss(margin=self.margin, imratio=self.imratio_[1], device=device) if k == 2 else
                               losses.MultiLabelAUCMLoss(margin=self.margin, num_labels=k, imratio=list(self.imratio_), device=device))
         return self.auc_loss_
-
-    @property
-    def epoch(self)->int: return self._epoch
-    @epoch.setter
-    def epoch(self, value:int):
-        "fit sets it at each epoch start: PESG's reference point moves to the average weights of the epochs since it last moved."
-        self._epoch, opt = int(value), self.optimizer_
-        if opt is not None and not self._started and self._epoch > 0:   # a fresh run starts at epoch 0: this one was resumed
-            raise CheckpointError(f"{self!r}: a run resumed from a checkpoint at epoch {self._epoch} would restart LibAUC's a, b and alpha from 0 "
-                                  f"(they are not in fit's checkpoint): pass resume=False, or another checkpoint path")
-        self._started = opt is not None
-        if opt is not None and self._epoch > self._reference_epoch:
-            if getattr(opt, 'model_ref', None) is not None and opt.T > 0: opt.update_regularizer()   # no decay_factor: fit's schedule sets the lr
-            self._reference_epoch = self._epoch
 
     def forward(self, logits:torch.Tensor, # (N, K) logits
                 targets:torch.Tensor       # (N,) class indices
@@ -298,9 +285,10 @@ class AUCMarginLoss(ImbalanceLoss):
             else: loss = auc(scores, F.one_hot(targets.long(), logits.shape[1]), auto=False)
         return loss.reshape(())
 
+# %% ../nbs/10_losses.ipynb #54791546
 @dataclass
-class PESGOptimizer:
-    "`fit`'s optimizer for the AUC-margin loss: LibAUC's PESG on the model's weights and the loss's a and b (alpha by PESG's own ascent step)."
+class PESGOptimizer(Callback):
+    "`fit`'s optimizer for the AUC-margin loss: LibAUC's PESG on the model's weights and the loss's a and b (alpha by PESG's own ascent step); as a callback, it moves PESG's reference point at each stage (epoch)."
     lr: float = 0.1             # PESG's learning rate (LibAUC's default; it replaces the run's lr, whose schedule still applies)
     epoch_decay: float = 2e-3   # strength of the pull towards the reference point (0: none)
     weight_decay: float = 1e-5  # L2 penalty
@@ -316,7 +304,7 @@ class PESGOptimizer:
         if self.mode not in ('sgd', 'adam'): raise ConfigError(f"PESGOptimizer: mode must be 'sgd' or 'adam'; got {self.mode!r}")
 
     def __call__(self, model:nn.Module, loss_fn:AUCMarginLoss)->torch.optim.Optimizer:
-        "PESG over `model`'s trainable weights and `loss_fn`'s a and b, on the model's device; the loss keeps it to move the reference point each epoch."
+        "PESG over `model`'s trainable weights and `loss_fn`'s a and b, on the model's device."
         _, optimizers = require_libauc()
         if not isinstance(loss_fn, AUCMarginLoss):
             raise ConfigError(f"PESG optimizes the AUC-margin loss; got loss_fn={loss_fn!r}: fit(..., loss_fn=AUCMarginLoss().fit_counts(train.labels), optimizer=PESGOptimizer())")
@@ -324,33 +312,46 @@ class PESGOptimizer:
         opt = optimizers.PESG([p for p in model.parameters() if p.requires_grad], loss_fn=loss_fn.libauc_loss(device), lr=self.lr, mode=self.mode,
                               clip_value=self.clip_value, weight_decay=self.weight_decay, epoch_decay=self.epoch_decay,
                               momentum=self.momentum, verbose=False, device=device)
-        loss_fn.optimizer_, loss_fn._reference_epoch, loss_fn._started = opt, 0, False
+        loss_fn.optimizer_ = opt                 # the loss refuses to train without PESG, which also updates its a, b and alpha
+        self.optimizer_, self.stage_, self.started_ = opt, 0, False
         return opt
 
-# %% ../nbs/10_losses.ipynb #b91f1208
-def _chain(first, second):
-    "One on_epoch_end(epoch, row) calling both."
-    if first is None: return second
-    def both(epoch, row):
-        first(epoch, row); second(epoch, row)
-    return both
+    role = 'optimizer'
+    @property
+    def optimizer(self): return self            # what it brings to fit: itself, the factory
+    @property
+    def fit_options(self)->dict: return dict(optimizer=self)
 
+    def before_epoch(self, loop):
+        "PESG's stages are fit's epochs: at each one's start the reference point moves to the average weights of the stage just ended."
+        opt = getattr(self, 'optimizer_', None)
+        if opt is None: return
+        if not self.started_ and loop.epoch > 0:   # a fresh run starts at epoch 0: this one was resumed
+            raise CheckpointError(f"{self!r}: a run resumed from a checkpoint at epoch {loop.epoch} would restart LibAUC's a, b and alpha from 0 "
+                                  f"(they are not in fit's checkpoint): pass resume=False, or another checkpoint path")
+        self.started_ = True
+        if loop.epoch > self.stage_:
+            if getattr(opt, 'model_ref', None) is not None and opt.T > 0: opt.update_regularizer()   # no decay_factor: fit's schedule sets the lr
+            self.stage_ = loop.epoch
+
+# %% ../nbs/10_losses.ipynb #b91f1208
 class LossTrainer(Trainer):
     "Train the default way with `loss`, fitted to the training split's class counts first."
+    roles = ('loss',)   # it brings the loss: a method cannot add another
     def __init__(self, loss:ImbalanceLoss=None   # the loss (copied per run)
                 ): self.loss = loss
 
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
         if not isinstance(self.loss, ImbalanceLoss): raise ConfigError(f"LossTrainer needs an ImbalanceLoss; got {type(self.loss).__name__}")
-        if options.fit_kwargs.get('loss_fn') is not None or options.fit_kwargs.get('class_weight') is not None:
-            raise ConfigError(f"{self.loss!r} replaces the training loss: do not also give loss_fn or class_weight in fit_kwargs")
-        if not self.loss.soft_targets and options.fit_kwargs.get('mixup'):
-            raise ConfigError(f"{self.loss!r} needs class indices: it cannot be trained with mixup (fit_kwargs mixup={options.fit_kwargs['mixup']!r})")
-        if isinstance(self.loss, AUCMarginLoss) and not isinstance(options.fit_kwargs.get('optimizer'), PESGOptimizer):
+        role = lambda r: next((cb for cb in options.callbacks if getattr(cb, 'role', None) == r), None)
+        if role('loss') is not None:
+            raise ConfigError(f"{self.loss!r} replaces the training loss: do not also give loss_fn or class_weight in fit_kwargs (here {role('loss')!r})")
+        if not self.loss.soft_targets and getattr(role('mixup'), 'alpha', 0):
+            raise ConfigError(f"{self.loss!r} needs class indices: it cannot be trained with mixup (fit_kwargs mixup={role('mixup').alpha!r})")
+        if isinstance(self.loss, AUCMarginLoss) and not isinstance(role('optimizer'), PESGOptimizer):
             raise ConfigError(f"{self.loss!r} is trained with PESG: give fit_kwargs optimizer=PESGOptimizer() (the 'auc-margin' method does)")
         loss = copy.deepcopy(self.loss).fit_counts(train.labels, len(train.classes), options.epochs)
-        fk = {**options.fit_kwargs, 'loss_fn': loss, 'on_epoch_end': _chain(options.fit_kwargs.get('on_epoch_end'), loss.on_epoch_end)}
-        out = train_classifier(train, splits, replace(options, fit_kwargs=fk))
+        out = train_classifier(train, splits, replace(options, callbacks=[*options.callbacks, LossFunction(loss)]))
         out.row.update(loss=repr(self.loss))
         return out
 
@@ -374,7 +375,7 @@ def focal_method(gamma:float=2.,   # focusing parameter (0: cross-entropy)
                  alpha=None        # None, or one weight per class
                 )->Method:
     "Focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_y)^gamma."
-    return Method('focal', fit_kwargs=dict(loss_fn=FocalLoss(gamma, alpha)))
+    return Method('focal', callbacks=[LossFunction(FocalLoss(gamma, alpha))])
 
 @register_method('class-balanced')
 def class_balanced_method(beta:float=0.999, # effective-number beta
@@ -417,5 +418,5 @@ def auc_margin_method(margin:float=1.0,      # AUC-margin m
                       momentum:float=0.9
                      )->Method:
     "AUC-margin loss with its PESG optimizer (Yuan et al. 2021), LibAUC's; an optional extra: pip install 'medimb[libauc]'."
-    return Method('auc-margin', fit_kwargs=dict(optimizer=PESGOptimizer(lr, epoch_decay, weight_decay, momentum)),
+    return Method('auc-margin', callbacks=[PESGOptimizer(lr, epoch_decay, weight_decay, momentum)],
                   trainer=LossTrainer(AUCMarginLoss(margin)))

@@ -269,7 +269,7 @@ class PairingTrainer(Trainer):
     def train_predict(self, train:ImageSet, splits:Splits, options:RunOptions)->Trained:
         self._check(train)
         seed, dev = options.seed, get_device(options.device)
-        fit_kwargs = dict(options.fit_kwargs); augment = fit_kwargs.pop('augment', None)
+        augment = next((cb.augment for cb in options.callbacks if getattr(cb, 'role', None) == 'augment'), None)   # the pairs serve it
         with Timer() as tb:
             rest, ref = split_reference(train, self.reference_size, seed)
             pair_kw = dict(strategy=self.strategy, n_pairs=self.n_pairs, same_per_image=self.same_per_image, different_per_negative=self.different_per_negative)
@@ -281,7 +281,8 @@ class PairingTrainer(Trainer):
             net = pair_model(options.model, in_channels=rest.channels, combine=self.combine, hidden=self.hidden, **mk)
         else: net = options.model()
         hist = fit(net, PairBatches(rest, train_pairs, dev, augment), PairBatches(splits.val, val_pairs, dev), epochs=options.epochs,
-                   batch_size=options.batch_size, lr=options.lr, device=dev, seed=seed, progress=options.progress, **fit_kwargs)
+                   batch_size=options.batch_size, lr=options.lr, device=dev, seed=seed, progress=options.progress,
+                   callbacks=options.callbacks, **options.fit_kwargs)
         val = vote_predict(net, splits.val, ref, self.k, seed=seed + 2, tie=self.tie, tie_class=self.tie_class)
         test = vote_predict(net, splits.test, ref, self.k, seed=seed + 3, tie=self.tie, tie_class=self.tie_class)
         row = dict(n_pairs=len(train_pairs), n_reference=len(ref), k=self.k if self.k is not None else int(np.bincount(ref.labels).min()),

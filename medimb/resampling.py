@@ -6,7 +6,6 @@
 from __future__ import annotations
 import hashlib, inspect, json, tracemalloc, warnings
 from collections import OrderedDict
-from dataclasses import replace
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ from imblearn.utils import check_sampling_strategy
 from .core import get_device, set_seed, Timer, ConfigError
 from .data import ImageSet, Splits, BatchAugment
 from .models import get_model
-from .train import fit, predict, embed
+from .train import fit, predict, embed, BalancedSampler
 from .metrics import summarize, compare_to_baseline
 from .balancer import Balancer, OverSampler, SAMPLING_STRATEGY_DOC, readable
 from .experiment import (Study, Method, Trainer, Trained, RunOptions, MethodSkipped, register_method, train_classifier)
@@ -523,7 +522,7 @@ class FeatureHeadTrainer(Trainer):
         if key in _EMBEDDINGS: _EMBEDDINGS.move_to_end(key); return _EMBEDDINGS[key]
         if isinstance(enc, str) and enc == 'baseline':
             set_seed(options.seed)   # the baseline method's network, seed for seed
-            enc = train_classifier(splits.train, splits, replace(options, fit_kwargs=dict(options.base_fit_kwargs))).model
+            enc = train_classifier(splits.train, splits, options.baseline()).model
         elif isinstance(enc, str): enc = get_model(enc, in_channels=train.channels, pretrained=True)
         fs = embed_splits(enc, Splits(*parts), self.embed_batch_size, options.device)
         _EMBEDDINGS[key] = fs
@@ -548,7 +547,8 @@ class FeatureHeadTrainer(Trainer):
             before = [hashlib.sha1(e.X.tobytes()).hexdigest() for e in (fs.val, fs.test)]
             X, y, syn = resample_features(fs.train.X, fs.train.y, sampler)
         head, hist = train_head(Embeddings(X, y), fs.val, self.hidden, options.epochs if self.epochs is None else self.epochs,
-                                options.batch_size, options.lr if self.lr is None else self.lr, options.seed, options.device, **options.fit_kwargs)
+                                options.batch_size, options.lr if self.lr is None else self.lr, options.seed, options.device,
+                                callbacks=options.callbacks, **options.fit_kwargs)
         val, test = predict(head, FeatureBatches(*fs.val)), predict(head, FeatureBatches(*fs.test))
         assert [hashlib.sha1(e.X.tobytes()).hexdigest() for e in (fs.val, fs.test)] == before, "validation or test embeddings changed"
         return Trained(val, test, hist, head, model_name=f"{self._encoder_name(options)}-features+{'mlp' if self.hidden else 'linear'}-head",
@@ -620,9 +620,8 @@ def _register_pixel_method(name:str, cls):
 def _register_feature_method(name:str):
     "Register the feature-space version of `name` as 'features:<name>'."
     resampler = None if name in ('baseline', 'balanced-sampler') else name
-    fit_kwargs = dict(sampler='balanced') if name == 'balanced-sampler' else {}
     def factory(encoder='baseline', hidden:int=0, epochs:int|None=None, lr:float|None=None, k_neighbors:int=5, sampling_strategy='auto'):
-        return Method(f'features:{name}', fit_kwargs=dict(fit_kwargs),
+        return Method(f'features:{name}', callbacks=[BalancedSampler()] if name == 'balanced-sampler' else [],
                       trainer=FeatureHeadTrainer(resampler, encoder, hidden, epochs, lr, k_neighbors, sampling_strategy))
     what = {'baseline': 'no resampling', 'balanced-sampler': 'class-balanced batches'}.get(name, f'{name} on the training embeddings')
     factory.__doc__ = f"Feature space, {what}: a head trained on an encoder's embeddings (see FeatureHeadTrainer)."

@@ -212,6 +212,7 @@ def plain(x):
     "`x` as plain data (dicts, lists, numbers, text): what a checkpoint may hold besides tensors, and how configurations are compared."
     return json.loads(json.dumps(x, sort_keys=True, default=_plain_default))
 
+# %% ../nbs/00d_train.ipynb #15611faf
 def read_checkpoint(path:str|Path # a checkpoint written by `TrainLoop.save`
                    )->dict:
     "Load a medimb checkpoint with `weights_only=True` (opening it runs no code); a CheckpointError naming the file otherwise."

@@ -347,3 +347,52 @@ def test_findings_do_not_call_an_identical_difference_on_every_seed_significant(
     text = Study(rows=rows).findings()
     line = [l for l in text.splitlines() if l.startswith('- ros')][0]
     assert 'by the same amount on every seed (2 seeds' in line and 'Wilcoxon p = 0.5' in line and 'significantly' not in line
+
+
+# ---------------------------------------------------------------- a method carries callbacks; methods compose by name
+from medimb.train import BalancedSampler, MixUp, ClassWeights, Callback
+from medimb.experiment import compose_methods, RunOptions, _RUN_LEVEL, _STUDY_RUN_KEYS
+
+def test_a_method_carries_callbacks_and_records_them_as_fit_options():
+    old, new = Method('m', fit_kwargs=dict(sampler='balanced', mixup=0.3)), Method('m', callbacks=[BalancedSampler(), MixUp(0.3)])
+    assert [type(c) for c in old.callbacks] == [BalancedSampler, MixUp] and old.fit_kwargs == {}
+    assert old.params == new.params == {'fit': {'sampler': 'balanced', 'mixup': 0.3}}
+    class Watch(Callback): pass
+    assert Method('w', callbacks=[Watch()]).params == {'callbacks': ['Watch()']}     # a callback that is no fit option is recorded too
+    with pytest.raises(ConfigError, match='two callbacks for the loss'): Method('x', callbacks=[ClassWeights()], fit_kwargs=dict(loss_fn=torch.nn.CrossEntropyLoss()))
+    with pytest.raises(ConfigError, match='brings its own loss'): Method('x', trainer=get_method('ldam-drw').trainer, callbacks=[ClassWeights()])
+
+def test_methods_compose_by_name_into_one():
+    m = get_method('augment+logit-adjustment-posthoc')
+    a, b = get_method('augment'), get_method('logit-adjustment-posthoc')
+    assert m.name == 'augment+logit-adjustment-posthoc' and m.balancer is not None and m.trainer is not None
+    assert m.params == {**a.params, **b.params}
+    assert get_method('smote+class-weights+mixup').params == {**get_method('smote').params, 'fit': {'class_weight': 'balanced', 'mixup': 0.4}}
+    assert compose_methods(get_method('mixup', alpha=0.2), get_method('balanced-sampler')).params['fit'] == dict(mixup=0.2, sampler='balanced')
+
+@pytest.mark.parametrize('name,clash', [('smote+ros', "'smote' and 'ros' each bring a balancer"),
+                                        ('focal+class-weights', "'focal' and 'class-weights' each bring a loss"),
+                                        ('ldam-drw+focal', "'ldam-drw' and 'focal' each bring a loss"),
+                                        ('pairing+logit-adjustment-posthoc', 'each bring a trainer'),
+                                        ('mixup+smite', 'unknown method')])
+def test_a_composition_that_clashes_is_refused_before_any_work(toy, monkeypatch, name, clash):
+    import medimb.experiment as E
+    calls = []
+    monkeypatch.setattr(E, 'train_classifier', lambda *a, **k: calls.append(1))
+    with pytest.raises(ConfigError, match=clash): run_study(toy, ['baseline', name], seeds=(0,))
+    assert calls == []
+
+def test_a_composed_method_runs_and_is_named_by_its_parts(toy):
+    r = run_experiment(toy, 'balanced-sampler+mixup', **dict(RUN, epochs=1))
+    assert r.row['method'] == 'balanced-sampler+mixup' and r.row['params']['fit'] == {'sampler': 'balanced', 'mixup': 0.4}
+
+def test_run_level_keys_come_from_run_options():
+    assert set(_RUN_LEVEL) == {'model', 'epochs', 'batch_size', 'lr', 'device', 'seed', 'progress'}
+    assert set(_STUDY_RUN_KEYS) == {'model', 'dataset', 'epochs', 'batch_size', 'lr', 'device', 'model_kwargs', 'fit_kwargs', 'keep_model', 'progress'}
+
+def test_a_grid_takes_a_composed_name_and_refuses_a_clash():
+    from medimb.benchmark import make_grid
+    g = make_grid(dict(methods=['baseline', 'augment+logit-adjustment-posthoc'], datasets=['phantom'], seeds=[0]))
+    assert [m['name'] for m in g.methods] == ['baseline', 'augment+logit-adjustment-posthoc']
+    with pytest.raises(ConfigError, match="grid: smote\\+ros: 'smote' and 'ros' each bring a balancer"):
+        make_grid(dict(methods=['smote+ros'], datasets=['phantom'], seeds=[0]))

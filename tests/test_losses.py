@@ -73,7 +73,7 @@ def test_ldam_margins_by_class_count_and_drw():
     shifted = z - F.one_hot(y, 3) * torch.tensor(m, dtype=torch.float32)
     assert torch.allclose(loss(z, y), F.cross_entropy(shifted, y), atol=1e-6)
     assert loss.class_weights() is None
-    loss.on_epoch_end(0)   # fit's callback after epoch 0: from epoch 1 on, re-weighted
+    loss.epoch = 1   # fit's LossFunction callback at epoch 1's start: from epoch 1 on, re-weighted
     w = torch.tensor(effective_number_weights(COUNTS, 0.9999), dtype=torch.float32)
     assert torch.allclose(loss(z, y), F.cross_entropy(shifted, y, weight=w, reduction='none').mean(), atol=1e-6)
     assert torch.allclose(LDAMLoss(scale=30., drw_epoch=None).fit_counts(LABELS, 3)(z, y), F.cross_entropy(30 * shifted, y), atol=1e-5)
@@ -258,8 +258,10 @@ def test_auc_margin_with_pesg_learns_and_moves_its_reference_each_epoch(splits2)
     # fit tells the loss each epoch; PESG's reference point moves at each epoch start after the first
     loss = AUCMarginLoss().fit_counts(splits2.train.labels, 2, 3)
     steps = -(-len(splits2.train) // 64)
-    fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=3, batch_size=64, loss_fn=loss, optimizer=PESGOptimizer(), progress=False, device='cpu')
-    assert loss.optimizer_.steps == 3 * steps and loss.optimizer_.T == steps and loss._reference_epoch == 2
+    pesg = PESGOptimizer()
+    fit(get_model('small_cnn', widths=(8, 16)), splits2.train, epochs=3, batch_size=64, loss_fn=loss, optimizer=pesg, progress=False, device='cpu')
+    assert loss.optimizer_.steps == 3 * steps and loss.optimizer_.T == steps and pesg.stage_ == 2   # the stage is the optimizer callback's, not the loss's
+    assert not hasattr(loss, '_reference_epoch')
 
 
 @needs_libauc

@@ -334,7 +334,7 @@ def test_methods_by_name():
     assert m.name == 'smote' and type(m.balancer) is SMOTESampling and m.balancer.k_neighbors == 3
     assert m.params == {'balancer': dict({'class': 'SMOTESampling'}, k_neighbors=3, random_state=None, sampling_strategy='auto')}
     assert all(type(get_method(k).balancer) is v for k, v in RESAMPLERS.items())
-    assert get_method('balanced-sampler').fit_kwargs == dict(sampler='balanced') and get_method('baseline').balancer is None
+    assert get_method('balanced-sampler').params['fit'] == dict(sampler='balanced') and get_method('baseline').balancer is None
     names = set(list_methods().method)
     assert {f'features:{n}' for n in FEATURE_METHODS} <= names and 'features:augment' not in names
     with pytest.raises(ConfigError, match='unknown method'): get_method('smite')

@@ -24,10 +24,6 @@ SAMPLING_STRATEGY_DOC = """sampling_strategy : float, str, dict or callable, def
 random_state : int or None
     Seeds every random draw; the same value gives the same output."""
 
-def _takes_var_kwargs(cls)->bool:
-    "Whether `cls.__init__` hides parameters in **kwargs (which get_params cannot list)."
-    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
-
 def _settings(obj)->dict:
     "Public attributes that are not fitted results (no leading `_`, no trailing `_`)."
     return {k: v for k, v in vars(obj).items() if not k.startswith('_') and not k.endswith('_')}
@@ -76,13 +72,13 @@ class Balancer(BaseEstimator):
 
     def _fit_resample(self, train:ImageSet)->ImageSet: raise NotImplementedError
 
-    def __sklearn_clone__(self):
-        if _takes_var_kwargs(type(self)):   # parameters hidden in **kwargs cannot be rebuilt from get_params: copy the object, unfitted
-            twin = copy.deepcopy(self)
-            for k in [k for k in vars(twin) if k.endswith('_') and not k.startswith('_')]: delattr(twin, k)
-            return twin
-        return super().__sklearn_clone__()
+    def flat_params(self)->dict:
+        "The parameters as a results row and a cache key see them: `get_params`, with a settings dataclass (`config`) spread into its fields."
+        params = self.get_params(deep=False)
+        if not dataclasses.is_dataclass(config := params.get('config')): return params
+        return {**{k: v for k, v in params.items() if k != 'config'}, **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}}
 
+# %% ../nbs/00da_balancer.ipynb #dc642806
 class OverSampler(Balancer):
     "Base of balancers that add `n` new images per class: subclasses implement `_generate(train, label, n, rng)`."
     def _fit(self, train:ImageSet, rng:np.random.Generator):
@@ -132,11 +128,8 @@ def readable(value)->object:
     if isinstance(value, (list, tuple)): return [readable(v) for v in value]
     if isinstance(value, type): return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, BaseEstimator):
-        params, skip = value.get_params(deep=False), getattr(value, '_execution_params', ())
-        out = {'class': type(value).__name__, **{k: readable(v) for k, v in params.items() if k not in skip}}
-        if _takes_var_kwargs(type(value)):   # settings hidden in **kwargs: record them too
-            out.update({k: readable(v) for k, v in _settings(value).items() if k not in params and k not in skip})
-        return out
+        params = value.flat_params() if callable(getattr(value, 'flat_params', None)) else value.get_params(deep=False)
+        return {'class': type(value).__name__, **{k: readable(v) for k, v in params.items() if k not in getattr(value, '_execution_params', ())}}
     if isinstance(value, (np.ndarray, torch.Tensor)):
         a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
         if a.size <= 32: return a.tolist()
@@ -173,16 +166,13 @@ def _check_params(balancer, check, name:str):
     lost = [k for k, v in _settings(balancer).items() if readable(getattr(twin, k, '<missing>')) != readable(v)]
     check(not lost, f"clone() lost or changed {lost}: name every parameter in __init__ and store it unchanged (scikit-learn's rule)")
     hidden = [k for k in _settings(balancer) if k not in params]
-    if hidden:
-        msg = (f"{name} keeps {hidden} outside the parameters of __init__, so get_params, set_params and clone cannot see "
-               f"them. Name every setting in __init__ and store it unchanged under its own name (scikit-learn's rule); derive in fit_resample")
-        if _takes_var_kwargs(type(balancer)): warnings.warn(msg + " (clone copies this balancer whole, so nothing is lost in a run)")
-        else: check(False, msg)
-    if not _takes_var_kwargs(type(balancer)):
-        rebuilt = type(balancer)(**params)
-        missed = [k for k, v in _settings(balancer).items() if readable(getattr(rebuilt, k, '<missing>')) != readable(v)]
-        check(not missed, f"{name}(**get_params()) does not set {missed} as the original has them: store each parameter unchanged")
+    check(not hidden, f"keeps {hidden} outside the parameters of __init__, so get_params, set_params and clone cannot see them. Name every "
+                      f"setting in __init__ and store it unchanged under its own name (scikit-learn's rule); derive in fit_resample")
+    rebuilt = type(balancer)(**params)
+    missed = [k for k, v in _settings(balancer).items() if readable(getattr(rebuilt, k, '<missing>')) != readable(v)]
+    check(not missed, f"{name}(**get_params()) does not set {missed} as the original has them: store each parameter unchanged")
 
+# %% ../nbs/00da_balancer.ipynb #2773a17b
 def check_balancer(balancer:Balancer,          # an unfitted balancer
                    train:ImageSet|None=None,   # training set (default: a small phantom split)
                    splits:Splits|None=None,    # or whole splits, to check val/test stay untouched

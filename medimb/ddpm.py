@@ -4,26 +4,25 @@
 
 # %% ../nbs/05_ddpm.ipynb #d451972e
 from __future__ import annotations
-import copy, json, math, time, hashlib, warnings
-from dataclasses import dataclass, asdict, fields, replace
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, atomic_write, Timer, ConfigError
-from .data import ImageSet, phantom, plot_grid
-from .train import ImageBatches, TrainLoop, GeneratorState, architecture
-from .models import count_parameters
+from .core import get_device, ConfigError, DataError
+from .data import ImageSet
+from .train import ImageBatches, GeneratorState, architecture
 from .balancer import SAMPLING_STRATEGY_DOC
 from .experiment import Method, register_method
-from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, cache_key
+from .generative import GenerativeBalancer, derive_seed, signed_to_uint8
+from .trainers import Settings, Interval, Trainer
 
 # %% auto #0
-__all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'make_scheduler', 'signal_kept', 'StudyDenoiser',
-           'unet_config', 'build_denoiser', 'denoiser_shape', 'DiffusionTrainer', 'sample_chunk', 'sample_images',
-           'DDPMBalancer', 'ddpm_method']
+__all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'preset_changes', 'make_scheduler', 'signal_kept',
+           'StudyDenoiser', 'unet_config', 'build_denoiser', 'denoiser_shape', 'DiffusionTrainer', 'sample_chunk',
+           'sample_images', 'DDPMBalancer', 'ddpm_method']
 
 # %% ../nbs/05_ddpm.ipynb #ad2d63bf
 WIDTHS = {  # UNet channels per resolution level, highest resolution first; levels are trimmed to fit the image
@@ -32,8 +31,22 @@ WIDTHS = {  # UNet channels per resolution level, highest resolution first; leve
     'tiny': dict(block_out_channels=(16, 32, 64), layers_per_block=1, attention=False, norm_num_groups=8),  # CPU tests
 }
 
+SAMPLERS = ('ddpm', 'ddim', 'dpm')
+
+def _ddpm_rules(c):
+    "The rules that tie DDPM settings together (the table checks each alone)."
+    if c.model == 'unet' and c.width not in WIDTHS and c.block_out_channels is None:
+        raise ConfigError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {c.width!r}")
+    if c.sample_steps > c.timesteps:
+        raise ConfigError(f"sample_steps ({c.sample_steps}) cannot exceed the diffusion timesteps ({c.timesteps})")
+    if not c.beta_start <= c.beta_end: raise ConfigError(f"need 0 < beta_start <= beta_end < 1; got {c.beta_start}, {c.beta_end}")
+    if c.guidance_scale != 1 and not (c.conditional and c.class_dropout > 0):
+        raise ConfigError(f"guidance_scale={c.guidance_scale} needs a conditional model trained with class_dropout > 0 "
+                         f"(it learns the 'no class' prediction that guidance extrapolates from); set class_dropout=0.1")
+
+# %% ../nbs/05_ddpm.ipynb #66f671ab
 @dataclass
-class DDPMConfig:
+class DDPMConfig(Settings):
     "Every setting of a denoising diffusion balancer: network, noise schedule, training, sampling and speed."
     # the model
     model: str = 'unet'                  # 'unet' (diffusers UNet2DModel) or 'study' (two convolutions, two transposed convolutions)
@@ -67,27 +80,20 @@ class DDPMConfig:
     checkpoint_every: int = 1000         # steps between checkpoints
     log_every: int = 50                  # steps between loss checks (NaN) and history rows
 
+    constraints = dict(
+        model=('unet', 'study'), sampler=SAMPLERS, conditional=bool, flip=bool, bf16=bool, channels_last=bool, compile=bool,
+        **{k: Interval(1, whole=True) for k in ('timesteps', 'train_steps', 'batch_size', 'sample_steps', 'sample_batch', 'checkpoint_every', 'log_every')},
+        warmup_steps=Interval(0, whole=True), beta_start=Interval(0, 1, closed='neither'), beta_end=Interval(0, 1, closed='neither'),
+        lr=Interval(0, closed='neither'), weight_decay=Interval(0), max_grad_norm=[None, Interval(0, closed='neither')],
+        ema_decay=[None, Interval(0, 1, closed='neither')], class_dropout=Interval(0, 1, closed='left'), guidance_scale=Interval(0),
+        block_out_channels=[None, tuple], layers_per_block=[None, Interval(1, whole=True)], attention=[None, bool])
+
     def __post_init__(self):
-        if self.block_out_channels is not None: self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
-        if self.model not in ('unet', 'study'): raise ConfigError(f"model must be 'unet' or 'study'; got {self.model!r}")
-        if self.model == 'unet' and self.width not in WIDTHS and self.block_out_channels is None:
-            raise ConfigError(f"width must be one of {list(WIDTHS)} (or pass block_out_channels); got {self.width!r}")
-        if self.sampler not in SAMPLERS: raise ConfigError(f"sampler must be one of {list(SAMPLERS)}; got {self.sampler!r}")
-        for k in ('timesteps', 'train_steps', 'batch_size', 'sample_steps', 'sample_batch', 'checkpoint_every', 'log_every'):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ConfigError(f"{k} must be a positive integer; got {v!r}")
-        if self.sample_steps > self.timesteps:
-            raise ConfigError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion timesteps ({self.timesteps})")
-        for k in ('beta_start', 'beta_end', 'lr', 'class_dropout', 'guidance_scale', 'weight_decay'):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)): raise ConfigError(f"{k} must be a number; got {v!r}")
-        if not (0 < self.beta_start <= self.beta_end < 1): raise ConfigError(f"need 0 < beta_start <= beta_end < 1; got {self.beta_start}, {self.beta_end}")
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ConfigError(f"lr must be a positive number; got {self.lr}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ConfigError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay}")
-        if not 0 <= self.class_dropout < 1: raise ConfigError(f"class_dropout must lie in [0, 1); got {self.class_dropout}")
-        if self.guidance_scale != 1 and not (self.conditional and self.class_dropout > 0):
-            raise ConfigError(f"guidance_scale={self.guidance_scale} needs a conditional model trained with class_dropout > 0 "
-                             f"(it learns the 'no class' prediction that guidance extrapolates from); set class_dropout=0.1")
+        if self.block_out_channels is not None and not isinstance(self.block_out_channels, str):
+            self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
+        super().__post_init__()
+
+    def _check(self): _ddpm_rules(self)
 
     def model_fields(self)->dict:
         "The settings that define the trained model (its cache key)."
@@ -99,8 +105,8 @@ class DDPMConfig:
 _MODEL_FIELDS = ('model', 'width', 'block_out_channels', 'layers_per_block', 'attention', 'conditional', 'timesteps', 'beta_start',
                  'beta_end', 'beta_schedule', 'train_steps', 'batch_size', 'lr', 'warmup_steps', 'weight_decay', 'max_grad_norm',
                  'ema_decay', 'class_dropout', 'flip')
-SAMPLERS = ('ddpm', 'ddim', 'dpm')
 
+# %% ../nbs/05_ddpm.ipynb #96c64289
 PRESETS = {
     # the hernia study: its tiny network, T = 10, β from 1e-4 to 5e-4, one model for the minority class, plain DDPM sampling
     'study': dict(model='study', block_out_channels=(64, 128), conditional=False, timesteps=10, beta_start=1e-4, beta_end=5e-4,
@@ -117,13 +123,16 @@ def ddpm_config(preset:str|DDPMConfig='default', # 'study', 'default', 'tiny', o
                 **overrides                      # any DDPMConfig field
                )->DDPMConfig:
     "A DDPMConfig from a preset plus overrides."
-    if isinstance(preset, DDPMConfig): base = asdict(preset)
-    elif preset in PRESETS: base = dict(PRESETS[preset])
-    else: raise ConfigError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
-    known = {f.name for f in fields(DDPMConfig)}
-    bad = sorted(set(overrides) - known)
-    if bad: raise ConfigError(f"unknown DDPM setting(s) {bad}; the settings are {sorted(known)}")
-    return DDPMConfig(**{**base, **overrides})
+    if isinstance(preset, DDPMConfig): return preset.replace(**overrides)
+    if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}; choose one of {list(PRESETS)} or pass a DDPMConfig")
+    return DDPMConfig(**PRESETS[preset]).replace(**overrides)
+
+def preset_changes(config:DDPMConfig, # the settings
+                   preset:str         # the preset they are read against
+                  )->dict:
+    "The fields in which `config` differs from `preset`: how a results row records the settings (the preset and what was changed)."
+    base = ddpm_config(preset)
+    return {f: getattr(config, f) for f in DDPMConfig.field_names() if getattr(config, f) != getattr(base, f)}
 
 # %% ../nbs/05_ddpm.ipynb #45a956c2
 def make_scheduler(config:DDPMConfig,   # the settings
@@ -138,7 +147,7 @@ def make_scheduler(config:DDPMConfig,   # the settings
     if kind == 'ddim': return DDIMScheduler.from_config(base.config)
     if kind == 'dpm':   # thresholding: clip the predicted image to [-1, 1], as a pixel-space model needs (DDIM's clip_sample does the same)
         return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type='dpmsolver++', solver_order=2, thresholding=True, sample_max_value=1.0)
-    raise ValueError(f"kind must be one of {SAMPLERS}; got {kind!r}")
+    raise ConfigError(f"kind must be one of {SAMPLERS}; got {kind!r}")
 
 def signal_kept(config:DDPMConfig)->float:
     "ᾱ_T: the fraction of the image's variance left after the whole forward process (should be near 0)."
@@ -187,7 +196,7 @@ def unet_config(config:DDPMConfig,         # the settings
     if config.attention is not None: spec['attention'] = config.attention
     chans = spec['block_out_channels']
     lv = min(_levels(h, len(chans)), _levels(w, len(chans)))
-    if lv < 2: raise ValueError(f"a UNet needs an image side divisible by 2 and at least 8 px; got {h}x{w}. Resize the images (ImageSet.resize).")
+    if lv < 2: raise ConfigError(f"a UNet needs an image side divisible by 2 and at least 8 px; got {h}x{w}. Resize the images (ImageSet.resize).")
     chans = chans[:lv]
     groups = math.gcd(spec['norm_num_groups'], *chans)
     attn = lv - 2 if spec['attention'] else None   # the second-lowest level
@@ -205,7 +214,7 @@ def build_denoiser(config:DDPMConfig,        # the settings
     "A freshly initialized denoiser (built from a config: no download)."
     h, w = (size, size) if isinstance(size, int) else size
     if config.model == 'study':
-        if h % 4 or w % 4: raise ValueError(f"the study denoiser halves the image twice; its side must be divisible by 4, got {h}x{w}")
+        if h % 4 or w % 4: raise ConfigError(f"the study denoiser halves the image twice; its side must be divisible by 4, got {h}x{w}")
         return StudyDenoiser(channels, config.block_out_channels or (64, 128), num_classes)
     from diffusers import UNet2DModel
     return UNet2DModel(**unet_config(config, size, channels, num_classes))
@@ -228,49 +237,9 @@ def _null_label(model)->int|None:
         (model.num_classes + 1 if model.num_classes else None)
     return n - 1 if n else None
 
-class DiffusionTrainer:
-    "Train a denoiser on the DDPM objective over uint8 images held on the device: the DDPM step function on medimb's one `TrainLoop`."
-    def __init__(self, model:nn.Module,            # a denoiser from `build_denoiser`
-                 train:ImageSet,                   # the images to learn (labels are used when `conditional`)
-                 config:DDPMConfig|None=None,      # the settings (default: `ddpm_config('default')`)
-                 conditional:bool|None=None,       # feed class labels (default: the model has a class embedding)
-                 device='auto',                    # 'auto', 'cuda', 'cpu', ...
-                 seed:int=0,                       # seeds every random draw of training
-                 checkpoint:str|Path|None=None,    # file written every `checkpoint_every` steps and resumed from
-                 resume:bool=True):                # continue from `checkpoint` when it exists (False: start afresh)
-        if not isinstance(train, ImageSet): raise TypeError(f"train must be an ImageSet; got {type(train).__name__}")
-        if len(train) == 0: raise ValueError("cannot train a diffusion model on an empty ImageSet")
-        self.config = c = config or ddpm_config('default')
-        dev = get_device(device)
-        self.null_label = _null_label(model)
-        self.conditional = (self.null_label is not None) if conditional is None else bool(conditional)
-        if self.conditional and self.null_label is None: raise ValueError("conditional=True needs a denoiser with a class embedding (num_classes=...)")
-        if self.conditional and len(train.classes) > self.null_label:
-            raise ValueError(f"the denoiser knows {self.null_label} classes but the data has {len(train.classes)}; build it with num_classes={len(train.classes)}")
-        self.model, self.seed, self.fingerprint = model, int(seed), train.fingerprint()
-        self.data = ImageBatches(train, dev)
-        self.alphas_cumprod = make_scheduler(c).alphas_cumprod.to(dev, torch.float32)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, weight_decay=c.weight_decay,
-                                **({'fused': True} if dev.type == 'cuda' else {}))
-        self.ema = EMA(model.to(dev), c.ema_decay) if c.ema_decay else None
-        self.generator = torch.Generator(dev).manual_seed(self.seed)
-        self.checkpoint, self.callback = (Path(checkpoint) if checkpoint is not None else None), None
-        state = dict(generator=GeneratorState(self.generator), **({'ema': self.ema} if self.ema is not None else {}))
-        run = dict(trainer='ddpm', settings=c.model_fields(), data=self.fingerprint, seed=self.seed, conditional=self.conditional,
-                   architecture=architecture(model))
-        self.loop = TrainLoop(self._loop_step, dict(denoiser=model), dict(denoiser=opt), steps_per_epoch=max(1, min(c.log_every, c.checkpoint_every)),
-                              schedules=dict(denoiser=self._lr_factor), device=dev, precision='auto' if c.bf16 else 'fp32',
-                              channels_last=c.channels_last, compile=c.compile, max_grad_norm=c.max_grad_norm, checkpoint=self.checkpoint,
-                              resume=resume, checkpoint_every=c.checkpoint_every, config=run, state=state, check_every=c.log_every,
-                              progress=False, desc='ddpm')
-        self.device, self.cuda = self.loop.device, self.loop.cuda
-        self.resumed_from = self.loop.resumed_from
-
-    @property
-    def step(self)->int: return self.loop.step
-    @property
-    def history(self)->list: return self.loop.history
-
+# %% ../nbs/05_ddpm.ipynb #83837932
+class _DDPMStep:
+    "Part of `DiffusionTrainer`: the DDPM step and the learning-rate warm-up."
     def _lr_factor(self, step:int)->float:
         c = self.config
         return min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps else 1.0
@@ -296,53 +265,59 @@ class DiffusionTrainer:
             if c.class_dropout: labels = torch.where(torch.rand(B, device=dev, generator=g) < c.class_dropout, torch.full_like(y, self.null_label), y)
         with loop.autocast(): pred = _denoise(loop.models['denoiser'], xt, t, labels)
         loss = F.mse_loss(pred.float(), noise)
-        loop.update(loss)
-        if self.ema is not None: self.ema.update(self.model)
+        loop.update(loss, 'denoiser')                            # the EMA follows (a loop callback)
         return loss.detach()
 
-    def _loop_step(self, loop, i):
-        loss = self._train_step()
-        if self.callback is not None: self.callback(i + 1, self)
-        return dict(loss=loss, n=self.config.batch_size)
+    def _loop_step(self, loop, i): return dict(loss=self._train_step(), n=self.config.batch_size)
 
     def train(self, steps:int|None=None,   # train until this many steps in all (default: config.train_steps)
               progress:bool=False,         # show a progress bar
-              callback=None                # callable(step, trainer) after every step (e.g. to stop early)
+              callback=None                # callable(step, trainer) after every step (e.g. to stop early); loop callbacks: `callbacks=`
              )->DiffusionTrainer:
         "Train until `steps` optimizer steps have been taken; checkpoint on the way."
-        c = self.config; total = c.train_steps if steps is None else int(steps)
-        self.callback, self.loop.progress = callback, progress
         bench = torch.backends.cudnn.benchmark
         if self.cuda: torch.backends.cudnn.benchmark = True   # fixed shapes: let cuDNN pick the fastest convolutions
-        try: self.loop.run(total)
-        except FloatingPointError as e:
-            saved = (f"the checkpoint {self.checkpoint} keeps the last good state" if self.checkpoint is not None and self.checkpoint.exists()
-                     else "no checkpoint was written before it")
-            raise FloatingPointError(f"{e}. Lower lr (e.g. ddpm_config(..., lr={c.lr / 4:g})), keep gradient clipping on "
-                                     f"(max_grad_norm=1.0; now {c.max_grad_norm}), or try bf16=False; {saved}.") from None
-        finally: torch.backends.cudnn.benchmark = bench; self.callback = None
-        return self
+        try: return Trainer.train(self, steps, progress, callback)
+        finally: torch.backends.cudnn.benchmark = bench
+
+# %% ../nbs/05_ddpm.ipynb #bd032ad7
+class DiffusionTrainer(_DDPMStep, Trainer):
+    "Train a denoiser on the DDPM objective over uint8 images held on the device: the DDPM step function on the trainer base."
+    frame_columns = ('step', 'loss', 'lr', 'images_per_second', 'seconds')
+    def __init__(self, model:nn.Module,            # a denoiser from `build_denoiser`
+                 train:ImageSet,                   # the images to learn (labels are used when `conditional`)
+                 config:DDPMConfig|None=None,      # the settings (default: `ddpm_config('default')`)
+                 conditional:bool|None=None,       # feed class labels (default: the model has a class embedding)
+                 device='auto',                    # 'auto', 'cuda', 'cpu', ...
+                 seed:int=0,                       # seeds every random draw of training
+                 checkpoint:str|Path|None=None,    # file written every `checkpoint_every` steps and resumed from
+                 resume:bool=True,                 # continue from `checkpoint` when it exists (False: start afresh)
+                 callbacks:list|None=None):        # more loop `Callback`s (medimb.train)
+        if not isinstance(train, ImageSet): raise DataError(f"train must be an ImageSet; got {type(train).__name__}")
+        if len(train) == 0: raise DataError("cannot train a diffusion model on an empty ImageSet")
+        self.config = c = config or ddpm_config('default')
+        dev = get_device(device)
+        self.null_label = _null_label(model)
+        self.conditional = (self.null_label is not None) if conditional is None else bool(conditional)
+        if self.conditional and self.null_label is None: raise ConfigError("conditional=True needs a denoiser with a class embedding (num_classes=...)")
+        if self.conditional and len(train.classes) > self.null_label:
+            raise ConfigError(f"the denoiser knows {self.null_label} classes but the data has {len(train.classes)}; build it with num_classes={len(train.classes)}")
+        self.model, self.seed, self.fingerprint, self.total_steps = model, int(seed), train.fingerprint(), c.train_steps
+        self.data = ImageBatches(train, dev)
+        self.alphas_cumprod = make_scheduler(c).alphas_cumprod.to(dev, torch.float32)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=c.lr, weight_decay=c.weight_decay,
+                                **({'fused': True} if dev.type == 'cuda' else {}))
+        self.generator = torch.Generator(dev).manual_seed(self.seed)
+        run = dict(trainer='ddpm', settings=c.model_fields(), data=self.fingerprint, seed=self.seed, conditional=self.conditional,
+                   architecture=architecture(model))
+        self.start_loop(self._loop_step, dict(denoiser=model), dict(denoiser=opt), c, sampled='denoiser', state=dict(generator=GeneratorState(self.generator)), callbacks=callbacks,
+                        device=dev, checkpoint=checkpoint, resume=resume, schedules=dict(denoiser=self._lr_factor), precision='auto' if c.bf16 else 'fp32',
+                        channels_last=c.channels_last, compile=c.compile, max_grad_norm=c.max_grad_norm, config=run, desc='ddpm')
 
     @property
-    def frame(self)->pd.DataFrame:
-        "The history: mean loss, learning rate and images/s per logged window."
-        return self.loop.frame.reindex(columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
-    @property
-    def images_per_second(self)->float: return self.loop.images_per_second
-
-    def save(self, path:str|Path|None=None)->Path:
-        "Write model, EMA, optimizer, generator, step and history to `path` atomically (tensors and plain data only)."
-        return self.loop.save(path or self.checkpoint)
-
-    def load(self, path:str|Path)->DiffusionTrainer:
-        "Resume from a checkpoint written by `save` with the same data, settings and seed (a CheckpointError otherwise)."
-        self.loop.load(path); return self
-
-    def sampling_model(self)->nn.Module:
-        "A copy of the denoiser with the EMA weights (the raw weights without EMA), in eval mode."
-        m = copy.deepcopy(self.model)
-        if self.ema is not None: self.ema.copy_to(m)
-        return m.eval()
+    def advice(self)->str:
+        c = self.config
+        return f"lower lr (e.g. ddpm_config(..., lr={c.lr / 4:g})), keep gradient clipping on (max_grad_norm=1.0; now {c.max_grad_norm}), or try bf16=False"
 
 # %% ../nbs/05_ddpm.ipynb #af6bf1b3
 @torch.no_grad()
@@ -387,48 +362,8 @@ def sample_images(model:nn.Module, config:DDPMConfig,
 # %% ../nbs/05_ddpm.ipynb #45e698a2
 _CHECKPOINT_VERSION = 2   # part of every checkpoint name: bump when the training changes what a checkpoint holds (2: the TrainLoop format)
 
-class DDPMBalancer(GenerativeBalancer):
-    __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split (`preset`: 'default', "
-               "'study' or 'tiny'; any DDPMConfig field can be passed as a keyword). Any image size: a side the denoiser cannot take (odd, or "
-               "under 8 px) is trained at the next one up and the samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC)
-    name = 'ddpm'
-    _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')
-
-    def __init__(self, sampling_strategy='auto', random_state:int|None=None,
-                 preset:str='default',                 # 'default', 'study' or 'tiny'
-                 device='auto',                        # where to train and sample
-                 cache:bool=True,                      # keep checkpoints and samples on disk and reuse them
-                 cache_dir:str|Path|None=None,         # default: `$MEDIMB_CACHE/ddpm` (~/.cache/medimb/ddpm)
-                 checkpoint_dir:str|Path|None=None,    # default: `cache_dir/checkpoints` (when cache=True)
-                 progress:bool=True,                   # progress bars while training
-                 **config):                            # DDPMConfig overrides, e.g. train_steps=5000, conditional=False
-        super().__init__(sampling_strategy, random_state, device=device, cache=cache, cache_dir=cache_dir, progress=progress)
-        self.preset, self.checkpoint_dir = preset, checkpoint_dir
-        ddpm_config(preset, **config)                  # unknown or bad settings fail here, before any work
-        self._config_keys = tuple(config)
-        for k, v in config.items(): setattr(self, k, v)   # each override is a parameter under its own name
-
-    @property
-    def config(self)->DDPMConfig:
-        "The settings: the preset with this balancer's overrides."
-        return ddpm_config(self.preset, **{k: getattr(self, k) for k in self._config_keys})
-
-    def get_params(self, deep:bool=True)->dict:
-        "The constructor parameters, the DDPMConfig overrides among them."
-        return {**super().get_params(deep=deep), **{k: getattr(self, k) for k in self._config_keys}}
-
-    def set_params(self, **params)->DDPMBalancer:
-        "Set parameters by name; any DDPMConfig field is one."
-        known = {f.name for f in fields(DDPMConfig)}
-        for k in [k for k in params if k in known]:
-            setattr(self, k, params.pop(k))
-            if k not in self._config_keys: self._config_keys += (k,)
-        if params: super().set_params(**params)
-        self.config   # check the new settings now
-        return self
-
-    def _check_params(self): self.config   # ddpm_config checks names and values: a ConfigError when a method is built and before a fit
-
+class _DDPMModels:
+    "Part of `DDPMBalancer`: which denoiser draws a class, its key, how it is trained and sampled, what the cache records."
     @property
     def chunk_size(self)->int: return self.config.sample_batch
     def _key_params(self)->dict:
@@ -444,8 +379,7 @@ class DDPMBalancer(GenerativeBalancer):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
         return None if self.config.conditional else int(label)
 
-    def _model_key(self, group)->str:
-        return cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self._shape_key(), self.classes_, self.config.model_fields(), self.seed_, group)
+    def _model_key(self, group)->str: return self.model_key(group, _CHECKPOINT_VERSION, self.config.model_fields())
 
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the model of `group` on its images."
@@ -471,11 +405,45 @@ class DDPMBalancer(GenerativeBalancer):
         return {**super()._cache_stats(label), 'train_steps': c.train_steps, 'train_images_per_second': self.train_images_per_second_,
                 'sample_steps': c.sample_steps}
 
+# %% ../nbs/05_ddpm.ipynb #c51b251d
+class DDPMBalancer(_DDPMModels, GenerativeBalancer):
+    __doc__ = ("Over-sample with images from denoising diffusion models trained on the training split. The settings are `config`, a DDPMConfig "
+               "(default: the `preset`'s: 'default', 'study' or 'tiny'); any of its fields can be passed as a keyword too. Any image size: a side the "
+               "denoiser cannot take (odd, or under 8 px) is trained at the next one up and the samples resized back (`derived_params_` records "
+               "`model_size`).\n\n" + SAMPLING_STRATEGY_DOC)
+    name, config_class = 'ddpm', DDPMConfig
+    _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')
+
+    def __init__(self, sampling_strategy='auto', random_state:int|None=None,
+                 preset:str='default',                 # 'default', 'study' or 'tiny': the settings `config` starts from
+                 config:DDPMConfig|None=None,          # every setting (default: the preset's)
+                 device='auto',                        # where to train and sample
+                 cache:bool=True,                      # keep checkpoints and samples on disk and reuse them
+                 cache_dir:str|Path|None=None,         # default: `$MEDIMB_CACHE/ddpm` (~/.cache/medimb/ddpm)
+                 checkpoint_dir:str|Path|None=None,    # default: `cache_dir/checkpoints` (when cache=True)
+                 progress:bool=True,                   # progress bars while training
+                 **overrides):                         # DDPMConfig fields, e.g. train_steps=5000, conditional=False
+        super().__init__(sampling_strategy, random_state, device=device, cache=cache, cache_dir=cache_dir, progress=progress)
+        self.preset, self.checkpoint_dir = preset, checkpoint_dir
+        if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+        self._take_config(config, overrides)           # unknown or bad settings fail here, before any work
+
+    def _default_config(self)->DDPMConfig: return ddpm_config(self.preset)
+    def flat_params(self)->dict:
+        "How a results row records the settings: the preset, and the fields in which `config` differs from it."
+        return {**{k: v for k, v in self.get_params(deep=False).items() if k != 'config'}, **preset_changes(self.config, self.preset)}
+    def set_params(self, **params)->DDPMBalancer:
+        "Set parameters by name (any DDPMConfig field too); another `preset` keeps the fields changed from the old one."
+        if 'preset' in params and 'config' not in params:
+            changed = preset_changes(self.config, self.preset)
+            self.config = ddpm_config(params['preset'], **changed); self.preset = params.pop('preset')
+        return super().set_params(**params)
+
 # %% ../nbs/05_ddpm.ipynb #67c08e01
 @register_method('ddpm')
 def ddpm_method(preset:str='default',        # 'default' (UNet2DModel, T = 1000, EMA, DDIM), 'study' (the hernia study's model) or 'tiny'
                 sampling_strategy='auto',    # as in imbalanced-learn: how many minority images to add
-                **config                     # DDPMConfig overrides, e.g. train_steps=5000
+                **settings                   # DDPMConfig fields, e.g. train_steps=5000, or config=DDPMConfig(...)
                )->Method:
     "Minority images drawn from a denoising diffusion model trained on the training split."
-    return Method('ddpm', DDPMBalancer(sampling_strategy, preset=preset, **config))
+    return Method('ddpm', DDPMBalancer(sampling_strategy, preset=preset, **settings))

@@ -4,25 +4,25 @@
 
 # %% ../nbs/09_gans.ipynb #b8089e27
 from __future__ import annotations
-import copy, inspect, math, warnings
+import inspect, math, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, Timer, ConfigError, DataError
+from .core import get_device, ConfigError, DataError
 from .data import ImageSet, make_imbalanced
-from .train import ImageBatches, TrainLoop, GeneratorState, architecture
+from .train import ImageBatches, TrainLoop, GeneratorState, History, PRECISIONS, architecture
 from .balancer import SAMPLING_STRATEGY_DOC
 from .experiment import Method, register_method
-from .generative import GenerativeBalancer, EMA, derive_seed, signed_to_uint8, cache_key
+from .generative import GenerativeBalancer, derive_seed, signed_to_uint8
+from .trainers import Settings, Interval, Trainer, loop_steps
 
 # %% auto #0
-__all__ = ['GANS', 'GAN_DEFAULTS', 'AUGMENTATIONS', 'GAN_SIZES', 'GAN_DESCRIPTIONS', 'GANConfig', 'augmentations', 'diff_augment',
+__all__ = ['GANS', 'GAN_DEFAULTS', 'AUGMENTATIONS', 'GAN_SIZES', 'GAN_DESCRIPTIONS', 'augmentations', 'GANConfig', 'diff_augment',
            'gan_size', 'Generator', 'Discriminator', 'build_gan', 'gradient_penalty', 'discriminator_loss',
-           'generator_loss', 'GANTrainer', 'generate', 'class_latent_distributions', 'GANBalancer', 'training_fraction']
+           'generator_loss', 'generate', 'class_latent_distributions', 'GANTrainer', 'GANBalancer', 'training_fraction']
 
 # %% ../nbs/09_gans.ipynb #32ca500a
 GANS = ('dcgan', 'wgan', 'wgan-gp', 'lsgan', 'sngan', 'bagan')
@@ -37,8 +37,17 @@ GAN_DEFAULTS = {
 }
 AUGMENTATIONS = ('translation', 'cutout', 'color')
 
+def augmentations(policy:str)->list:
+    "The augmentations named in a DiffAugment policy ('translation,cutout,color'; '' or None: none)."
+    if policy is None or policy == '': return []
+    if not isinstance(policy, str): raise ConfigError(f"diffaugment must be a text like 'translation,cutout,color' or ''; got {policy!r}")
+    names = [p.strip() for p in policy.split(',') if p.strip()]
+    if bad := [p for p in names if p not in AUGMENTATIONS]: raise ConfigError(f"diffaugment: unknown augmentation(s) {bad}; choose from {AUGMENTATIONS}")
+    return names
+
+# %% ../nbs/09_gans.ipynb #0e2d0269
 @dataclass
-class GANConfig:
+class GANConfig(Settings):
     "Every setting of a GAN balancer: which GAN, the networks, training, and sampling."
     gan: str = 'dcgan'                 # one of GANS
     conditional: bool = True           # one model with a class input, or one model per class (bagan is conditional by design)
@@ -59,41 +68,22 @@ class GANConfig:
     checkpoint_every: int = 500        # steps between checkpoints
     log_every: int = 50                # steps between history rows (and NaN checks)
 
-    def check(self)->GANConfig:
-        "Refuse nonsense with a clear error, before any work; return the config."
-        if self.gan not in GANS: raise ConfigError(f"gan must be one of {GANS}; got {self.gan!r}")
-        for k in ('latent_dim', 'width', 'train_steps', 'batch_size', 'sample_batch', 'checkpoint_every', 'log_every'):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ConfigError(f"{k} must be a whole number >= 1; got {v!r}")
-        if isinstance(self.autoencoder_steps, bool) or not isinstance(self.autoencoder_steps, (int, np.integer)) or self.autoencoder_steps < 0:
-            raise ConfigError(f"autoencoder_steps must be a whole number >= 0; got {self.autoencoder_steps!r}")
-        if self.n_critic is not None and (isinstance(self.n_critic, bool) or not isinstance(self.n_critic, (int, np.integer)) or self.n_critic < 1):
-            raise ConfigError(f"n_critic must be a whole number >= 1 or None (the GAN's default); got {self.n_critic!r}")
-        for k in ('lr', 'clip_value'):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0: raise ConfigError(f"{k} must be a positive number; got {v!r}")
-        if isinstance(self.gp_weight, bool) or not isinstance(self.gp_weight, (int, float)) or not self.gp_weight >= 0:
-            raise ConfigError(f"gp_weight must be a number >= 0; got {self.gp_weight!r}")
-        if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
-            raise ConfigError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay!r}")
+    constraints = dict(
+        gan=GANS, conditional=bool, n_critic=[None, Interval(1, whole=True)], autoencoder_steps=Interval(0, whole=True),
+        **{k: Interval(1, whole=True) for k in ('latent_dim', 'width', 'train_steps', 'batch_size', 'sample_batch', 'checkpoint_every', 'log_every')},
+        lr=Interval(0, closed='neither'), clip_value=Interval(0, closed='neither'), gp_weight=Interval(0),
+        diffaugment=str, ema_decay=[None, Interval(0, 1, closed='neither')], precision=PRECISIONS)
+
+    def _check(self):
         augmentations(self.diffaugment)
         if self.gan == 'bagan' and not self.conditional:
             raise ConfigError("bagan is class-conditional by design (its class embedding and wrong-label term need every class): use conditional=True")
-        return self
 
     @property
     def critic_steps(self)->int: return int(self.n_critic or GAN_DEFAULTS[self.gan]['n_critic'])
     def model_fields(self)->dict:
         "The settings that define the trained model (its checkpoint key)."
         return {k: v for k, v in asdict(self).items() if k not in ('sample_batch', 'precision', 'checkpoint_every', 'log_every')}
-
-def augmentations(policy:str)->list:
-    "The augmentations named in a DiffAugment policy ('translation,cutout,color'; '' or None: none)."
-    if policy is None or policy == '': return []
-    if not isinstance(policy, str): raise ConfigError(f"diffaugment must be a text like 'translation,cutout,color' or ''; got {policy!r}")
-    names = [p.strip() for p in policy.split(',') if p.strip()]
-    if bad := [p for p in names if p not in AUGMENTATIONS]: raise ConfigError(f"diffaugment: unknown augmentation(s) {bad}; choose from {AUGMENTATIONS}")
-    return names
 
 # %% ../nbs/09_gans.ipynb #bfc3174b
 def diff_augment(x:torch.Tensor,            # images in [-1, 1], (N, C, H, W)
@@ -178,6 +168,7 @@ class Generator(nn.Module):
             z = self.latent_mean[labels] + (self.latent_chol[labels] @ z.unsqueeze(-1)).squeeze(-1)
         return z
 
+# %% ../nbs/09_gans.ipynb #70bcc229
 class Discriminator(nn.Module):
     "DCGAN discriminator: strided convolutions from `size` down to 4x4, one score; class-conditional by projection (Miyato and Koyama)."
     def __init__(self, size:int=64, channels:int=1, width:int=64,
@@ -245,126 +236,8 @@ def generator_loss(gan:str, fake_scores:torch.Tensor)->torch.Tensor:
     if gan in ('sngan', 'wgan', 'wgan-gp', 'bagan'): return -f.mean()
     raise ConfigError(f"gan must be one of {GANS}; got {gan!r}")
 
-# %% ../nbs/09_gans.ipynb #2c4626af
+# %% ../nbs/09_gans.ipynb #2419227d
 def _to_signed(x:torch.Tensor)->torch.Tensor: return x.mul(2).sub_(1)   # [0, 1] -> [-1, 1]
-
-class GANTrainer:
-    "Train one GAN (a generator and a discriminator) on the one training loop: n_critic discriminator steps, then one generator step."
-    def __init__(self, config:GANConfig, data:ImageSet,
-                 conditional:bool=True,       # give the networks the class labels
-                 device='auto', seed:int=0,
-                 checkpoint:str|Path|None=None, # the file to resume from and to save to
-                 resume:bool=True, models:tuple|None=None): # models: (generator, discriminator) to start from (default: built from the seed)
-        self.config, self.conditional, self.seed = config.check(), conditional, int(seed)
-        if len(data) == 0: raise DataError("a GAN needs training images; the set is empty")
-        size = data.images.shape[-1]
-        if data.images.shape[-2] != size: raise DataError(f"the GANs draw square images; got {data.images.shape[-2]}x{size}")
-        dev = get_device(device); c = config
-        if models is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed % 2**63)
-                models = build_gan(c, size, data.channels, len(data.classes) if conditional else None)
-        self.generator_net, self.discriminator_net = models
-        self.data = ImageBatches(data, dev)
-        d = GAN_DEFAULTS[c.gan]
-        if d['optimizer'] == 'rmsprop': opt = lambda m: torch.optim.RMSprop(m.parameters(), lr=c.lr)
-        else: opt = lambda m: torch.optim.Adam(m.parameters(), lr=c.lr, betas=d['betas'])
-        self.rng = torch.Generator(dev).manual_seed(self.seed)
-        self.ema = EMA(self.generator_net.to(dev), c.ema_decay) if c.ema_decay else None
-        state = dict(generator_rng=GeneratorState(self.rng), **({'ema': self.ema} if self.ema is not None else {}))
-        run = dict(trainer='gan', settings=c.model_fields(), data=self.data.fingerprint, seed=self.seed, conditional=conditional,
-                   generator=architecture(self.generator_net), discriminator=architecture(self.discriminator_net))
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.loop = TrainLoop(self._step, dict(generator=self.generator_net, discriminator=self.discriminator_net),
-                              dict(generator=opt(self.generator_net), discriminator=opt(self.discriminator_net)),
-                              steps_per_epoch=max(1, min(c.log_every, c.checkpoint_every)), device=dev, precision=c.precision,
-                              checkpoint=self.checkpoint, resume=resume, checkpoint_every=c.checkpoint_every, config=run, state=state,
-                              check_every=c.log_every, progress=False, desc=c.gan)
-        self.device, self.resumed_from, self.autoencoded, self.run_config = self.loop.device, self.loop.resumed_from, False, run
-
-    @property
-    def step(self)->int: return self.loop.step
-    @property
-    def history(self)->pd.DataFrame: return self.loop.frame
-
-    def _real_batch(self):
-        idx = torch.randint(0, len(self.data), (self.config.batch_size,), device=self.data.y.device, generator=self.rng)
-        (x,), y = self.data.batch(idx)
-        x, y = self.loop.to_device((_to_signed(x), y))
-        return x, (y if self.conditional else None)
-
-    def _augment(self, x): return diff_augment(x, self.config.diffaugment, self.rng)
-
-    def _step(self, loop, i):
-        "n_critic discriminator updates, each on a fresh real batch, then one generator update."
-        c, gan = self.config, self.config.gan
-        G, D = loop.models['generator'], loop.models['discriminator']
-        for _ in range(c.critic_steps):
-            real, y = self._real_batch()
-            with torch.no_grad(), loop.autocast(): fake = G(self.generator_net.latent(len(real), y, self.rng, self.device), y)
-            with loop.autocast():
-                d_loss = discriminator_loss(gan, D(self._augment(real), y), D(self._augment(fake.float()), y))
-                if gan == 'bagan':   # the wrong-label term: a real image with another class's label is judged as fake
-                    k = self.generator_net.num_classes
-                    wrong = (y + torch.randint(1, k, y.shape, device=y.device, generator=self.rng)) % k
-                    d_loss = d_loss + 0.5 * (D(self._augment(real), wrong).float().mean() - D(self._augment(fake.float()), y).float().mean())
-            if gan in ('wgan-gp', 'bagan') and c.gp_weight:
-                with loop.autocast(): d_loss = d_loss + c.gp_weight * gradient_penalty(D, real, fake, y, generator=self.rng)
-            loop.update(d_loss, 'discriminator')
-            if gan == 'wgan':   # weight clipping keeps the critic roughly 1-Lipschitz
-                with torch.no_grad():
-                    for p in self.discriminator_net.parameters(): p.clamp_(-c.clip_value, c.clip_value)
-        with loop.autocast():
-            z = self.generator_net.latent(c.batch_size, y, self.rng, self.device)
-            g_loss = generator_loss(gan, D(self._augment(G(z, y)), y))
-        loop.update(g_loss, 'generator')
-        if self.ema is not None: self.ema.update(self.generator_net)
-        return dict(loss=d_loss.detach(), generator_loss=g_loss.detach(), n=c.batch_size * c.critic_steps)
-
-    def train(self, steps:int|None=None, progress:bool=False)->GANTrainer:
-        "Train until `steps` generator updates in all (default: config.train_steps); checkpoint on the way."
-        total = self.config.train_steps if steps is None else int(steps)
-        self.loop.progress = progress
-        if self.config.gan == 'bagan' and self.step == 0 and not self.autoencoded: self.train_autoencoder()
-        try: self.loop.run(total)
-        except FloatingPointError as e:
-            raise FloatingPointError(f"{e}. For a GAN: lower lr (now {self.config.lr:g}) or try gan='wgan-gp' or 'sngan', which train more stably.") from None
-        return self
-
-    def train_autoencoder(self, progress:bool=False)->GANTrainer:
-        "bagan's first stage: an encoder and the (class-conditional) generator as decoder learn to reconstruct the training images; then the class Gaussians of the encodings and the encoder's weights start the GAN."
-        c, G, D = self.config, self.generator_net, self.discriminator_net
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, 'encoder') % 2**63)
-            encoder = Discriminator(self.data.x.shape[-1], self.data.x.shape[1], c.width, GAN_DEFAULTS[c.gan]['norm'], None, outputs=c.latent_dim)
-        rng = torch.Generator(self.device).manual_seed(derive_seed(self.seed, 'autoencoder') % 2**63)
-        def step(loop, i):
-            idx = torch.randint(0, len(self.data), (c.batch_size,), device=self.data.y.device, generator=rng)
-            (x,), y = self.data.batch(idx)
-            x, y = loop.to_device((_to_signed(x), y))
-            with loop.autocast(): loss = F.mse_loss(loop.models['generator'](loop.models['encoder'](x), y).float(), x)
-            loop.update(loss, 'autoencoder')
-            return dict(loss=loss.detach(), n=c.batch_size)
-        params = list(encoder.parameters()) + list(G.parameters())
-        ck = self.checkpoint.with_name(self.checkpoint.stem + '-autoencoder.pt') if self.checkpoint is not None else None
-        loop = TrainLoop(step, dict(encoder=encoder, generator=G), dict(autoencoder=torch.optim.Adam(params, lr=c.lr, betas=(0.5, 0.999))),
-                         steps_per_epoch=max(1, min(c.log_every, c.checkpoint_every)), device=self.device, precision=c.precision,
-                         checkpoint=ck, checkpoint_every=c.checkpoint_every, config=dict(self.run_config, stage='autoencoder'),
-                         state=dict(rng=GeneratorState(rng)), progress=progress, desc='bagan autoencoder')
-        if c.autoencoder_steps: loop.run(c.autoencoder_steps)
-        self.autoencoder_history = pd.DataFrame(loop.history)
-        mean, chol = class_latent_distributions(encoder, self.data)
-        with torch.no_grad():
-            G.latent_mean.copy_(mean); G.latent_chol.copy_(chol)
-            D.body.load_state_dict(encoder.body.state_dict())   # the discriminator starts from the encoder
-        self.encoder, self.autoencoded = encoder, True
-        return self
-
-    def sampling_generator(self)->nn.Module:
-        "A copy of the generator (with the EMA weights when kept) in eval mode."
-        g = copy.deepcopy(self.generator_net)
-        if self.ema is not None: self.ema.copy_to(g)
-        return g.eval()
 
 @torch.no_grad()
 def generate(generator:Generator,  # a trained generator (e.g. `GANTrainer.sampling_generator()`)
@@ -402,6 +275,119 @@ def class_latent_distributions(encoder:nn.Module,   # maps images in [-1, 1] to 
         means.append(mu); chols.append(torch.linalg.cholesky(cov))
     return torch.stack(means), torch.stack(chols)
 
+# %% ../nbs/09_gans.ipynb #2c4626af
+class _GANStep:
+    "Part of `GANTrainer`: its step, n_critic discriminator updates on fresh real batches, then one generator update."
+    def _real_batch(self):
+        idx = torch.randint(0, len(self.data), (self.config.batch_size,), device=self.data.y.device, generator=self.rng)
+        (x,), y = self.data.batch(idx)
+        x, y = self.loop.to_device((_to_signed(x), y))
+        return x, (y if self.conditional else None)
+
+    def _augment(self, x): return diff_augment(x, self.config.diffaugment, self.rng)
+
+    def _step(self, loop, i):
+        "n_critic discriminator updates, each on a fresh real batch, then one generator update."
+        c, gan = self.config, self.config.gan
+        G, D = loop.models['generator'], loop.models['discriminator']
+        for _ in range(c.critic_steps):
+            real, y = self._real_batch()
+            with torch.no_grad(), loop.autocast(): fake = G(self.generator_net.latent(len(real), y, self.rng, self.device), y)
+            with loop.autocast():
+                d_loss = discriminator_loss(gan, D(self._augment(real), y), D(self._augment(fake.float()), y))
+                if gan == 'bagan':   # the wrong-label term: a real image with another class's label is judged as fake
+                    k = self.generator_net.num_classes
+                    wrong = (y + torch.randint(1, k, y.shape, device=y.device, generator=self.rng)) % k
+                    d_loss = d_loss + 0.5 * (D(self._augment(real), wrong).float().mean() - D(self._augment(fake.float()), y).float().mean())
+            if gan in ('wgan-gp', 'bagan') and c.gp_weight:
+                with loop.autocast(): d_loss = d_loss + c.gp_weight * gradient_penalty(D, real, fake, y, generator=self.rng)
+            loop.update(d_loss, 'discriminator')
+            if gan == 'wgan':   # weight clipping keeps the critic roughly 1-Lipschitz
+                with torch.no_grad():
+                    for p in self.discriminator_net.parameters(): p.clamp_(-c.clip_value, c.clip_value)
+        with loop.autocast():
+            z = self.generator_net.latent(c.batch_size, y, self.rng, self.device)
+            g_loss = generator_loss(gan, D(self._augment(G(z, y)), y))
+        loop.update(g_loss, 'generator')
+        return dict(loss=d_loss.detach(), generator_loss=g_loss.detach(), n=c.batch_size * c.critic_steps)
+
+# %% ../nbs/09_gans.ipynb #abda51bc
+class _BAGANStart:
+    "Part of `GANTrainer`: bagan's autoencoder stage."
+    def train_autoencoder(self, progress:bool=False):
+        "bagan's first stage: an encoder and the (class-conditional) generator as decoder learn to reconstruct the training images; then the class Gaussians of the encodings and the encoder's weights start the GAN."
+        c, G, D = self.config, self.generator_net, self.discriminator_net
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, 'encoder') % 2**63)
+            encoder = Discriminator(self.data.x.shape[-1], self.data.x.shape[1], c.width, GAN_DEFAULTS[c.gan]['norm'], None, outputs=c.latent_dim)
+        rng = torch.Generator(self.device).manual_seed(derive_seed(self.seed, 'autoencoder') % 2**63)
+        def step(loop, i):
+            idx = torch.randint(0, len(self.data), (c.batch_size,), device=self.data.y.device, generator=rng)
+            (x,), y = self.data.batch(idx)
+            x, y = loop.to_device((_to_signed(x), y))
+            with loop.autocast(): loss = F.mse_loss(loop.models['generator'](loop.models['encoder'](x), y).float(), x)
+            loop.update(loss, 'autoencoder')
+            return dict(loss=loss.detach(), n=c.batch_size)
+        params = list(encoder.parameters()) + list(G.parameters())
+        ck = self.checkpoint.with_name(self.checkpoint.stem + '-autoencoder.pt') if self.checkpoint is not None else None
+        loop = TrainLoop(step, dict(encoder=encoder, generator=G), dict(autoencoder=torch.optim.Adam(params, lr=c.lr, betas=(0.5, 0.999))),
+                         steps_per_epoch=loop_steps(c), device=self.device, precision=c.precision,
+                         checkpoint=ck, checkpoint_every=c.checkpoint_every, config=dict(self.run_config, stage='autoencoder'),
+                         state=dict(rng=GeneratorState(rng)), progress=progress, desc='bagan autoencoder')
+        if c.autoencoder_steps: loop.run(c.autoencoder_steps)
+        self.autoencoder_history = History(rows=loop.history, monitor='loss')
+        mean, chol = class_latent_distributions(encoder, self.data)
+        with torch.no_grad():
+            G.latent_mean.copy_(mean); G.latent_chol.copy_(chol)
+            D.body.load_state_dict(encoder.body.state_dict())   # the discriminator starts from the encoder
+        self.encoder, self.autoencoded = encoder, True
+        return self
+
+# %% ../nbs/09_gans.ipynb #8f16fcd1
+class GANTrainer(_GANStep, _BAGANStart, Trainer):
+    "Train one GAN (a generator and a discriminator) on the trainer base: n_critic discriminator steps, then one generator step."
+    def __init__(self, config:GANConfig, data:ImageSet,
+                 conditional:bool=True,       # give the networks the class labels
+                 device='auto', seed:int=0,
+                 checkpoint:str|Path|None=None, # the file to resume from and to save to
+                 resume:bool=True, models:tuple|None=None, # models: (generator, discriminator) to start from (default: built from the seed)
+                 callbacks:list|None=None):   # more loop `Callback`s (medimb.train)
+        self.config, self.conditional, self.seed = config.check(), conditional, int(seed)
+        if len(data) == 0: raise DataError("a GAN needs training images; the set is empty")
+        size = data.images.shape[-1]
+        if data.images.shape[-2] != size: raise DataError(f"the GANs draw square images; got {data.images.shape[-2]}x{size}")
+        dev = get_device(device); c = config
+        if models is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed % 2**63)
+                models = build_gan(c, size, data.channels, len(data.classes) if conditional else None)
+        self.generator_net, self.discriminator_net = models
+        self.data = ImageBatches(data, dev)
+        d = GAN_DEFAULTS[c.gan]
+        if d['optimizer'] == 'rmsprop': opt = lambda m: torch.optim.RMSprop(m.parameters(), lr=c.lr)
+        else: opt = lambda m: torch.optim.Adam(m.parameters(), lr=c.lr, betas=d['betas'])
+        self.rng = torch.Generator(dev).manual_seed(self.seed)
+        run = dict(trainer='gan', settings=c.model_fields(), data=self.data.fingerprint, seed=self.seed, conditional=conditional,
+                   generator=architecture(self.generator_net), discriminator=architecture(self.discriminator_net))
+        self.total_steps, self.autoencoded, self.run_config = c.train_steps, False, run
+        self.start_loop(self._step, dict(generator=self.generator_net, discriminator=self.discriminator_net),
+                        dict(generator=opt(self.generator_net), discriminator=opt(self.discriminator_net)), c, sampled='generator',
+                        state=dict(generator_rng=GeneratorState(self.rng)), callbacks=callbacks, device=dev, checkpoint=checkpoint,
+                        resume=resume, precision=c.precision, config=run, desc=c.gan)
+
+    @property
+    def advice(self)->str: return f"for a GAN: lower lr (now {self.config.lr:g}) or try gan='wgan-gp' or 'sngan', which train more stably"
+
+    def train(self, steps:int|None=None,   # generator updates in all (default: config.train_steps)
+              progress:bool=False, callback=None)->GANTrainer:
+        "Train until `steps` generator updates in all (bagan: after its autoencoder stage); checkpoint on the way."
+        if self.config.gan == 'bagan' and self.step == 0 and not self.autoencoded: self.train_autoencoder()
+        return Trainer.train(self, steps, progress, callback)
+
+    def sampling_generator(self)->nn.Module:
+        "A copy of the generator (with the EMA weights when kept) in eval mode: `sampling_model()`."
+        return self.sampling_model()
+
 # %% ../nbs/09_gans.ipynb #67f1c7bb
 _CHECKPOINT_VERSION = 1   # part of every checkpoint name: bump when training changes what a checkpoint holds
 _RUN_SETTINGS = ('precision', 'checkpoint_every', 'log_every')
@@ -410,28 +396,19 @@ class GANBalancer(GenerativeBalancer):
     __doc__ = ("Over-sample with images drawn from a GAN trained on the training split: 'dcgan', 'wgan' (weight clipping), "
                "'wgan-gp', 'lsgan', 'sngan' or 'bagan' (Improved BAGAN), class-conditional or one model per class, with or without "
                "differentiable augmentation. Any image size: the networks are built at the next side of GAN_SIZES (at most 256), "
-               "trained on the images resized to it, and their samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC + "\nThe other parameters are `GANConfig`'s fields, and "
-               "checkpoint_dir (default: `cache_dir/checkpoints` when cache=True).")
-    name = 'gan'
+               "trained on the images resized to it, and their samples resized back (`derived_params_` records `model_size`).\n\n" + SAMPLING_STRATEGY_DOC + "\nconfig : GANConfig, the settings (each of its fields can be passed as a keyword too); "
+               "checkpoint_dir : default `cache_dir/checkpoints` when cache=True.")
+    name, config_class = 'gan', GANConfig
     _execution_params = ('device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress') + _RUN_SETTINGS
     cache_exclude = GenerativeBalancer.cache_exclude + ('checkpoint_dir',) + _RUN_SETTINGS
 
     def __init__(self, sampling_strategy='auto', random_state:int|None=None,
-                 gan:str='dcgan', conditional:bool=True, latent_dim:int=100, width:int=64, train_steps:int=2000, batch_size:int=64,
-                 lr:float=2e-4, n_critic:int|None=None, clip_value:float=0.01, gp_weight:float=10., diffaugment:str='',
-                 autoencoder_steps:int=500, ema_decay:float|None=None, sample_batch:int=256,
-                 precision:str='auto', checkpoint_every:int=500, log_every:int=50,
-                 device='auto', cache:bool=True, cache_dir:str|Path|None=None, checkpoint_dir:str|Path|None=None, progress:bool=True):
+                 config:GANConfig|None=None,           # every setting (default: GANConfig()); any of its fields can be given as a keyword too
+                 device='auto', cache:bool=True, cache_dir:str|Path|None=None, checkpoint_dir:str|Path|None=None, progress:bool=True,
+                 **overrides):                         # GANConfig fields, e.g. gan='wgan-gp', train_steps=5000
         super().__init__(sampling_strategy, random_state, device=device, cache=cache, cache_dir=cache_dir, progress=progress)
-        self.gan, self.conditional, self.latent_dim, self.width, self.train_steps = gan, conditional, latent_dim, width, train_steps
-        self.batch_size, self.lr, self.n_critic, self.clip_value, self.gp_weight = batch_size, lr, n_critic, clip_value, gp_weight
-        self.diffaugment, self.autoencoder_steps, self.ema_decay, self.sample_batch = diffaugment, autoencoder_steps, ema_decay, sample_batch
-        self.precision, self.checkpoint_every, self.log_every, self.checkpoint_dir = precision, checkpoint_every, log_every, checkpoint_dir
-
-    @property
-    def config(self)->GANConfig:
-        "The settings as a checked GANConfig."
-        return GANConfig(**{f.name: getattr(self, f.name) for f in fields(GANConfig)}).check()
+        self.checkpoint_dir = checkpoint_dir
+        self._take_config(config, overrides)           # unknown or bad settings fail here, before any work
 
     def _model_shape(self, shape:tuple)->tuple:
         "The networks' square side for images of `shape` (`gan_size`): the data's when it is one of GAN_SIZES, else the next one up."
@@ -442,28 +419,21 @@ class GANBalancer(GenerativeBalancer):
 
     def _group(self, label:int):
         "Which model draws `label`: the shared conditional model (None) or the label's own."
-        return None if self.conditional else int(label)
-
-    def _check_params(self): self.config   # GANConfig.check: bad values are a ConfigError when a method is built and before a fit
-
-    def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
-        self.config   # bad settings fail here, before any work
-        super()._reset_fit_state(train, rng)
+        return None if self.config.conditional else int(label)
 
     def checkpoint_path(self, group)->Path|None:
         "The checkpoint file of the model of `group` (None: the conditional model)."
         folder = self.checkpoint_folder
         if folder is None: return None
-        key = cache_key('model', _CHECKPOINT_VERSION, self.fingerprint_, self._shape_key(), self.classes_, self.config.model_fields(), self.seed_, group)
-        return folder/f'{self.gan}-{key}.pt'
+        return folder/f'{self.config.gan}-{self.model_key(group, _CHECKPOINT_VERSION, self.config.model_fields())}.pt'
 
     def _train_model(self, train:ImageSet, group):
         "Train (or resume, or load) the GAN of `group` on its images."
         sub = train if group is None else train[train.labels == group]
         trainer = self._run_trainer(group, GANTrainer(self.config, sub, conditional=group is None, device=self.device,
                                                       seed=derive_seed(self.seed_, 'model', group), checkpoint=self.checkpoint_path(group)))
-        self.histories_[group] = trainer.history
-        if trainer.loop.history: self.train_images_per_second_ = trainer.loop.images_per_second
+        self.histories_[group] = trainer.frame
+        if trainer.history.rows: self.train_images_per_second_ = trainer.images_per_second
         return trainer.sampling_generator()
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
@@ -471,18 +441,21 @@ class GANBalancer(GenerativeBalancer):
         return generate(self.models_[group], n, label if group is None else None, seed, self.device)
 
     def _cache_stats(self, label:int)->dict:
-        return {**super()._cache_stats(label), 'gan': self.gan, 'train_steps': self.train_steps,
+        return {**super()._cache_stats(label), 'gan': self.config.gan, 'train_steps': self.config.train_steps,
                 'train_images_per_second': self.train_images_per_second_}
 
 # %% ../nbs/09_gans.ipynb #027e71bd
 def _gan_factory(gan:str):
     def factory(sampling_strategy='auto',  # as in imbalanced-learn: how many images to add per class
-                **settings                 # GANBalancer parameters, e.g. train_steps=5000, diffaugment='translation,cutout,color'
+                **settings                 # GANConfig fields, e.g. train_steps=5000, diffaugment='translation,cutout,color', or config=GANConfig(...)
                )->Method:
         return Method(gan, GANBalancer(sampling_strategy, gan=gan, **settings))   # Method checks the values (GANConfig.check)
-    # the signature names every GANBalancer parameter (less gan, and random_state: seeded per run), so get_method refuses unknown names
-    factory.__signature__ = inspect.Signature([p for k, p in inspect.signature(GANBalancer.__init__).parameters.items()
-                                               if k not in ('self', 'gan', 'random_state')], return_annotation=Method)
+    # the signature names every setting (GANConfig's fields less gan; config; how it runs), so get_method refuses unknown names
+    own = inspect.signature(GANBalancer.__init__).parameters
+    keyword = lambda name, default, annotation=inspect.Parameter.empty: inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    settings = [keyword(f.name, f.default, f.type) for f in fields(GANConfig) if f.name != 'gan']
+    runs = [keyword(k, own[k].default, own[k].annotation) for k in ('config', 'device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress')]
+    factory.__signature__ = inspect.Signature([own['sampling_strategy'], *settings, *runs], return_annotation=Method)
     factory.__name__ = factory.__qualname__ = f"{gan.replace('-', '_')}_method"
     factory.__doc__ = GAN_DESCRIPTIONS[gan]
     return factory

@@ -16,13 +16,15 @@ from .data import ImageSet, plot_grid, resize_images, cache_dir as data_cache_di
 from .train import embed
 from .models import Classifier, PretrainedWeightsError, get_model, weights_path, load_pretrained_state
 from .balancer import OverSampler, SAMPLING_STRATEGY_DOC
+from .trainers import EMA
+_all_ = ['EMA']   # the EMA of the trainers, where generative code has always found it
 
 # %% auto #0
-__all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'signed_to_uint8', 'EMA', 'SampleCache', 'GenerativeBalancer',
+__all__ = ['QUALITY_COLUMNS', 'derive_seed', 'cache_key', 'signed_to_uint8', 'SampleCache', 'GenerativeBalancer',
            'nearest_neighbours', 'pixel_vectors', 'Memorization', 'memorization', 'FeatureFunction',
            'inception_extractor', 'feature_extractor', 'extractor_name', 'image_features', 'frechet_distance',
            'image_frechet_distance', 'precision_recall', 'plot_real_vs_generated', 'plot_nearest', 'plot_embedding',
-           'quality_report']
+           'quality_report', 'EMA']
 
 # %% ../nbs/00g_generative.ipynb #aafd3df7
 def derive_seed(*parts)->int:
@@ -38,41 +40,7 @@ def signed_to_uint8(x:torch.Tensor # images in [-1, 1], (N, C, H, W)
     "Images in [-1, 1] as uint8 (N, C, H, W)."
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
-# %% ../nbs/00g_generative.ipynb #597f7705
-class EMA:
-    "Exponential moving average of a model's parameters, with the usual decay warm-up."
-    def __init__(self, model:nn.Module, # the model whose parameters are averaged
-                 decay:float=0.9999):   # the decay once warmed up
-        self.decay, self.updates = float(decay), 0
-        self.shadow = [p.detach().float().clone() for p in model.parameters()]
-    @torch.no_grad()
-    def update(self, model:nn.Module):
-        "Move the average towards the model's current weights."
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        params = [p.detach().float() for p in model.parameters()]
-        torch._foreach_lerp_(self.shadow, params, 1 - d)
-    @torch.no_grad()
-    def copy_to(self, model:nn.Module)->nn.Module:
-        "Load the averaged weights into `model`; return it."
-        for s, p in zip(self.shadow, model.parameters()): p.copy_(s.to(p.dtype))
-        return model
-    def state_dict(self)->dict: return dict(decay=self.decay, updates=self.updates, shadow=[s.detach().cpu() for s in self.shadow])
-    def load_state_dict(self, state:dict):
-        self.decay, self.updates = float(state['decay']), int(state['updates'])
-        self.shadow = [s.to(o.device) for s, o in zip(state['shadow'], self.shadow)]
-
 # %% ../nbs/00g_generative.ipynb #9a831e42
-def _init_param_names(cls:type)->list:
-    "Sorted names of `cls.__init__`'s parameters, read as scikit-learn's `get_params` reads them (**kwargs left out)."
-    if cls.__init__ is object.__init__: return []
-    names = []
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == 'self' or p.kind == p.VAR_KEYWORD: continue
-        if p.kind == p.VAR_POSITIONAL: raise ConfigError(f"{cls.__name__}.__init__ takes *{p.name}: a balancer names every parameter in its signature")
-        names.append(p.name)
-    return sorted(names)
-
 def _uint8_images(images, what:str)->np.ndarray:
     "The uint8 array (N, C, H, W) of an ImageSet or array, or a DataError naming `what`."
     x = images.images if isinstance(images, ImageSet) else np.asarray(images)
@@ -140,33 +108,8 @@ class SampleCache:
         return path
 
 # %% ../nbs/00g_generative.ipynb #4a4faf69
-class GenerativeBalancer(OverSampler):
-    __doc__ = ("Base of balancers that add images drawn from a generative model fitted on the training split: a subclass implements "
-               "`_fit_generator(train, labels)` and `_sample(label, n, seed)`; the base caches what it draws, chunk by chunk. "
-               "A generator that takes only some image sizes says which in `_model_shape`: the base trains it on images resized to that size "
-               "and resizes its samples back to the data's, and `derived_params_` records `model_size` for the results row.\n\n"
-               + SAMPLING_STRATEGY_DOC + """
-device : str, default='auto'
-    Where the generator is fitted and sampled ('auto', 'cuda', 'cpu', ...).
-cache : bool, default=True
-    Keep every drawn chunk on disk and reuse it (keyed by the data's fingerprint and the settings).
-cache_dir : str, Path or None
-    Default: `medimb.data.cache_dir()/<name>` (`$MEDIMB_CACHE/<name>`).
-progress : bool, default=True
-    Progress bars while fitting.""")
-    _execution_params = ('device', 'cache', 'cache_dir', 'progress')   # how it runs, not what it draws: not part of a results setting
-    name = 'generative'
-    cache_exclude = ('sampling_strategy', 'random_state', 'device', 'cache', 'cache_dir', 'progress')  # parameters that do not change the images
-
-    def __init__(self, sampling_strategy='auto', random_state:int|None=None, device='auto', cache:bool=True,
-                 cache_dir:str|Path|None=None, progress:bool=True):
-        super().__init__(sampling_strategy, random_state)
-        self.device, self.cache, self.cache_dir, self.progress = device, cache, cache_dir, progress
-
-    # ---- what a subclass implements: `_sample`, and either `_fit_generator` or `_group` + `_train_model`; `_model_shape` when it takes only some sizes
-    def _model_shape(self, shape:tuple)->tuple:
-        "The (height, width) the generator works at for images of `shape` (height, width): the data's own unless a subclass takes only some sizes."
-        return tuple(shape)
+class _TrainedModels:
+    "Part of `GenerativeBalancer`: a generator made of trained models, one per group (all classes, or one class), checkpointed under a key."
     def _fit_generator(self, train:ImageSet, labels:list):
         "Fit what draws images of the classes `labels` on the training split: by default the trained model of each label's group."
         for label in labels:
@@ -183,6 +126,11 @@ progress : bool, default=True
         "Where trained models are checkpointed: `checkpoint_dir` when the subclass has one, else the cache's `checkpoints/` (None without a cache)."
         given = getattr(self, 'checkpoint_dir', None)
         return Path(given) if given is not None else (self.folder/'checkpoints' if self.cache else None)
+    def model_key(self, group,          # None (the conditional model) or a class
+                  version:int,          # the trainer's checkpoint version: bumped when what a checkpoint holds changes
+                  settings:dict)->str:  # the settings that decide the trained weights
+        "The name of the trained model of `group`: the version, the data (fingerprint, image shape, classes), the settings, the seed and the group."
+        return cache_key('model', version, self.fingerprint_, self._shape_key(), self.classes_, settings, self.seed_, group)
     def _run_trainer(self, group, trainer):
         "Train `trainer` (with `.step`, `.resumed_from` and `.train(progress=)`) to its end, recording where it resumed, its steps and seconds."
         self.resumed_from_[group] = trainer.resumed_from
@@ -191,23 +139,10 @@ progress : bool, default=True
         self.trained_steps_ += trainer.step - start
         if trainer.step > start: self.train_seconds_ += t.seconds
         return trainer
-    def _sample(self, label:int, n:int, seed:int)->np.ndarray:
-        "Return `n` uint8 images (n, C, *model_shape_) of class `label`; the same `seed` gives the same images."
-        raise NotImplementedError
-    def _cache_stats(self, label:int)->dict:
-        "Numbers saved beside a cached request (how it was drawn, how fast)."
-        return dict(generator=type(self).__name__, device=str(get_device(self.device)), sample_images_per_second=self.sample_images_per_second_)
-    def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
-        "Record the seed and what the data is (the parts of every cache key); forget an earlier fit."
-        self.seed_ = int(self.random_state) if self.random_state is not None else int(rng.integers(2**31))
-        self.fingerprint_, self.shape_, self.classes_ = train.fingerprint(), tuple(train.images.shape[1:]), list(train.classes)
-        self.model_shape_ = tuple(int(s) for s in self._model_shape(tuple(int(s) for s in train.images.shape[2:])))
-        self.fitted_labels_, self.from_cache_, self.cached_stats_ = set(), {}, {}
-        self.sampled_, self.sample_seconds_, self.sample_images_per_second_ = 0, 0., float('nan')
-        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}   # per group, for generators trained by `_train_model`
-        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
 
-    # ---- images at another size than the data's: trained on resized images, samples resized back
+# %% ../nbs/00g_generative.ipynb #74962b94
+class _AtModelSize:
+    "Part of `GenerativeBalancer`: a generator that works at another image size than the data's is trained on resized images, its samples resized back."
     @property
     def resized_(self)->bool:
         "Whether the generator works at another size than the data's (after a fit)."
@@ -226,53 +161,39 @@ progress : bool, default=True
         "The data's image shape for every key, with the generator's size when it differs (keys of unresized runs stay as they were)."
         return self.shape_ if not self.resized_ else [self.shape_, self.model_shape_]
 
-    # ---- parameters, the scikit-learn way
-    def get_params(self, deep:bool=True)->dict:
-        "Constructor parameters by name (scikit-learn's `get_params` when the base has it, else read from `__init__` the same way)."
-        base = getattr(super(), 'get_params', None)
-        return base(deep=deep) if base is not None else {k: getattr(self, k) for k in _init_param_names(type(self))}
-    def set_params(self, **params)->GenerativeBalancer:
-        "Set constructor parameters by name; return the balancer."
-        base = getattr(super(), 'set_params', None)
-        if base is not None: return base(**params)
-        valid = self.get_params(deep=False)
-        bad = sorted(set(params) - set(valid))
-        if bad: raise ConfigError(f"invalid parameter(s) {bad} for {type(self).__name__}; its parameters are {sorted(valid)}")
-        for k, v in params.items(): setattr(self, k, v)
-        return self
-    def __repr__(self):
-        sig = inspect.signature(type(self).__init__).parameters
-        def changed(k, v):
-            if k not in sig: return True
-            try: return bool(v != sig[k].default)
-            except Exception: return v is not sig[k].default
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params(deep=False).items() if changed(k, v))})"
+# %% ../nbs/00g_generative.ipynb #438d06a0
+class _Configured:
+    "Part of `GenerativeBalancer`: settings as one dataclass, the parameter `config` (of `config_class`), single fields taken as keywords too."
+    config_class = None   # the settings dataclass (a medimb.trainers.Settings); None: every setting is its own parameter
+    def _take_config(self, config, overrides:dict):
+        "Store `config` (None: `_default_config()`) with `overrides` folded in; unknown names or bad values are a ConfigError now."
+        self.config = self._default_config() if config is None else config
+        self._check_config()
+        if overrides: self.config = self.config.replace(**overrides)
+    def _default_config(self): return self.config_class()
+    def _check_config(self):
+        if not isinstance(self.config, self.config_class):
+            raise ConfigError(f"config must be a {self.config_class.__name__} (None: the defaults); got {type(self.config).__name__}. "
+                              f"Single settings go in as keywords, e.g. {type(self).__name__}(train_steps=100)")
+        self.config.check()
+    def _check_params(self):
+        if self.config_class is not None: self._check_config()
+    def __getattr__(self, name:str):
+        "A field of `config` read by its own name (`balancer.train_steps`), as when each setting was a parameter."
+        config = self.__dict__.get('config')
+        if config is not None and name in getattr(type(config), '__dataclass_fields__', {}): return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def set_params(self, **params):
+        "Set parameters by name: `config` whole, or any of its fields by its own name."
+        if self.config_class is None: return super().set_params(**params)
+        if 'config' in params: super().set_params(config=params.pop('config')); self._check_config()
+        own = set(self.config_class.field_names()) - set(self.get_params(deep=False))
+        if changes := {k: params.pop(k) for k in list(params) if k in own}: self.config = self.config.replace(**changes)
+        return super().set_params(**params) if params else self
 
-    # ---- the cache
-    @property
-    def chunk_size(self)->int:
-        "Images per cached chunk: the `sample_batch` parameter when there is one, else 256."
-        return int(getattr(self, 'sample_batch', 256))
-    @property
-    def folder(self)->Path:
-        "Where drawn images are cached."
-        return Path(self.cache_dir) if self.cache_dir is not None else data_cache_dir()/self.name
-    def _key_params(self)->dict:
-        "The settings that decide the images: every constructor parameter except `cache_exclude`."
-        return {k: v for k, v in self.get_params(deep=False).items() if k not in self.cache_exclude}
-    def _sample_key(self, label:int)->str:
-        "The key of the images of class `label`: generator, data, settings, chunk size, seed and class."
-        params = self._key_params()
-        bad = sorted(k for k, v in params.items() if not _plain(v))
-        if bad: raise ConfigError(f"{type(self).__name__}: the parameters {bad} are not plain data (numbers, text, lists, dicts), so they cannot "
-                                  f"name a cache entry reproducibly; add them to cache_exclude if they do not change the images, or override _key_params")
-        return cache_key('samples', _CACHE_VERSION, type(self).__name__, self.fingerprint_, self._shape_key(), self.classes_,
-                         params, self.chunk_size, self.seed_, int(label))
-    def sample_cache(self, label:int)->SampleCache:
-        "The cache of the images of class `label` (after a fit, which fixes the data and the seed)."
-        return SampleCache(self.folder, f'{self.name}-{self._sample_key(label)}', self.chunk_size, self.shape_)
-
-    # ---- fitting and drawing
+# %% ../nbs/00g_generative.ipynb #ea946bb1
+class _Fitting:
+    "Part of `GenerativeBalancer`: fitting the generator for the classes whose images are not all cached, or for the classes asked."
     def _fit_labels(self, train:ImageSet, labels):
         "Fit the generator for those of `labels` it does not draw yet."
         new = [int(l) for l in labels if int(l) not in self.fitted_labels_]
@@ -288,7 +209,7 @@ progress : bool, default=True
         if need: self._fit_labels(train, need)
     def fit_generator(self, train:ImageSet,  # the training split
                       labels=None            # classes to fit for (default: every class)
-                     )->GenerativeBalancer:
+                     ):
         "Fit the generator on the training split without resampling, so that `sample` can draw from it."
         self._check_input(train)
         labels = list(range(len(train.classes))) if labels is None else [int(l) for l in labels]
@@ -297,6 +218,9 @@ progress : bool, default=True
         self._reset_fit_state(train, self.rng); self._fit_labels(train, labels)
         return self
 
+# %% ../nbs/00g_generative.ipynb #c9952e01
+class _Drawing:
+    "Part of `GenerativeBalancer`: drawing chunk by chunk, each chunk seeded by (seed, class, chunk), through the cache."
     def _sample_at_data_size(self, label:int, n:int, seed:int)->np.ndarray:
         "`_sample`'s `n` images of class `label`, checked, and resized back to the data's size when the generator works at another."
         images, shape = np.asarray(self._sample(label, n, seed)), (self.shape_[0], *self.model_shape_)
@@ -340,6 +264,88 @@ progress : bool, default=True
         b = self.chunk_size
         out = [self._sample_at_data_size(label, min(b, n - i * b), derive_seed(seed, label, i)) for i in range(math.ceil(n / b))]
         return np.concatenate(out) if out else np.zeros((0, *self.shape_), np.uint8)
+
+# %% ../nbs/00g_generative.ipynb #2299bdb1
+class _Caching:
+    "Part of `GenerativeBalancer`: the sample cache of each class, named by the generator, the data, the settings, the chunk size, the seed and the class."
+    @property
+    def chunk_size(self)->int:
+        "Images per cached chunk: the `sample_batch` setting (a parameter, or a field of `config`) when there is one, else 256."
+        return int(self.flat_params().get('sample_batch', 256))
+    @property
+    def folder(self)->Path:
+        "Where drawn images are cached."
+        return Path(self.cache_dir) if self.cache_dir is not None else data_cache_dir()/self.name
+    def _sample_key(self, label:int)->str:
+        "The key of the images of class `label`: generator, data, settings, chunk size, seed and class."
+        params = self._key_params()
+        bad = sorted(k for k, v in params.items() if not _plain(v))
+        if bad: raise ConfigError(f"{type(self).__name__}: the parameters {bad} are not plain data (numbers, text, lists, dicts), so they cannot "
+                                  f"name a cache entry reproducibly; add them to cache_exclude if they do not change the images, or override _key_params")
+        return cache_key('samples', _CACHE_VERSION, type(self).__name__, self.fingerprint_, self._shape_key(), self.classes_,
+                         params, self.chunk_size, self.seed_, int(label))
+    def sample_cache(self, label:int)->SampleCache:
+        "The cache of the images of class `label` (after a fit, which fixes the data and the seed)."
+        return SampleCache(self.folder, f'{self.name}-{self._sample_key(label)}', self.chunk_size, self.shape_)
+    def _key_params(self)->dict:
+        "The settings that decide the images: every parameter (a `config`'s fields one by one) except `cache_exclude`."
+        return {k: v for k, v in self.flat_params().items() if k not in self.cache_exclude}
+
+# %% ../nbs/00g_generative.ipynb #b2eb9960
+class GenerativeBalancer(_Configured, _TrainedModels, _AtModelSize, _Fitting, _Drawing, _Caching, OverSampler):
+    __doc__ = ("Base of balancers that add images drawn from a generative model fitted on the training split: a subclass implements "
+               "`_fit_generator(train, labels)` and `_sample(label, n, seed)`; the base caches what it draws, chunk by chunk. "
+               "A generator that takes only some image sizes says which in `_model_shape`: the base trains it on images resized to that size "
+               "and resizes its samples back to the data's, and `derived_params_` records `model_size` for the results row.\n\n"
+               + SAMPLING_STRATEGY_DOC + """
+device : str, default='auto'
+    Where the generator is fitted and sampled ('auto', 'cuda', 'cpu', ...).
+cache : bool, default=True
+    Keep every drawn chunk on disk and reuse it (keyed by the data's fingerprint and the settings).
+cache_dir : str, Path or None
+    Default: `medimb.data.cache_dir()/<name>` (`$MEDIMB_CACHE/<name>`).
+progress : bool, default=True
+    Progress bars while fitting.""")
+    _execution_params = ('device', 'cache', 'cache_dir', 'progress')   # how it runs, not what it draws: not part of a results setting
+    name = 'generative'
+    cache_exclude = ('sampling_strategy', 'random_state', 'device', 'cache', 'cache_dir', 'progress')  # parameters that do not change the images
+
+    def __init__(self, sampling_strategy='auto', random_state:int|None=None, device='auto', cache:bool=True,
+                 cache_dir:str|Path|None=None, progress:bool=True):
+        super().__init__(sampling_strategy, random_state)
+        self.device, self.cache, self.cache_dir, self.progress = device, cache, cache_dir, progress
+
+    # ---- what a subclass implements: `_sample`, and either `_fit_generator` or `_group` + `_train_model`; `_model_shape` when it takes only some sizes
+    def _model_shape(self, shape:tuple)->tuple:
+        "The (height, width) the generator works at for images of `shape` (height, width): the data's own unless a subclass takes only some sizes."
+        return tuple(shape)
+    def _sample(self, label:int, n:int, seed:int)->np.ndarray:
+        "Return `n` uint8 images (n, C, *model_shape_) of class `label`; the same `seed` gives the same images."
+        raise NotImplementedError
+    def _cache_stats(self, label:int)->dict:
+        "Numbers saved beside a cached request (how it was drawn, how fast)."
+        return dict(generator=type(self).__name__, device=str(get_device(self.device)), sample_images_per_second=self.sample_images_per_second_)
+    def _reset_fit_state(self, train:ImageSet, rng:np.random.Generator):
+        "Record the seed and what the data is (the parts of every cache key); forget an earlier fit."
+        self.seed_ = int(self.random_state) if self.random_state is not None else int(rng.integers(2**31))
+        self.fingerprint_, self.shape_, self.classes_ = train.fingerprint(), tuple(train.images.shape[1:]), list(train.classes)
+        self.model_shape_ = tuple(int(s) for s in self._model_shape(tuple(int(s) for s in train.images.shape[2:])))
+        self.fitted_labels_, self.from_cache_, self.cached_stats_ = set(), {}, {}
+        self.sampled_, self.sample_seconds_, self.sample_images_per_second_ = 0, 0., float('nan')
+        self.models_, self.histories_, self.resumed_from_ = {}, {}, {}   # per group, for generators trained by `_train_model`
+        self.trained_steps_, self.train_seconds_, self.train_images_per_second_ = 0, 0., float('nan')
+    def __repr__(self):
+        "The parameters that differ from their defaults; of a settings dataclass, the fields that differ from its defaults."
+        sig = inspect.signature(type(self).__init__).parameters
+        def changed(k, v):
+            if k not in sig: return True
+            try: return bool(v != sig[k].default)
+            except Exception: return v is not sig[k].default
+        shown = {k: v for k, v in self.get_params(deep=False).items() if k != 'config' and changed(k, v)}
+        if self.config_class is not None and isinstance(self.__dict__.get('config'), self.config_class):
+            base = self._default_config()
+            shown.update({f: getattr(self.config, f) for f in self.config_class.field_names() if getattr(self.config, f) != getattr(base, f)})
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 # %% ../nbs/00g_generative.ipynb #15fe0a4f
 def _points(x, what:str)->torch.Tensor:

@@ -4,29 +4,30 @@
 
 # %% ../nbs/06_sd15.ipynb #69488d91
 from __future__ import annotations
-import copy, json, math, os, shutil, warnings
-from dataclasses import dataclass, asdict, fields, replace
+import copy, json, math, os, shutil
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, ConfigError, DataError, CheckpointError, Timer
+from .core import get_device, ConfigError, DataError, CheckpointError
 from .data import ImageSet
-from .train import TrainLoop, GeneratorState, resolve_precision, architecture, plain
+from .train import GeneratorState, PRECISIONS, resolve_precision, architecture, plain
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
-from .generative import GenerativeBalancer, EMA, derive_seed, cache_key
-from .pipelines import (STABLE_DIFFUSION, TINY, SCHEDULERS, PipelineWeightsError, load_pipeline, pipeline_class, pipeline_dtype,
+from .generative import GenerativeBalancer, derive_seed, cache_key
+from .trainers import Settings, Interval, Trainer
+from .pipelines import (STABLE_DIFFUSION, TINY, SCHEDULERS, load_pipeline, pipeline_class, pipeline_dtype,
                               set_scheduler, tiny_components, to_model_input, from_model_output)
 
 # %% auto #0
 __all__ = ['NORMAL_CLASSES', 'PROMPT_TEMPLATE', 'HERNIA_STUDY_PROMPT', 'FINETUNE_MODES', 'LORA_TARGETS', 'TRAINED_FILE', 'MODES',
            'SOURCES', 'Components', 'load_components', 'class_prompts', 'encode_prompts', 'encode_images',
            'check_resolution', 'FineTuneConfig', 'prepare_unet', 'TrainedPart', 'StableDiffusionTrainer',
-           'save_trained', 'load_trained', 'StableDiffusionBalancer', 'sd15_img2img_method', 'sd15_text2img_method',
-           'synthetic_validation_split']
+           'save_trained', 'load_trained', 'StableDiffusionConfig', 'StableDiffusionBalancer', 'sd15_img2img_method',
+           'sd15_text2img_method', 'synthetic_validation_split']
 
 # %% ../nbs/06_sd15.ipynb #6492b5dc
 @dataclass
@@ -141,8 +142,15 @@ def check_resolution(resolution)->int:
         raise ConfigError(f"resolution must be a multiple of 8 (Stable Diffusion's VAE works on 8-pixel blocks), such as 256 or 512; got {resolution!r}")
     return int(resolution)
 
+def _resolution(v)->bool:
+    "Whether `v` is a training side Stable Diffusion takes (see `check_resolution`)."
+    try: check_resolution(v); return True
+    except ConfigError: return False
+_resolution.description = 'a multiple of 8 (Stable Diffusion\'s VAE works on 8-pixel blocks), such as 256 or 512'
+
+# %% ../nbs/06_sd15.ipynb #79555452
 @dataclass
-class FineTuneConfig:
+class FineTuneConfig(Settings):
     "What decides a fine-tuned Stable Diffusion UNet, and how the training runs."
     finetune: str = 'lora'                 # 'lora' (adapters on the attention projections) or 'full' (every UNet weight)
     resolution: int = 512                  # the training side: a multiple of 8 (GPU: 256 or 512)
@@ -163,20 +171,13 @@ class FineTuneConfig:
     checkpoint_every: int = 500            # steps between checkpoints of the training loop
     log_every: int = 25                    # steps between history rows and loss checks
 
-    def __post_init__(self):
-        whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-        if self.finetune not in FINETUNE_MODES: raise ConfigError(f"finetune must be one of {FINETUNE_MODES}; got {self.finetune!r}")
-        self.resolution = check_resolution(self.resolution)
-        for k in ('rank', 'batch_size', 'checkpoint_every', 'log_every'):
-            if not whole(getattr(self, k)) or getattr(self, k) < 1: raise ConfigError(f"{k} must be a whole number >= 1; got {getattr(self, k)!r}")
-        if self.max_steps is not None and (not whole(self.max_steps) or self.max_steps < 1): raise ConfigError(f"max_steps must be None or a whole number >= 1; got {self.max_steps!r}")
-        if not whole(self.warmup_steps) or self.warmup_steps < 0: raise ConfigError(f"warmup_steps must be a whole number >= 0; got {self.warmup_steps!r}")
-        if not isinstance(self.epochs, (int, float)) or not self.epochs > 0: raise ConfigError(f"epochs must be a number > 0; got {self.epochs!r}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0): raise ConfigError(f"lr must be None or a number > 0; got {self.lr!r}")
-        if self.alpha is not None and not (isinstance(self.alpha, (int, float)) and self.alpha > 0): raise ConfigError(f"alpha must be None or a number > 0; got {self.alpha!r}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1: raise ConfigError(f"ema_decay must lie in (0, 1) or be None; got {self.ema_decay!r}")
-        if not 0 <= self.prompt_dropout < 1: raise ConfigError(f"prompt_dropout must lie in [0, 1); got {self.prompt_dropout!r}")
-        if self.precision not in ('auto', 'bf16', 'fp16', 'fp32'): raise ConfigError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32'; got {self.precision!r}")
+    constraints = dict(
+        finetune=FINETUNE_MODES, resolution=_resolution, **{k: Interval(1, whole=True) for k in ('rank', 'batch_size', 'checkpoint_every', 'log_every')},
+        alpha=[None, Interval(0, closed='neither')], epochs=Interval(0, closed='neither'), max_steps=[None, Interval(1, whole=True)],
+        lr=[None, Interval(0, closed='neither')], warmup_steps=Interval(0, whole=True), weight_decay=Interval(0),
+        max_grad_norm=[None, Interval(0, closed='neither')], ema_decay=[None, Interval(0, 1, closed='neither')],
+        prompt_dropout=Interval(0, 1, closed='left'), gradient_checkpointing=bool, precision=PRECISIONS)
+    def __post_init__(self): super().__post_init__(); self.resolution = int(self.resolution)
 
     @property
     def learning_rate(self)->float: return float(self.lr) if self.lr is not None else (1e-4 if self.finetune == 'lora' else 1e-5)
@@ -230,8 +231,35 @@ class TrainedPart(nn.Module):
         return nn.modules.module._IncompatibleKeys([], [])
 
 # %% ../nbs/06_sd15.ipynb #16811489
-class StableDiffusionTrainer:
-    "Fine-tune Stable Diffusion's UNet on X-rays and their class prompts: the latent-diffusion step function on medimb's one `TrainLoop`."
+class _LatentStep:
+    "Part of `StableDiffusionTrainer`: the step, noise a batch's latents to random timesteps and regress the noise (or velocity) given the prompts."
+    def batch_indices(self, i:int)->torch.Tensor:
+        "The images of step `i`: the next batch of its epoch's permutation (seeded by the epoch)."
+        epoch, k = divmod(int(i), self.steps_per_epoch); b = self.config.batch_size
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(derive_seed(self.seed, 'epoch', epoch) % 2**63))
+        return order[k * b:(k + 1) * b].to(self.device)
+
+    def _step(self, loop, i):
+        c, g, dev = self.config, self.generator, self.device
+        idx = self.batch_indices(i); b = len(idx)
+        mean, std = self.latent_mean[idx], self.latent_std[idx]
+        latents = mean + std * torch.randn(mean.shape, device=dev, generator=g)
+        noise = torch.randn(latents.shape, device=dev, generator=g)
+        t = torch.randint(0, self.timesteps, (b,), device=dev, generator=g)
+        noisy = self.noise_scheduler.add_noise(latents, noise, t)
+        target = noise if self.prediction_type == 'epsilon' else self.noise_scheduler.get_velocity(latents, noise, t)
+        labels = self.labels[idx]
+        if c.prompt_dropout: labels = torch.where(torch.rand(b, device=dev, generator=g) < c.prompt_dropout, len(self.prompts), labels)
+        (noisy,) = loop.to_device((noisy,))
+        with loop.autocast(): pred = loop.models['unet'](noisy, t, encoder_hidden_states=self.text[labels], return_dict=False)[0]
+        loss = F.mse_loss(pred.float(), target.float())
+        loop.update(loss, 'unet')                               # the EMA follows (a loop callback)
+        return dict(loss=loss.detach(), n=b)
+
+# %% ../nbs/06_sd15.ipynb #bdd59c75
+class StableDiffusionTrainer(_LatentStep, Trainer):
+    "Fine-tune Stable Diffusion's UNet on X-rays and their class prompts: the latent-diffusion step function on the trainer base."
+    frame_columns = ('step', 'loss', 'lr', 'images_per_second', 'seconds')
     def __init__(self, components:Components,         # from `load_components`
                  train:ImageSet,                      # the images to learn, each with its class's prompt
                  prompts:list,                        # one prompt per class of `train` (see `class_prompts`)
@@ -240,7 +268,8 @@ class StableDiffusionTrainer:
                  device='auto',                       # where to train
                  seed:int=0,                          # seeds the adapters, the batches, the noise and the timesteps
                  checkpoint:str|Path|None=None,       # the loop's checkpoint file, written every checkpoint_every steps and resumed from
-                 resume:bool=True):                   # continue from `checkpoint` when it exists
+                 resume:bool=True,                    # continue from `checkpoint` when it exists
+                 callbacks:list|None=None):           # more loop `Callback`s (medimb.train)
         if not isinstance(train, ImageSet): raise DataError(f"train must be an ImageSet; got {type(train).__name__}")
         if len(train) == 0: raise DataError("train is empty: there is nothing to fine-tune on")
         self.config = c = config or FineTuneConfig()
@@ -264,68 +293,22 @@ class StableDiffusionTrainer:
         self.prediction_type = components.prediction_type
         self.steps_per_epoch, self.total_steps = math.ceil(self.n / c.batch_size), c.steps(self.n)
         opt = torch.optim.AdamW(list(self.part.parameters()), lr=c.learning_rate, weight_decay=c.weight_decay, **({'fused': True} if dev.type == 'cuda' else {}))
-        self.ema = EMA(self.part, c.ema_decay) if c.ema_decay else None
         self.generator = torch.Generator(dev).manual_seed(self.seed)
-        state = dict(generator=GeneratorState(self.generator), **({'ema': self.ema} if self.ema is not None else {}))
         run = dict(trainer='sd15', base=components.model, settings=c.model_fields(), prompts=self.prompts, data=train.fingerprint(),
                    seed=self.seed, architecture=architecture(self.part))
         warm = (lambda step: min(1., (step + 1) / c.warmup_steps)) if c.warmup_steps else None
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.loop = TrainLoop(self._step, dict(unet=self.part), dict(unet=opt), steps_per_epoch=max(1, min(c.log_every, c.checkpoint_every)),
-                              schedules=dict(unet=warm) if warm else None, device=dev, precision=precision, max_grad_norm=c.max_grad_norm,
-                              checkpoint=self.checkpoint, resume=resume, checkpoint_every=c.checkpoint_every, config=run, state=state,
-                              check_every=c.log_every, progress=False, desc='sd15')
-        self.device, self.resumed_from = self.loop.device, self.loop.resumed_from
+        self.start_loop(self._step, dict(unet=self.part), dict(unet=opt), c, sampled='unet', state=dict(generator=GeneratorState(self.generator)),
+                        callbacks=callbacks, device=dev, checkpoint=checkpoint, resume=resume, schedules=dict(unet=warm) if warm else None,
+                        precision=precision, max_grad_norm=c.max_grad_norm, config=run, desc='sd15')
 
     @property
-    def step(self)->int: return self.loop.step
-    @property
-    def history(self)->list: return self.loop.history
+    def advice(self)->str: return f"lower lr (now {self.config.learning_rate:g}), keep max_grad_norm=1.0, or try precision='fp32'"
 
-    def batch_indices(self, i:int)->torch.Tensor:
-        "The images of step `i`: the next batch of its epoch's permutation (seeded by the epoch)."
-        epoch, k = divmod(int(i), self.steps_per_epoch); b = self.config.batch_size
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(derive_seed(self.seed, 'epoch', epoch) % 2**63))
-        return order[k * b:(k + 1) * b].to(self.device)
-
-    def _step(self, loop, i):
-        c, g, dev = self.config, self.generator, self.device
-        idx = self.batch_indices(i); b = len(idx)
-        mean, std = self.latent_mean[idx], self.latent_std[idx]
-        latents = mean + std * torch.randn(mean.shape, device=dev, generator=g)
-        noise = torch.randn(latents.shape, device=dev, generator=g)
-        t = torch.randint(0, self.timesteps, (b,), device=dev, generator=g)
-        noisy = self.noise_scheduler.add_noise(latents, noise, t)
-        target = noise if self.prediction_type == 'epsilon' else self.noise_scheduler.get_velocity(latents, noise, t)
-        labels = self.labels[idx]
-        if c.prompt_dropout: labels = torch.where(torch.rand(b, device=dev, generator=g) < c.prompt_dropout, len(self.prompts), labels)
-        (noisy,) = loop.to_device((noisy,))
-        with loop.autocast(): pred = loop.models['unet'](noisy, t, encoder_hidden_states=self.text[labels], return_dict=False)[0]
-        loss = F.mse_loss(pred.float(), target.float())
-        loop.update(loss)
-        if self.ema is not None: self.ema.update(self.part)
-        return dict(loss=loss.detach(), n=b)
-
-    def train(self, steps:int|None=None,   # train until this many steps in all (default: the config's)
-              progress:bool=False)->StableDiffusionTrainer:
-        "Train until `steps` optimizer steps have been taken, checkpointing on the way."
-        self.loop.progress = progress
-        try: self.loop.run(self.total_steps if steps is None else int(steps))
-        except FloatingPointError as e:
-            raise FloatingPointError(f"{e}. Lower lr (now {self.config.learning_rate:g}), keep max_grad_norm=1.0, or try precision='fp32'") from None
-        return self
-
-    @property
-    def frame(self)->pd.DataFrame:
-        "The history: mean loss, learning rate and images/s per logged window."
-        return self.loop.frame.reindex(columns=['step', 'loss', 'lr', 'images_per_second', 'seconds'])
-    @property
-    def images_per_second(self)->float: return self.loop.images_per_second
-
-    def trained_unet(self)->nn.Module:
-        "The fine-tuned UNet for sampling, in eval mode: its EMA weights when EMA is on (call once training is done)."
+    def sampling_model(self)->nn.Module:
+        "The fine-tuned UNet for sampling, in eval mode: its EMA weights when EMA is on (in place, not a copy: call once training is done)."
         if self.ema is not None: self.ema.copy_to(self.part)
         return self.part.unet.requires_grad_(False).eval()
+    trained_unet = sampling_model
 
 # %% ../nbs/06_sd15.ipynb #6506bb41
 TRAINED_FILE = 'trained.json'
@@ -376,42 +359,50 @@ def load_trained(components:Components,    # the base model the result was train
 
 # %% ../nbs/06_sd15.ipynb #2fc3330d
 MODES, SOURCES = ('img2img', 'text2img'), ('minority', 'majority')
-_MODEL_VERSION = 1   # part of every fine-tuned model's key: bump when training changes what it learns
 
-class StableDiffusionBalancer(GenerativeBalancer):
-    __doc__ = ("Over-sample with images drawn from Stable Diffusion fine-tuned on the training split, by text-to-image or image-to-image.\n\n"
-               + SAMPLING_STRATEGY_DOC + """
-model : str, default='stable-diffusion-v1-5/stable-diffusion-v1-5'
-    Hub id (any SD 1.x/2.x), a folder written by save_pretrained, or 'tiny' (untrained, for tests).
-mode : 'img2img' or 'text2img'.  source : 'minority' (the class's own images) or 'majority' (the largest other class's), for img2img.
-prompts : see `class_prompts`.
-finetune, resolution, rank, alpha, epochs, max_steps, train_batch, lr, ema_decay, prompt_dropout, gradient_checkpointing :
-    the fine-tuning (see `FineTuneConfig`; train_batch is its batch_size; finetune=None samples the base model).
-conditional : one model for all classes with their prompts (True), or one per class drawn (False).
-strength, guidance_scale, steps, scheduler : the sampling (scheduler: one of SCHEDULERS, or None for the model's own).
-sample_batch : images per pipeline call and per cached chunk.
-dtype, precision, checkpoint_every : how it runs (sampling weights' compute type, training precision, checkpoint cadence).""")
-    name = 'sd15'
-    _execution_params = GenerativeBalancer._execution_params + ('checkpoint_dir', 'dtype', 'precision', 'checkpoint_every')
-    cache_exclude = GenerativeBalancer.cache_exclude + ('checkpoint_dir', 'dtype', 'precision', 'checkpoint_every')
+def _prompts(v)->bool: return v is None or isinstance(v, (str, list, tuple, dict))
+_prompts.description = 'None, a dict, a list or a template with {}'
 
-    def __init__(self, sampling_strategy='auto', random_state:int|None=None, model:str=STABLE_DIFFUSION, mode:str='img2img',
-                 source:str='minority', prompts=None, finetune:str|None='lora', resolution:int=512, rank:int=4, alpha:float|None=None,
-                 epochs:float=10., max_steps:int|None=None, train_batch:int=4, lr:float|None=None, ema_decay:float|None=None,
-                 prompt_dropout:float=0., gradient_checkpointing:bool=False, conditional:bool=False, strength:float=0.8,
-                 guidance_scale:float=7.5, steps:int=30, scheduler:str|None='dpm', sample_batch:int=8, dtype='auto',
-                 precision:str='auto', checkpoint_every:int=500, device='auto', cache:bool=True, cache_dir=None,
-                 checkpoint_dir=None, progress:bool=True):
-        super().__init__(sampling_strategy, random_state, device, cache, cache_dir, progress)
-        self.model, self.mode, self.source, self.prompts, self.finetune = model, mode, source, prompts, finetune
-        self.resolution, self.rank, self.alpha, self.epochs, self.max_steps = resolution, rank, alpha, epochs, max_steps
-        self.train_batch, self.lr, self.ema_decay, self.prompt_dropout = train_batch, lr, ema_decay, prompt_dropout
-        self.gradient_checkpointing, self.conditional, self.strength, self.guidance_scale = gradient_checkpointing, conditional, strength, guidance_scale
-        self.steps, self.scheduler, self.sample_batch, self.dtype = steps, scheduler, sample_batch, dtype
-        self.precision, self.checkpoint_every, self.checkpoint_dir = precision, checkpoint_every, checkpoint_dir
-        self._check_params()
+@dataclass
+class StableDiffusionConfig(Settings):
+    "Every setting of a Stable Diffusion balancer: the base model, how images are made, the fine-tuning, the sampling, and how it runs."
+    model: str = STABLE_DIFFUSION          # Hub id (any SD 1.x/2.x), a folder written by save_pretrained, or 'tiny' (untrained, for tests)
+    mode: str = 'img2img'                  # 'img2img' (from real training images) or 'text2img' (from noise)
+    source: str = 'minority'               # img2img from the class's own images, or the largest other class's ('majority')
+    prompts: object = None                 # see `class_prompts`
+    finetune: str|None = 'lora'            # 'lora', 'full', or None: sample the base model as it is
+    resolution: int = 512                  # the side images are trained and drawn at: a multiple of 8
+    rank: int = 4                          # LoRA rank
+    alpha: float|None = None               # LoRA alpha (None: the rank)
+    epochs: float = 10.                    # passes over the images
+    max_steps: int|None = None             # optimizer steps in all (overrides epochs)
+    train_batch: int = 4                   # images per training step (FineTuneConfig's batch_size)
+    lr: float|None = None                  # None: 1e-4 for LoRA, 1e-5 for the full UNet
+    ema_decay: float|None = None           # EMA of the trained weights used for sampling (None: off)
+    prompt_dropout: float = 0.             # share of images trained with the empty prompt
+    gradient_checkpointing: bool = False   # less memory, slower
+    conditional: bool = False              # one model for all classes with their prompts (True), or one per class drawn (False)
+    strength: float = 0.8                  # img2img: the share of the denoising an image goes through
+    guidance_scale: float = 7.5            # classifier-free guidance
+    steps: int = 30                        # denoising steps
+    scheduler: str|None = 'dpm'            # one of SCHEDULERS, or None for the model's own
+    sample_batch: int = 8                  # images per pipeline call and per cached chunk
+    # how it runs (not part of a results setting or a cache key)
+    dtype: object = 'auto'                 # the sampling weights' compute type
+    precision: str = 'auto'                # the training precision
+    checkpoint_every: int = 500            # steps between the training loop's checkpoints
+    constraints = dict(
+        mode=MODES, source=SOURCES, prompts=_prompts, finetune=[None, FINETUNE_MODES], resolution=_resolution, conditional=bool,
+        strength=Interval(0, 1, closed='right'), guidance_scale=Interval(0), steps=Interval(1, whole=True),
+        scheduler=[None, tuple(SCHEDULERS)], sample_batch=Interval(1, whole=True))
 
-    @property
+    def _check(self):
+        if not isinstance(self.model, (str, Path)) or not str(self.model).strip(): raise ConfigError(f"model must be a Hub id, a folder or '{TINY}'; got {self.model!r}")
+        if self.mode == 'img2img' and int(self.steps * self.strength) < 1:
+            raise ConfigError(f"img2img runs int(steps × strength) = int({self.steps} × {self.strength}) = 0 denoising steps: raise steps or strength")
+        self.finetune_config()   # FineTuneConfig checks the fine-tuning settings
+        pipeline_dtype('cpu', self.dtype)
+
     def finetune_config(self)->FineTuneConfig|None:
         "The fine-tuning settings (None: the base model is sampled as it is)."
         if self.finetune is None: return None
@@ -420,54 +411,31 @@ dtype, precision, checkpoint_every : how it runs (sampling weights' compute type
                               prompt_dropout=self.prompt_dropout, gradient_checkpointing=self.gradient_checkpointing,
                               precision=self.precision, checkpoint_every=self.checkpoint_every)
 
-    def _check_params(self):
-        "Refuse bad settings before any work."
-        whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-        if not isinstance(self.model, (str, Path)) or not str(self.model).strip(): raise ConfigError(f"model must be a Hub id, a folder or '{TINY}'; got {self.model!r}")
-        if self.mode not in MODES: raise ConfigError(f"mode must be one of {MODES}; got {self.mode!r}")
-        if self.source not in SOURCES: raise ConfigError(f"source must be one of {SOURCES} (the images img2img starts from); got {self.source!r}")
-        check_resolution(self.resolution)
-        if self.finetune is not None: self.finetune_config   # FineTuneConfig checks its own settings
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
-            raise ConfigError(f"strength must lie in (0, 1] (the share of the denoising an img2img image goes through); got {self.strength!r}")
-        if not whole(self.steps) or self.steps < 1: raise ConfigError(f"steps must be a whole number >= 1; got {self.steps!r}")
-        if self.mode == 'img2img' and int(self.steps * self.strength) < 1:
-            raise ConfigError(f"img2img runs int(steps × strength) = int({self.steps} × {self.strength}) = 0 denoising steps: raise steps or strength")
-        if not isinstance(self.guidance_scale, (int, float)) or self.guidance_scale < 0: raise ConfigError(f"guidance_scale must be a number >= 0; got {self.guidance_scale!r}")
-        if self.scheduler is not None and self.scheduler not in SCHEDULERS: raise ConfigError(f"scheduler must be one of {list(SCHEDULERS)} or None; got {self.scheduler!r}")
-        if not whole(self.sample_batch) or self.sample_batch < 1: raise ConfigError(f"sample_batch must be a whole number >= 1; got {self.sample_batch!r}")
-        if not isinstance(self.conditional, bool): raise ConfigError(f"conditional must be True or False; got {self.conditional!r}")
-        if self.prompts is not None and not isinstance(self.prompts, (str, list, tuple, dict)): raise ConfigError(f"prompts must be None, a dict, a list or a template; got {type(self.prompts).__name__}")
-        pipeline_dtype('cpu', self.dtype)
-
-    def _check_input(self, train):
-        super()._check_input(train); self._check_params(); class_prompts(train.classes, self.prompts)
-
-    @property
-    def chunk_size(self)->int: return int(self.sample_batch)
-
+# %% ../nbs/06_sd15.ipynb #35544028
+class _SDModels:
+    "Part of `StableDiffusionBalancer`: the base model loaded once, and the fine-tuned UNet of each group trained (resumed) or loaded."
     def _reset_fit_state(self, train, rng):
         super()._reset_fit_state(train, rng)
-        self.prompts_ = class_prompts(train.classes, self.prompts)
+        self.prompts_ = class_prompts(train.classes, self.config.prompts)
         real = train[~train.synthetic] if train.synthetic is not None and train.synthetic.any() else train
         self.sources_ = {c: real.images[real.labels == c] for c in range(len(train.classes))}   # what img2img starts from
 
     def _fit_generator(self, train:ImageSet, labels:list):
         "Load the base model (once) and fine-tune (or load) the model of each label's group on the real training images."
         dev = get_device(self.device)
-        key = (str(self.model), str(dev), int(self.resolution))
+        key = (str(self.config.model), str(dev), int(self.config.resolution))
         if getattr(self, '_components_key', None) != key:
-            self.components_, self._components_key = load_components(self.model, dev, size=int(self.resolution)), key
+            self.components_, self._components_key = load_components(self.config.model, dev, size=int(self.config.resolution)), key
         super()._fit_generator(train[~train.synthetic] if train.synthetic is not None and train.synthetic.any() else train, labels)
 
     def _group(self, label:int):
         "Which fine-tuned model draws `label`: the shared one (None) when conditional, else the label's own."
-        return None if self.conditional else int(label)
+        return None if self.config.conditional else int(label)
 
     def model_folder(self, group)->Path|None:
         "Where the fine-tuned result of `group` is saved (None without a checkpoint folder)."
-        if self.checkpoint_folder is None or self.finetune is None: return None
-        key = cache_key('sd15-model', _MODEL_VERSION, str(self.model), self.fingerprint_, self.classes_, self.prompts_,
+        if self.checkpoint_folder is None or self.config.finetune is None: return None
+        key = cache_key('sd15-model', _MODEL_VERSION, str(self.config.model), self.fingerprint_, self.classes_, self.prompts_,
                         self.finetune_config.model_fields(), self.seed_, group)
         return self.checkpoint_folder/f'sd15-{key}'
 
@@ -488,31 +456,34 @@ dtype, precision, checkpoint_every : how it runs (sampling weights' compute type
         self.histories_[group], self.train_images_per_second_ = trainer.frame, trainer.images_per_second
         unet = trainer.trained_unet()
         if folder is not None:
-            save_trained(unet, folder, cfg, dict(steps=trainer.step, images=len(sub), history=trainer.history, images_per_second=trainer.images_per_second))
+            save_trained(unet, folder, cfg, dict(steps=trainer.step, images=len(sub), history=trainer.history.rows, images_per_second=trainer.images_per_second))
             ck.unlink(missing_ok=True)   # the saved result replaces the loop's checkpoint (gigabytes for the full UNet)
         return unet
 
+# %% ../nbs/06_sd15.ipynb #89fa7f5a
+class _SDDrawing:
+    "Part of `StableDiffusionBalancer`: drawing images by img2img from real training images (or text2img), each seeded by (seed, image)."
     def source_label(self, label:int)->int:
         "The class whose real images img2img starts from for `label`: itself, or the largest other class."
-        if self.source == 'minority': return int(label)
+        if self.config.source == 'minority': return int(label)
         sizes = {c: len(x) for c, x in self.sources_.items() if c != int(label)}
         return max(sizes, key=sizes.get)
 
     def _autocast(self):
-        dev = get_device(self.device); dt = pipeline_dtype(dev, self.dtype)
+        dev = get_device(self.device); dt = pipeline_dtype(dev, self.config.dtype)
         return torch.autocast(dev.type, dtype=dt, enabled=dev.type == 'cuda' and dt != torch.float32)
 
     def _draw(self, label:int, n:int, seed:int, images=None)->np.ndarray:
         "`n` images of class `label` from its model: img2img of `images` (uint8), or text2img when None; image j seeded by (seed, j)."
-        pipe = self.components_.pipeline(self.mode if images is None or self.mode == 'img2img' else 'img2img', self.models_[self._group(label)], self.scheduler)
-        r, dev, out = int(self.resolution), get_device(self.device), []
-        for i in range(0, n, self.sample_batch):
-            b = min(self.sample_batch, n - i)
-            kw = dict(num_inference_steps=self.steps, guidance_scale=self.guidance_scale, output_type='pt',
+        pipe = self.components_.pipeline(self.config.mode if images is None or self.config.mode == 'img2img' else 'img2img', self.models_[self._group(label)], self.config.scheduler)
+        r, dev, out = int(self.config.resolution), get_device(self.device), []
+        for i in range(0, n, self.config.sample_batch):
+            b = min(self.config.sample_batch, n - i)
+            kw = dict(num_inference_steps=self.config.steps, guidance_scale=self.config.guidance_scale, output_type='pt',
                       generator=[torch.Generator().manual_seed(derive_seed(seed, j) % 2**63) for j in range(i, i + b)])
             with torch.no_grad(), self._autocast():
                 if images is None: y = pipe([self.prompts_[label]] * b, height=r, width=r, **kw).images
-                else: y = pipe([self.prompts_[label]] * b, image=to_model_input(images[i:i + b], r, dev), strength=self.strength, **kw).images
+                else: y = pipe([self.prompts_[label]] * b, image=to_model_input(images[i:i + b], r, dev), strength=self.config.strength, **kw).images
             out.append(from_model_output(y, self.shape_))
         return np.concatenate(out) if out else np.zeros((0, *self.shape_), np.uint8)
 
@@ -532,13 +503,44 @@ dtype, precision, checkpoint_every : how it runs (sampling weights' compute type
         return pool[balanced_draw(np.arange(len(pool)), n, np.random.default_rng(derive_seed(seed, 'sources') % 2**63))]
 
     def _sample(self, label:int, n:int, seed:int)->np.ndarray:
-        if self.mode == 'text2img': return self._draw(label, n, seed)
+        if self.config.mode == 'text2img': return self._draw(label, n, seed)
         return self._draw(label, n, seed, self.source_images(label, n, seed))
 
     def _cache_stats(self, label:int)->dict:
-        cfg = self.finetune_config
         return {**super()._cache_stats(label), 'train_images_per_second': self.train_images_per_second_, 'trained_steps': self.trained_steps_,
-                'resolution': int(self.resolution), 'finetune': self.finetune, 'sample_steps': self.steps}
+                'resolution': int(self.config.resolution), 'finetune': self.config.finetune, 'sample_steps': self.config.steps}
+
+# %% ../nbs/06_sd15.ipynb #41c4888b
+_MODEL_VERSION = 1   # part of every fine-tuned model's key: bump when training changes what it learns
+
+class StableDiffusionBalancer(_SDModels, _SDDrawing, GenerativeBalancer):
+    __doc__ = ("Over-sample with images drawn from Stable Diffusion fine-tuned on the training split, by text-to-image or image-to-image.\n\n"
+               + SAMPLING_STRATEGY_DOC + """
+config : StableDiffusionConfig
+    Every setting: the base model, mode and source, prompts, the fine-tuning (finetune=None samples the base model), the sampling,
+    and how it runs. Each of its fields can be passed as a keyword too: StableDiffusionBalancer(model='tiny', steps=20).""")
+    name, config_class = 'sd15', StableDiffusionConfig
+    _execution_params = GenerativeBalancer._execution_params + ('checkpoint_dir', 'dtype', 'precision', 'checkpoint_every')
+    cache_exclude = GenerativeBalancer.cache_exclude + ('checkpoint_dir', 'dtype', 'precision', 'checkpoint_every')
+
+    def __init__(self, sampling_strategy='auto', random_state:int|None=None,
+                 config:StableDiffusionConfig|None=None,   # every setting (default: StableDiffusionConfig())
+                 device='auto', cache:bool=True, cache_dir=None, checkpoint_dir=None, progress:bool=True,
+                 **overrides):                              # StableDiffusionConfig fields, e.g. model='tiny', mode='text2img', steps=20
+        super().__init__(sampling_strategy, random_state, device, cache, cache_dir, progress)
+        self.checkpoint_dir = checkpoint_dir
+        self._take_config(config, overrides)                # bad settings fail here, before any work
+
+    @property
+    def finetune_config(self)->FineTuneConfig|None:
+        "The fine-tuning settings (None: the base model is sampled as it is)."
+        return self.config.finetune_config()
+
+    def _check_input(self, train):
+        super()._check_input(train); self._check_params(); class_prompts(train.classes, self.config.prompts)
+
+    @property
+    def chunk_size(self)->int: return int(self.config.sample_batch)
 
 # %% ../nbs/06_sd15.ipynb #42c4c871
 @register_method('sd15-img2img')

@@ -1,5 +1,5 @@
 "Tests for medimb.balancer: the light balancer base, its scikit-learn parameters, readable settings and the shared check."
-import subprocess, sys, warnings
+import dataclasses, subprocess, sys, warnings
 
 import numpy as np
 import pytest
@@ -83,27 +83,37 @@ class Derived(Copies):
 
 
 class Hidden(Copies):
-    "Keeps settings in **kwargs, as DDPMBalancer does today."
+    "Keeps settings in **kwargs, where get_params cannot see them."
     def __init__(self, sampling_strategy='auto', random_state=None, **config):
         super().__init__(sampling_strategy, random_state, config.get('noise', 0)); self.config = dict(config)
 
 
 @pytest.mark.parametrize('bad, message', [(Renamed(), 'get_params'), (Converting(), 'clone failed'),
-                                          (Derived(), r"keeps \['scale'\] outside")])
+                                          (Derived(), r"keeps \['scale'\] outside"), (Hidden(noise=2), r"clone\(\) lost or changed \['noise', 'config'\]")])
 def test_check_catches_broken_parameters(bad, message):
     with pytest.raises(AssertionError, match=message): check_balancer(bad)
 
 
-def test_kwargs_balancers_still_work_and_are_warned_about():
-    "A balancer with **kwargs clones whole (nothing lost), records its hidden settings, and the check warns."
-    h = Hidden(noise=2)
-    assert clone(h).config == dict(noise=2) and clone(h).noise == 2
-    assert clone(h).set_params(random_state=3).random_state == 3
-    assert readable(h)['config'] == dict(noise=2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        check_balancer(h)
-    assert any('outside the parameters' in str(w.message) for w in caught)
+@dataclasses.dataclass
+class Noise:
+    sigma: int = 1
+    clip: bool = True
+
+
+class Configured(OverSampler):
+    "Settings as one dataclass parameter `config`, as the generative balancers take them."
+    _execution_params = ('clip',)
+    def __init__(self, sampling_strategy='auto', random_state=None, config=None):
+        super().__init__(sampling_strategy, random_state)
+        self.config = config if config is not None else Noise()
+
+
+def test_a_settings_dataclass_is_one_parameter_recorded_field_by_field():
+    b = Configured(config=Noise(3))
+    assert b.flat_params() == dict(random_state=None, sampling_strategy='auto', sigma=3, clip=True)
+    assert readable(b) == {'class': 'Configured', 'random_state': None, 'sampling_strategy': 'auto', 'sigma': 3}   # execution settings left out
+    twin = clone(b)
+    assert twin.config == b.config and twin.config is not b.config and readable(twin) == readable(b)
 
 
 def test_check_does_not_fit_the_balancer_it_is_given():

@@ -12,6 +12,8 @@ from medimb.ddpm import (DDPMBalancer, DDPMConfig, DiffusionTrainer, ddpm_config
 from medimb.generative import GenerativeBalancer
 from medimb.data import phantom, split_dataset, ImageSet
 from medimb.experiment import check_balancer, get_method
+from medimb.balancer import readable
+from sklearn.base import clone
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +93,7 @@ def test_resume_continues_from_saved_step_and_matches_uninterrupted(tmp_path, fe
     again = trainer(few, cfg, seed=3, checkpoint=ck)
     assert again.resumed_from == 5 and again.step == 5
     again.train(12)
-    assert again.step == 12 and [h['step'] for h in again.history] == [5, 10, 12]
+    assert again.step == 12 and [h['step'] for h in again.history.rows] == [5, 10, 12]
     for a, b in zip(whole.model.parameters(), again.model.parameters()): torch.testing.assert_close(a, b)
     for a, b in zip(whole.ema.shadow, again.ema.shadow): torch.testing.assert_close(a, b)
     with pytest.raises(CheckpointError, match='seed: checkpoint 3, this run 4'): trainer(few, cfg, seed=4, checkpoint=ck)
@@ -212,8 +214,8 @@ def test_study_schedule_keeps_the_signal():
 def test_bad_settings_raise_clear_errors():
     with pytest.raises(ValueError, match='unknown preset'): ddpm_config('big')
     with pytest.raises(ConfigError, match='unknown DDPM setting'): DDPMBalancer(preset='tiny', steps=3)
-    with pytest.raises(ConfigError, match='train_steps must be a positive integer'): get_method('ddpm', train_steps='x')
-    with pytest.raises(ConfigError, match='train_steps must be a positive integer'): ddpm_config('tiny', train_steps=2.5)
+    with pytest.raises(ConfigError, match='train_steps must be a whole number >= 1'): get_method('ddpm', train_steps='x')
+    with pytest.raises(ConfigError, match='train_steps must be a whole number >= 1'): ddpm_config('tiny', train_steps=2.5)
     with pytest.raises(ValueError, match='sampler must be'): ddpm_config('tiny', sampler='euler')
     with pytest.raises(ValueError, match='lr must be'): ddpm_config('tiny', lr=float('nan'))
     with pytest.raises(ValueError, match='class_dropout'): ddpm_config('tiny', guidance_scale=3.)
@@ -232,14 +234,37 @@ def test_ddpm_is_a_generative_balancer_whose_sample_is_what_it_added(splits):
 def test_parameters_are_read_and_set_the_scikit_learn_way():
     b = tiny(lr=5e-4, conditional=False)
     p = b.get_params(deep=False)
-    assert p['preset'] == 'tiny' and p['lr'] == 5e-4 and p['conditional'] is False and p['train_steps'] == 4
+    assert p['preset'] == 'tiny' and isinstance(p['config'], DDPMConfig) and 'lr' not in p   # the settings are one parameter
+    assert p['config'].lr == 5e-4 and p['config'].conditional is False and p['config'].train_steps == 4
     again = DDPMBalancer(**p)
     assert again.config == b.config and again.get_params(deep=False) == p
-    b.set_params(sample_steps=3, random_state=7)                  # a DDPMConfig field not given before, and a base parameter
-    assert b.config.sample_steps == 3 and b.random_state == 7 and b.get_params(deep=False)['sample_steps'] == 3
+    twin = clone(b)
+    assert twin.config == b.config and twin.config is not b.config and readable(twin) == readable(b)
+    b.set_params(sample_steps=3, random_state=7)                  # a DDPMConfig field by its own name, and a base parameter
+    assert b.config.sample_steps == 3 and b.random_state == 7 and b.flat_params()['sample_steps'] == 3
     with pytest.raises(ValueError, match='sampler must be'): b.set_params(sampler='euler')
     with pytest.raises(ValueError, match='Invalid parameter|invalid parameter'): b.set_params(colour='red')
     assert 'lr=0.0005' in repr(b) and "preset='tiny'" in repr(b)
+
+
+def test_config_is_one_dataclass_and_flat_keywords_land_in_it():
+    cfg = ddpm_config('tiny', train_steps=4, sample_steps=2)
+    b = DDPMBalancer(config=cfg, device='cpu')
+    assert b.config is cfg and clone(b).config == cfg
+    assert DDPMBalancer(preset='tiny', train_steps=4, sample_steps=2).config == cfg == DDPMBalancer(config=cfg, train_steps=4).config
+    with pytest.raises(ConfigError, match='config must be a DDPMConfig'): DDPMBalancer(config=dict(train_steps=3))
+    with pytest.raises(ConfigError, match='unknown preset'): DDPMBalancer(preset='huge')
+    assert b.set_params(preset='study').config.train_steps == 4   # another preset keeps the fields changed from the old one
+    # a results row records the preset and what differs from it, as before the settings became one dataclass
+    assert readable(DDPMBalancer()) == {'class': 'DDPMBalancer', 'preset': 'default', 'random_state': None, 'sampling_strategy': 'auto'}
+    assert readable(DDPMBalancer(preset='tiny', train_steps=7))['train_steps'] == 7
+
+
+def test_every_error_of_the_module_is_a_config_error():
+    with pytest.raises(ConfigError, match='at least 8 px'): unet_config(ddpm_config('tiny'), 7)
+    with pytest.raises(ConfigError, match='kind must be'): make_scheduler(ddpm_config('tiny'), 'euler')
+    cfg = ddpm_config('tiny')
+    with pytest.raises(ConfigError, match='class embedding'): DiffusionTrainer(build_denoiser(cfg, 16), phantom(8, 16), cfg, conditional=True)
 
 
 def test_speed_settings_are_not_in_the_sample_key(splits):
@@ -276,3 +301,19 @@ def test_a_side_the_denoiser_takes_is_not_resized():
     sp = split_dataset(phantom(100, 28, ratio=0.25, seed=0), seed=0)
     b = tiny(train_steps=2, cache=False, random_state=0); b.fit_resample(sp.train)
     assert b.model_shape_ == (28, 28) and b.derived_params_ == {} and b._shape_key() == b.shape_
+
+
+def test_the_ema_is_a_loop_callback_and_loop_callbacks_reach_the_trainer(few):
+    from medimb.train import Callback
+    from medimb.trainers import EMAUpdate
+    class Steps(Callback):
+        def __init__(self): self.names, self.steps = [], []
+        def after_step(self, loop): self.names.append(loop.update_name)
+        def after_batch(self, loop): self.steps.append(loop.step)
+    cfg = D.ddpm_config('tiny', train_steps=3, log_every=3, checkpoint_every=3)
+    seen = Steps(); calls = []
+    tr = DiffusionTrainer(build_denoiser(cfg, few.size, 1, 2), few, cfg, device='cpu', callbacks=[seen])
+    assert any(isinstance(cb, EMAUpdate) for cb in tr.loop.callbacks)
+    tr.train(callback=lambda step, trainer: calls.append((step, trainer is tr)))   # the callback users pass today still works
+    assert seen.names == ['denoiser'] * 3 and seen.steps == [1, 2, 3] and calls == [(1, True), (2, True), (3, True)]
+    assert tr.ema.updates == 3

@@ -25,12 +25,12 @@ def test_one_step_changes_both_networks(gan, data):
     t.train()
     assert t.step == 1
     assert _changed(g0, t.generator_net) and _changed(d0, t.discriminator_net)
-    assert np.isfinite(t.history[['loss', 'generator_loss']].values).all()
+    assert np.isfinite(t.frame[['loss', 'generator_loss']].values).all()
 
 @pytest.mark.parametrize('gan', ['dcgan', 'wgan', 'lsgan', 'sngan'])
 def test_unconditional_step(gan, data):
     t = GANTrainer(GANConfig(gan, **TINY), data[data.labels == 1], conditional=False, device='cpu', seed=0).train()
-    assert t.generator_net.num_classes is None and np.isfinite(t.history.loss).all()
+    assert t.generator_net.num_classes is None and np.isfinite(t.frame.loss).all()
 
 def test_wgan_clips_critic_weights(data):
     t = GANTrainer(GANConfig('wgan', clip_value=0.005, **TINY), data, device='cpu', seed=0).train()
@@ -129,7 +129,7 @@ def test_diff_augment_off_on_and_reproducible():
 
 def test_diffaugment_in_training(data):
     t = GANTrainer(GANConfig('dcgan', diffaugment='translation,cutout,color', **TINY), data, device='cpu', seed=0).train()
-    assert np.isfinite(t.history.loss).all()
+    assert np.isfinite(t.frame.loss).all()
 
 @pytest.mark.parametrize('gan', GANS)
 def test_every_gan_balancer_passes_the_check(gan, tmp_path):
@@ -225,3 +225,29 @@ def test_a_gan_method_checks_names_and_values_when_built():
     with pytest.raises(ConfigError, match=r"has no parameter \['gan'\]"): get_method('sngan', gan='wgan')
     with pytest.raises(ConfigError, match="train_steps must be a whole number >= 1; got 'x'"): get_method('dcgan', train_steps='x')
     with pytest.raises(ConfigError, match='diffaugment'): get_method('wgan-gp', diffaugment='zoom')
+
+
+def test_the_settings_are_one_gan_config_with_flat_keywords_kept():
+    from sklearn.base import clone
+    from medimb.balancer import readable
+    cfg = GANConfig('wgan-gp', **TINY)
+    b = GANBalancer(config=cfg, cache=False)
+    assert b.config is cfg and set(b.get_params(deep=False)) == {'sampling_strategy', 'random_state', 'config', 'device', 'cache', 'cache_dir',
+                                                                 'checkpoint_dir', 'progress'}
+    assert GANBalancer(gan='wgan-gp', **TINY, cache=False).config == cfg          # the keywords users pass today land in the config
+    twin = clone(b); assert twin.config == cfg and twin.config is not cfg and readable(twin) == readable(b)
+    assert b.set_params(train_steps=5).config.train_steps == 5 and b.set_params(config=cfg).config is cfg
+    with pytest.raises(ConfigError, match='unknown GAN setting'): GANBalancer(steps=3)
+    # a results row records the fields one by one, without how it runs (precision, checkpoint cadence): the same JSON as before
+    assert readable(GANBalancer()) == {'class': 'GANBalancer', 'random_state': None, 'sampling_strategy': 'auto',
+                                       **{k: v for k, v in readable(GANConfig()).items() if k not in ('class', 'precision', 'checkpoint_every', 'log_every')}}
+    assert get_method('sngan', config=GANConfig(train_steps=7)).balancer.config.gan == 'sngan'
+
+
+def test_the_gan_trainer_stands_on_the_trainer_base(data):
+    from medimb.trainers import Trainer, EMAUpdate
+    from medimb.train import History
+    t = GANTrainer(GANConfig('dcgan', **{**TINY, 'ema_decay': 0.9}), data, device='cpu', seed=0).train()
+    assert isinstance(t, Trainer) and isinstance(t.history, History) and any(isinstance(cb, EMAUpdate) for cb in t.loop.callbacks)
+    assert t.ema.updates == t.step == 2                      # the EMA follows the generator's updates only (not the critic's)
+    assert all(torch.equal(a, b) for a, b in zip(t.sampling_generator().state_dict().values(), t.sampling_model().state_dict().values()))

@@ -153,3 +153,19 @@ def test_rows_carry_the_seven_metrics_at_the_youden_threshold():
     row, thr = score_row(y, s, y, s)
     for k in ('balanced_accuracy', 'sensitivity', 'specificity', 'f1', 'mcc', 'kappa', 'youden_j'): assert f'{k}_youden' in row
     assert row['youden_j_youden'] == pytest.approx(row['sensitivity_youden'] + row['specificity_youden'] - 1)
+
+
+def test_the_settings_are_one_stable_diffusion_config_with_flat_keywords_kept():
+    from sklearn.base import clone
+    from medimb.balancer import readable
+    from medimb.sd15 import StableDiffusionConfig
+    b = StableDiffusionBalancer(**FAST)
+    assert isinstance(b.config, StableDiffusionConfig) and b.config.train_batch == 8 and b.steps == 1   # keywords land in config, read by name
+    assert set(b.get_params(deep=False)) == {'sampling_strategy', 'random_state', 'config', 'device', 'cache', 'cache_dir', 'checkpoint_dir', 'progress'}
+    twin = clone(b); assert twin.config == b.config and twin.config is not b.config and readable(twin) == readable(b)
+    assert b.set_params(steps=3).config.steps == 3 and b.finetune_config.batch_size == 8
+    with pytest.raises(ConfigError, match='unknown StableDiffusion setting'): StableDiffusionBalancer(batch_size=3)
+    # a results row records the fields one by one, without how it runs: the same JSON as when each was a parameter
+    row = readable(StableDiffusionBalancer())
+    assert row['class'] == 'StableDiffusionBalancer' and row['train_batch'] == 4 and row['model'] == STABLE_DIFFUSION
+    assert not {'config', 'dtype', 'precision', 'checkpoint_every', 'device'} & set(row)

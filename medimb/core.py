@@ -217,7 +217,6 @@ def _described(value, max_items:int|None):
         return {'class': type(value).__name__, **{f.name: again(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     return None
 
-# %% ../nbs/00_core.ipynb #b4a2254d
 def plain(value,                  # any setting, parameter or record
           max_items:int|None=None # arrays and tensors with more elements become {array: shape, dtype, sha1}; None: listed whole
          ):

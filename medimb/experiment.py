@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, clone
 from .core import set_seed, Results, Timer, as_list, MedimbError, ConfigError
 from .data import ImageSet, Splits, BatchAugment
 from .models import get_model, MODELS
-from .train import fit, predict, History, Callback, fit_callbacks, check_callbacks, BalancedSampler, ClassWeights, MixUp, Augment
+from .train import fit, predict, History, fit_callbacks, check_callbacks, BalancedSampler, ClassWeights, MixUp, Augment
 from .metrics import (binary_metrics, classification_metrics, youden_threshold, summarize, compare_to_baseline, plot_roc,
                             plot_confusion, plot_history, delong_test, confusion_counts, class_names)
 from .balancer import SAMPLING_STRATEGY_DOC, Balancer, OverSampler, NoBalancer, check_balancer, balanced_draw, readable
@@ -477,38 +477,11 @@ class _StudyReport:
         results.save_figure(f'{p}history', self.plot_history())
         results.save_markdown(f'{p}findings', self.findings())
 
-# %% ../nbs/00e_experiment.ipynb #1249fbbb
+# %% ../nbs/00e_experiment.ipynb #8c7236d0
 SUMMARY_METRICS = ['accuracy', 'balanced_accuracy', 'recall', 'specificity', 'precision', 'f1', 'mcc', 'roc_auc', 'pr_auc']
 
-@dataclass
-class Study(_StudyFigures, _StudyReport):
-    "Rows and runs of a study: methods x seeds on one split."
-    rows: pd.DataFrame
-    runs: dict = field(default_factory=dict)  # (method, seed) -> ExperimentResult
-    baseline: str = 'baseline'
-    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=['method', 'seed', 'reason']))
-    methods: dict = field(default_factory=dict)  # name -> Method
-    classes: tuple|None = None                   # the class names, in label order (None: from the runs, or binary)
-
-    @property
-    def class_names(self)->list:
-        "The class names: given, else as many indices as the runs have classes."
-        if self.classes is not None: return [str(c) for c in self.classes]
-        k = next((r.test_probs.shape[1] for r in self.runs.values() if r.test_probs is not None), 2)
-        return [str(i) for i in range(k)]
-
-    @property
-    def multiclass(self)->bool: return len(self.class_names) > 2
-
-    def _per_class(self, metric:str)->list:
-        "The row columns of a per-class metric (K > 2), in label order."
-        return [f'{metric}_{n}' for n in class_names(self.class_names, len(self.class_names))]
-
-    def _minority(self)->int:
-        "The class with the fewest test images."
-        labels = next(iter(self.runs.values())).test_labels
-        return int(np.argmin(np.bincount(labels, minlength=len(self.class_names))))
-
+class _StudyTables:
+    "A study's tables: the summary over seeds, mean counts, paired tests and DeLong's test against the baseline."
     def summary(self, metrics=None)->pd.DataFrame:
         "Mean ± 95% CI over seeds per method (K > 2: macro averages, then the recall of each class)."
         if metrics is None:   # K > 2: macro recall is balanced accuracy; the recall of each class says more
@@ -540,6 +513,36 @@ class Study(_StudyFigures, _StudyReport):
         out = [dict(method=m, **delong_test(base.test_labels, r.test_scores, base.test_scores))
                for (m, s), r in self.runs.items() if s == seed and m != self.baseline]
         return pd.DataFrame(out)
+
+# %% ../nbs/00e_experiment.ipynb #1249fbbb
+@dataclass
+class Study(_StudyTables, _StudyFigures, _StudyReport):
+    "Rows and runs of a study: methods x seeds on one split."
+    rows: pd.DataFrame
+    runs: dict = field(default_factory=dict)  # (method, seed) -> ExperimentResult
+    baseline: str = 'baseline'
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=['method', 'seed', 'reason']))
+    methods: dict = field(default_factory=dict)  # name -> Method
+    classes: tuple|None = None                   # the class names, in label order (None: from the runs, or binary)
+
+    @property
+    def class_names(self)->list:
+        "The class names: given, else as many indices as the runs have classes."
+        if self.classes is not None: return [str(c) for c in self.classes]
+        k = next((r.test_probs.shape[1] for r in self.runs.values() if r.test_probs is not None), 2)
+        return [str(i) for i in range(k)]
+
+    @property
+    def multiclass(self)->bool: return len(self.class_names) > 2
+
+    def _per_class(self, metric:str)->list:
+        "The row columns of a per-class metric (K > 2), in label order."
+        return [f'{metric}_{n}' for n in class_names(self.class_names, len(self.class_names))]
+
+    def _minority(self)->int:
+        "The class with the fewest test images."
+        labels = next(iter(self.runs.values())).test_labels
+        return int(np.argmin(np.bincount(labels, minlength=len(self.class_names))))
 
 # %% ../nbs/00e_experiment.ipynb #750d4766
 _STUDY_RUN_KEYS = (*(f.name for f in fields(RunOptions) if f.name in inspect.signature(run_experiment).parameters and f.name != 'seed'), 'dataset')   # run_study gives the seeds

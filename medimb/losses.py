@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 from .core import ConfigError, DataError, CheckpointError
-from .train import Callback, LossFunction, MixUp
+from .train import Callback, LossFunction
 from .data import ImageSet, Splits
 from .experiment import Method, MethodSkipped, Trainer, Trained, RunOptions, register_method, train_classifier
 
@@ -37,6 +37,7 @@ def target_distribution(targets:torch.Tensor, # int64 class indices (N,) or soft
     if targets.ndim == 2 and targets.shape[1] == num_classes and targets.is_floating_point(): return targets.float()
     raise DataError(f"targets must be class indices (N,) or soft targets (N, {num_classes}); got {targets.dtype} {tuple(targets.shape)}")
 
+# %% ../nbs/10_losses.ipynb #defcd53c
 class ImbalanceLoss(nn.Module):
     "Base: -Σ_k w_k t_k (1 - p_k)^γ log p_k with p = softmax(adjusted logits), averaged over the batch."
     needs_counts = False   # True: `fit_counts` must be called before the loss is used

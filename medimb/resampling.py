@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_resampling.ipynb #b55382ed
 from __future__ import annotations
-import hashlib, inspect, json, tracemalloc, warnings
+import hashlib, inspect, json, tracemalloc
 from collections import OrderedDict
 from typing import NamedTuple
 import numpy as np

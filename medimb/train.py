@@ -515,8 +515,21 @@ class _Epochs:
         try: self('after_batch')
         except CancelBatch: pass
 
+# %% ../nbs/00d_train.ipynb #64fbb460
+class _Log:
+    "The loop's history as a table, and its throughput (a base of `TrainLoop`)."
+    @property
+    def frame(self)->pd.DataFrame:
+        "The history, a row per logged window: epoch, step, the mean of each loss, learning rate, images/s and seconds."
+        return pd.DataFrame(self.history)
+    @property
+    def images_per_second(self)->float:
+        "Median throughput over the logged windows (the first, which compiles and warms up, left out when there are others)."
+        r = [h['images_per_second'] for h in self.history[1:] or self.history if h.get('images_per_second') == h.get('images_per_second')]
+        return float(np.median(r)) if r else float('nan')
+
 # %% ../nbs/00d_train.ipynb #30f912a2
-class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs):
+class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs, _Log):
     "The one training loop: a step function makes one update; the loop owns device, precision, schedules, checks, checkpoints and progress; callbacks do the rest."
     def __init__(self,
                  step,                        # step(loop, i) -> a loss tensor, or a dict of loss tensors ('loss' first) and 'n' (images in the step)
@@ -569,15 +582,6 @@ class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs):
         if self.checkpoint is not None and resume and self.checkpoint.exists():
             self.load(self.checkpoint); self.resumed_from = self.step
 
-    @property
-    def frame(self)->pd.DataFrame:
-        "The history, a row per logged window: epoch, step, the mean of each loss, learning rate, images/s and seconds."
-        return pd.DataFrame(self.history)
-    @property
-    def images_per_second(self)->float:
-        "Median throughput over the logged windows (the first, which compiles and warms up, left out when there are others)."
-        r = [h['images_per_second'] for h in self.history[1:] or self.history if h.get('images_per_second') == h.get('images_per_second')]
-        return float(np.median(r)) if r else float('nan')
 
 # %% ../nbs/00d_train.ipynb #4c5ac278
 MONITORS = ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')

@@ -55,7 +55,8 @@ def unused_imports(module:str)->list[str]:
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     for node in ast.walk(tree):   # names listed in __all__ are re-exported: used
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == '__all__' for t in node.targets):
-            used |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+            used.add('*')             # a module with __all__ re-exports what it star-imports (medimb.data gathers its rooms so)
+            if isinstance(node.value, (ast.List, ast.Tuple)): used |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
     return [f"medimb/{module}.py:{line} imports {name}, unused" for name, line in sorted(imported.items(), key=lambda t: t[1]) if name not in used]
 
 def test_the_checks_see_a_long_cell_and_an_unused_import(tmp_path, monkeypatch):
@@ -68,6 +69,9 @@ def test_the_checks_see_a_long_cell_and_an_unused_import(tmp_path, monkeypatch):
     monkeypatch.setattr(me, 'NBS', tmp_path/'nbs'); monkeypatch.setattr(me, 'LIB', tmp_path/'medimb')
     assert len(me.long_cells('00z_toy')) == 1 and len(me.undemonstrated_cells('00z_toy')) == 2
     assert me.unused_imports('toy') == ['medimb/toy.py:1 imports os, unused']
+    (tmp_path/'medimb'/'rooms.py').write_text('from math import *\nimport os as _os\n__all__ = [n for n in dir(_os)]\n')   # a re-export module
+    (tmp_path/'medimb'/'stars.py').write_text('from math import *\n')
+    assert me.unused_imports('rooms') == [] and me.unused_imports('stars') == ['medimb/stars.py:1 imports *, unused']
 
 @pytest.mark.parametrize('name', CHECKED)
 def test_exported_cells_are_small(name):

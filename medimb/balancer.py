@@ -4,12 +4,10 @@
 
 # %% ../nbs/00da_balancer.ipynb #d2f4a6b8
 from __future__ import annotations
-import copy, inspect, hashlib, functools, dataclasses, warnings
-from pathlib import Path
+import dataclasses
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, clone
-from .core import Timer
+from .core import Timer, plain, settings_of
 from .data import ImageSet, Splits, phantom, split_dataset
 
 # %% auto #0
@@ -23,10 +21,6 @@ SAMPLING_STRATEGY_DOC = """sampling_strategy : float, str, dict or callable, def
     label -> target number of images. callable: y -> dict.
 random_state : int or None
     Seeds every random draw; the same value gives the same output."""
-
-def _settings(obj)->dict:
-    "Public attributes that are not fitted results (no leading `_`, no trailing `_`)."
-    return {k: v for k, v in vars(obj).items() if not k.startswith('_') and not k.endswith('_')}
 
 class Balancer(BaseEstimator):
     __doc__ = "Base of every balancer: `fit_resample(train) -> ImageSet` on the training split only.\n\n" + SAMPLING_STRATEGY_DOC
@@ -118,30 +112,9 @@ def balanced_draw(idx:np.ndarray,         # candidate indices
 
 # %% ../nbs/00da_balancer.ipynb #f3b5d7e9
 def readable(value)->object:
-    "A JSON-able description of a parameter value without memory addresses, for recording and hashing a setting."
-    if value is None or isinstance(value, (bool, str)): return value
-    if isinstance(value, (int, np.integer)): return int(value)
-    if isinstance(value, (float, np.floating)): return float(value)
-    if isinstance(value, Path): return str(value)
-    if isinstance(value, dict): return {str(k): readable(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)): return sorted((readable(v) for v in value), key=repr)
-    if isinstance(value, (list, tuple)): return [readable(v) for v in value]
-    if isinstance(value, type): return f"{value.__module__}.{value.__qualname__}"
-    if isinstance(value, BaseEstimator):
-        params = value.flat_params() if callable(getattr(value, 'flat_params', None)) else value.get_params(deep=False)
-        return {'class': type(value).__name__, **{k: readable(v) for k, v in params.items() if k not in getattr(value, '_execution_params', ())}}
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
-        if a.size <= 32: return a.tolist()
-        return dict(array=list(a.shape), dtype=str(a.dtype), sha1=hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()[:12])
-    if isinstance(value, torch.nn.Module):
-        return {'class': type(value).__name__, **{k: readable(v) for k, v in _settings(value).items() if k != 'training'}}
-    if dataclasses.is_dataclass(value): return {'class': type(value).__name__, **{f.name: readable(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if isinstance(value, functools.partial):
-        return dict(function=readable(value.func), args=readable(value.args), keywords=readable(value.keywords))
-    if callable(value) and hasattr(value, '__qualname__'): return f"{getattr(value, '__module__', None)}.{value.__qualname__}"
-    text = repr(value)
-    return text if ' at 0x' not in text else f"{type(value).__module__}.{type(value).__qualname__}"
+    "A JSON-able description of a parameter value without memory addresses (large arrays by hash), for recording and hashing a setting: `plain` with 32 items at most."
+    return plain(value, max_items=32)
+
 
 # %% ../nbs/00da_balancer.ipynb #eb99aca5
 def _rows_hash(ds:ImageSet)->np.ndarray:
@@ -163,13 +136,13 @@ def _check_params(balancer, check, name:str):
     check(clone(balancer).set_params(random_state=12345).random_state == 12345 and balancer.random_state == params['random_state'],
           "set_params(random_state=...) did not set random_state on the clone alone")
     check(isinstance(repr(balancer), str), "repr failed")
-    lost = [k for k, v in _settings(balancer).items() if readable(getattr(twin, k, '<missing>')) != readable(v)]
+    lost = [k for k, v in settings_of(balancer).items() if readable(getattr(twin, k, '<missing>')) != readable(v)]
     check(not lost, f"clone() lost or changed {lost}: name every parameter in __init__ and store it unchanged (scikit-learn's rule)")
-    hidden = [k for k in _settings(balancer) if k not in params]
+    hidden = [k for k in settings_of(balancer) if k not in params]
     check(not hidden, f"keeps {hidden} outside the parameters of __init__, so get_params, set_params and clone cannot see them. Name every "
                       f"setting in __init__ and store it unchanged under its own name (scikit-learn's rule); derive in fit_resample")
     rebuilt = type(balancer)(**params)
-    missed = [k for k, v in _settings(balancer).items() if readable(getattr(rebuilt, k, '<missing>')) != readable(v)]
+    missed = [k for k, v in settings_of(balancer).items() if readable(getattr(rebuilt, k, '<missing>')) != readable(v)]
     check(not missed, f"{name}(**get_params()) does not set {missed} as the original has them: store each parameter unchanged")
 
 # %% ../nbs/00da_balancer.ipynb #2773a17b

@@ -15,8 +15,8 @@ import filelock               # one file lock on every OS (fcntl on POSIX, msvcr
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'MedimbError',
            'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Check', 'check_params',
            'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root', 'results_root',
-           'in_notebook', 'plain', 'params_json', 'setting_hash', 'results_lock', 'read_results', 'to_markdown',
-           'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+           'in_notebook', 'settings_of', 'plain', 'params_json', 'setting_hash', 'results_lock', 'read_results',
+           'to_markdown', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #f44c7ce5
 class MedimbError(Exception):
@@ -182,13 +182,9 @@ def in_notebook()->bool:
     return getattr(get_ipython(), 'kernel', None) is not None
 
 # %% ../nbs/00_core.ipynb #833858f1
-def _settings(obj)->dict:
+def settings_of(obj)->dict:
     "An object's public attributes that are not fitted results (no leading `_`, no trailing `_`)."
     return {k: v for k, v in vars(obj).items() if not k.startswith('_') and not k.endswith('_')}
-
-def _takes_var_kwargs(cls)->bool:
-    "Whether `cls.__init__` hides parameters in **kwargs (which get_params cannot list)."
-    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
 
 def _imported(module:str, name:str)->tuple:
     "`module.name` when the module is imported already (an instance can exist only then), else an empty tuple for isinstance."
@@ -206,13 +202,11 @@ def _described(value, max_items:int|None):
     "An object as its class and settings: a scikit-learn estimator, a torch module or a dataclass; None for others."
     again = functools.partial(plain, max_items=max_items)
     if isinstance(value, _imported('sklearn.base', 'BaseEstimator')):
-        params, skip = value.get_params(deep=False), getattr(value, '_execution_params', ())
-        out = {'class': type(value).__name__, **{k: again(v) for k, v in params.items() if k not in skip}}
-        if _takes_var_kwargs(type(value)):   # settings hidden in **kwargs: record them too
-            out.update({k: again(v) for k, v in _settings(value).items() if k not in params and k not in skip})
-        return out
+        flat = getattr(value, 'flat_params', None)   # a balancer whose settings are one dataclass spreads them (see GenerativeBalancer)
+        params, skip = flat() if callable(flat) else value.get_params(deep=False), getattr(value, '_execution_params', ())
+        return {'class': type(value).__name__, **{k: again(v) for k, v in params.items() if k not in skip}}
     if isinstance(value, _imported('torch.nn', 'Module')):
-        return {'class': type(value).__name__, **{k: again(v) for k, v in _settings(value).items() if k != 'training'}}
+        return {'class': type(value).__name__, **{k: again(v) for k, v in settings_of(value).items() if k != 'training'}}
     if dataclasses.is_dataclass(value):
         return {'class': type(value).__name__, **{f.name: again(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     return None

@@ -12,14 +12,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, ConfigError, DataError, CheckpointError
+from .core import get_device, atomic_path, plain, ConfigError, DataError, CheckpointError
 from .data import ImageSet
 from .metrics import binary_metrics, multiclass_metrics
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES', 'REMEDIES', 'ImageBatches', 'as_batches',
            'resolve_precision', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order',
-           'class_weights', 'model_state', 'architecture', 'plain', 'read_checkpoint', 'config_differences',
+           'class_weights', 'model_state', 'architecture', 'read_checkpoint', 'config_differences',
            'weight_differences', 'GeneratorState', 'CancelFit', 'CancelEpoch', 'CancelBatch', 'Callback', 'Recorder',
            'Checkpointer', 'ProgressBar', 'TrainLoop', 'CrossEntropy', 'Batches', 'EpochOrder', 'BalancedSampler',
            'CustomOrder', 'MixUp', 'ClassWeights', 'LossFunction', 'OptimizerFactory', 'Augment', 'EpochEndFunction',
@@ -201,16 +201,6 @@ def architecture(model:nn.Module)->dict:
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     return dict(cls=type(model).__name__, weights=hashlib.sha1(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16])
 
-def _plain_default(x):
-    if isinstance(x, (np.generic,)): return x.item()
-    if isinstance(x, (np.ndarray, torch.Tensor)): return x.tolist()
-    if isinstance(x, (Path, torch.device, torch.dtype)): return str(x)
-    if callable(x) and hasattr(x, '__qualname__'): return f'{getattr(x, "__module__", "")}.{x.__qualname__}'
-    return repr(x)
-
-def plain(x):
-    "`x` as plain data (dicts, lists, numbers, text): what a checkpoint may hold besides tensors, and how configurations are compared."
-    return json.loads(json.dumps(x, sort_keys=True, default=_plain_default))
 
 # %% ../nbs/00d_train.ipynb #15611faf
 def read_checkpoint(path:str|Path # a checkpoint written by `TrainLoop.save`

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00h_pipelines.ipynb #3dbfd243
 from __future__ import annotations
-import json, os
+import json
 from pathlib import Path
 import numpy as np
 import torch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00k_study.ipynb #743ebcf6
 from __future__ import annotations
-import os, ast, dataclasses
+import ast, dataclasses
 from pathlib import Path
 import pandas as pd
 from dataclasses import dataclass, field

@@ -135,6 +135,9 @@ class History:
     def images_per_second(self)->float:
         r = [x['images_per_second'] for x in self.rows if x.get('images_per_second')]
         return float(np.median(r)) if r else float('nan')
+    def __len__(self)->int: return len(self.rows)
+    def __getitem__(self, i): return self.rows[i]      # the rows as a list, as the generative trainers' history was
+    def __iter__(self): return iter(self.rows)
     def __repr__(self):
         return f"History({len(self.rows)} epochs, best {self.monitor}={self.best_score} at epoch {self.best_epoch})"
 

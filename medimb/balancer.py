@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from .core import Timer, plain, settings_of
+from .core import Timer, plain, settings_of, ConfigError, DataError
 from .data import ImageSet, Splits, phantom, split_dataset
 
 # %% auto #0
@@ -33,9 +33,9 @@ class Balancer(BaseEstimator):
         self.sampling_strategy, self.random_state = sampling_strategy, random_state
 
     def _check_input(self, train):
-        if not isinstance(train, ImageSet): raise TypeError(f"fit_resample takes an ImageSet; got {type(train).__name__}")
-        if len(train) == 0: raise ValueError("the training set is empty; nothing to resample")
-        if len(np.unique(train.labels)) < 2: raise ValueError(f"the training set holds one class only ({train.counts}); balancing needs at least two classes")
+        if not isinstance(train, ImageSet): raise ConfigError(f"fit_resample takes an ImageSet; got {type(train).__name__}")
+        if len(train) == 0: raise DataError("the training set is empty; nothing to resample")
+        if len(np.unique(train.labels)) < 2: raise DataError(f"the training set holds one class only ({train.counts}); balancing needs at least two classes")
 
     def check_params(self)->Balancer:
         "Refuse bad parameter values (names are checked by the signature) with a ConfigError before any work; return the balancer."
@@ -59,7 +59,7 @@ class Balancer(BaseEstimator):
         with Timer() as t: out = self._fit_resample(train)
         if not isinstance(out, ImageSet): raise TypeError(f"{type(self).__name__}._fit_resample returned {type(out).__name__}, not an ImageSet")
         if out.classes != train.classes or out.images.shape[1:] != train.images.shape[1:]:
-            raise ValueError(f"{type(self).__name__} changed the classes or image shape: {train.classes} {train.images.shape[1:]} -> {out.classes} {out.images.shape[1:]}")
+            raise DataError(f"{type(self).__name__} changed the classes or image shape: {train.classes} {train.images.shape[1:]} -> {out.classes} {out.images.shape[1:]}")
         self.counts_after_, self.seconds_ = out.counts, t.seconds
         self.n_synthetic_ = int(out.synthetic.sum() - train.synthetic.sum())
         return out
@@ -87,7 +87,7 @@ class OverSampler(Balancer):
             if n <= 0: continue
             imgs = np.asarray(self._generate(train, int(label), int(n), rng))
             if imgs.dtype != np.uint8 or imgs.shape != (n, *train.images.shape[1:]):
-                raise ValueError(f"{type(self).__name__}._generate must return uint8 images of shape {(n, *train.images.shape[1:])}; got {imgs.dtype} {imgs.shape}")
+                raise DataError(f"{type(self).__name__}._generate must return uint8 images of shape {(n, *train.images.shape[1:])}; got {imgs.dtype} {imgs.shape}")
             new.append(imgs); labs.append(np.full(n, label))
         if not new: return train
         return train.add(np.concatenate(new), np.concatenate(labs), synthetic=True)
@@ -106,7 +106,7 @@ def balanced_draw(idx:np.ndarray,         # candidate indices
     "`n` entries of `idx` in random order, each used ⌊n/len(idx)⌋ or ⌈n/len(idx)⌉ times."
     idx = np.asarray(idx)
     if n <= 0: return idx[:0]
-    if len(idx) == 0: raise ValueError(f"cannot draw {n} items from an empty set of candidates")
+    if len(idx) == 0: raise DataError(f"cannot draw {n} items from an empty set of candidates")
     reps = -(-n // len(idx))
     return np.concatenate([rng.permutation(idx) for _ in range(reps)])[:n]
 

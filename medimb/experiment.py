@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, clone
-from .core import set_seed, Results, Timer, as_list, MedimbError, ConfigError
+from .core import set_seed, Results, Timer, as_list, MedimbError, ConfigError, DataError
 from .data import ImageSet, Splits, BatchAugment
 from .models import get_model, MODELS
 from .train import fit, predict, History, fit_callbacks, check_callbacks, BalancedSampler, ClassWeights, MixUp, Augment
@@ -297,7 +297,7 @@ def _as_probs(p, num_classes:int, what:str)->np.ndarray:
     p = np.asarray(p, np.float64)
     if p.ndim == 1 and num_classes == 2: return np.stack([1 - p, p], 1)
     if p.ndim != 2 or p.shape[1] != num_classes:
-        raise ValueError(f"{what} must be (N, {num_classes}) class probabilities" + (" or one class-1 score per image" if num_classes == 2 else '')
+        raise DataError(f"{what} must be (N, {num_classes}) class probabilities" + (" or one class-1 score per image" if num_classes == 2 else '')
                          + f"; got shape {p.shape}")
     return p
 

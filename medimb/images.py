@@ -26,7 +26,7 @@ def _as_images(images)->np.ndarray:
     if im.ndim == 3: im = im[:, None]
     if im.ndim != 4: raise DataError(f"images must be (N, C, H, W) or (N, H, W); got shape {im.shape}")
     if im.dtype != np.uint8:
-        raise TypeError(f"images must be uint8 (0-255); got {im.dtype}. Scale floats in [0,1] with (x*255).round().astype(np.uint8).")
+        raise DataError(f"images must be uint8 (0-255); got {im.dtype}. Scale floats in [0,1] with (x*255).round().astype(np.uint8).")
     if im.shape[1] not in (1, 3): raise DataError(f"images need 1 or 3 channels in axis 1; got shape {im.shape}")
     return im
 
@@ -36,7 +36,7 @@ def _as_labels(labels, n:int, classes:list)->np.ndarray:
     if lab.ndim != 1 or len(lab) != n: raise DataError(f"labels must be 1-D with one label per image ({n}); got shape {lab.shape}")
     if n and not np.issubdtype(lab.dtype, np.integer):
         if np.all(np.mod(lab, 1) == 0): lab = lab.astype(np.int64)
-        else: raise TypeError(f"labels must be integers; got {lab.dtype}")
+        else: raise DataError(f"labels must be integers; got {lab.dtype}")
     lab = lab.astype(np.int64)
     if n and (lab.min() < 0 or lab.max() >= len(classes)):
         raise DataError(f"labels must lie in 0..{len(classes)-1} for classes {classes}; got {sorted(set(lab.tolist()))}")

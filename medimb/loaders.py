@@ -451,7 +451,7 @@ def hub_splits(source,             # a Hub name 'owner/name', or a datasets.Data
     if isinstance(source, str):
         try: dd = hfd.load_dataset(source, **load_kwargs)
         except Exception as e:
-            raise RuntimeError(f"could not load the Hugging Face dataset {source!r} ({type(e).__name__}: {e}). It needs internet "
+            raise MissingDataError(f"could not load the Hugging Face dataset {source!r} ({type(e).__name__}: {e}). It needs internet "
                                f"access (or HF_DATASETS_OFFLINE=1 with the dataset in the HF cache); offline, {offline}.") from e
     else: dd = source
     return dict(dd.items()) if isinstance(dd, hfd.DatasetDict) else {single: dd}
@@ -570,7 +570,7 @@ def _nih_metadata(df:pd.DataFrame, metadata, view)->pd.DataFrame:
             from huggingface_hub import hf_hub_download
             metadata = hf_hub_download(NIH_REPO, 'data/Data_Entry_2017_v2020.csv', repo_type='dataset')
         except Exception as e:
-            raise RuntimeError(f"the dataset lacks 'Patient ID'/'View Position' columns and the NIH metadata could not be fetched "
+            raise MissingDataError(f"the dataset lacks 'Patient ID'/'View Position' columns and the NIH metadata could not be fetched "
                                f"({type(e).__name__}: {e}); pass metadata= the path of Data_Entry_2017_v2020.csv") from e
     meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
     need = {'Image Index', 'Patient ID', 'View Position'}
@@ -755,7 +755,7 @@ def _load_phantom(source:str, o:dict)->ImageSet:
 def _load_hub(source:str, o:dict)->ImageSet:
     "A Hugging Face dataset; when the Hub cannot load it either, the error names the local path it is not."
     try: return _one_label(load_hf(source, **_options(o)), source, o['finding'])
-    except RuntimeError as e:   # a local path that looked like a Hub name: say both
+    except MissingDataError as e:   # a local path that looked like a Hub name: say both
         raise MissingDataError(f"{source}: no such file or folder ({source_path(source)} does not exist), and not a dataset the Hugging Face Hub "
                                f"could load: {e}") from e
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from .core import get_device, Timer, ConfigError
+from .core import get_device, Timer, ConfigError, DataError
 from .data import ImageSet, Splits, plot_grid
 from .models import Classifier, get_model
 from .train import fit, embed
@@ -50,13 +50,13 @@ def make_pairs(labels:np.ndarray,             # class label of every image (bina
               )->Pairs:
     "Same/different index pairs from the labels of one split."
     y = np.asarray(labels)
-    if y.ndim != 1: raise ValueError(f"labels must be 1-D; got shape {y.shape}")
+    if y.ndim != 1: raise DataError(f"labels must be 1-D; got shape {y.shape}")
     pos, neg = np.where(y == positive)[0], np.where(y != positive)[0]
-    if len(np.unique(y)) != 2: raise ValueError(f"pairing needs exactly two classes; got labels {sorted(set(y.tolist()))}")
+    if len(np.unique(y)) != 2: raise DataError(f"pairing needs exactly two classes; got labels {sorted(set(y.tolist()))}")
     if len(pos) < 2 or len(neg) < 2:
-        raise ValueError(f"pairing needs at least 2 images of each class to make 'same' pairs; got {len(neg)} negatives and {len(pos)} positives")
+        raise DataError(f"pairing needs at least 2 images of each class to make 'same' pairs; got {len(neg)} negatives and {len(pos)} positives")
     for k, v in (('same_per_image', same_per_image), ('different_per_negative', different_per_negative)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{k} must be an integer >= 0; got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ConfigError(f"{k} must be an integer >= 0; got {v!r}")
     rng = np.random.default_rng(seed)
     def same_pairs(idx, anchors_pos):
         return idx[anchors_pos], idx[_partners(anchors_pos, len(idx), rng)]
@@ -66,11 +66,11 @@ def make_pairs(labels:np.ndarray,             # class label of every image (bina
     elif strategy == 'balanced':
         if n_pairs is None: n_pairs = len(neg) * different_per_negative + len(y) * same_per_image
         if isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer)) or n_pairs < 4:
-            raise ValueError(f"n_pairs must be an integer >= 4 for the balanced strategy; got {n_pairs!r}")
+            raise ConfigError(f"n_pairs must be an integer >= 4 for the balanced strategy; got {n_pairs!r}")
         n_diff = n_pairs // 2; n_nn = (n_pairs - n_diff) // 2; n_pp = n_pairs - n_diff - n_nn
         d1, d2 = balanced_draw(neg, n_diff, rng), balanced_draw(pos, n_diff, rng)
         s = [same_pairs(c, balanced_draw(np.arange(len(c)), k, rng)) for c, k in ((neg, n_nn), (pos, n_pp))]
-    else: raise ValueError(f"strategy must be 'study' or 'balanced'; got {strategy!r}")
+    else: raise ConfigError(f"strategy must be 'study' or 'balanced'; got {strategy!r}")
     swap = rng.random(len(d1)) < 0.5
     d1, d2 = np.where(swap, d2, d1), np.where(swap, d1, d2)
     first = np.concatenate([d1] + [a for a, _ in s]); second = np.concatenate([d2] + [b for _, b in s])
@@ -82,9 +82,9 @@ def make_pairs(labels:np.ndarray,             # class label of every image (bina
 class PairBatches:
     "Image pairs from one ImageSet, served as ((first, second), same) batches for `fit` and `predict`."
     def __init__(self, ds:ImageSet, pairs:Pairs, device='cpu', augment:nn.Module|None=None):
-        if len(pairs) == 0: raise ValueError("no pairs to train or predict on")
+        if len(pairs) == 0: raise DataError("no pairs to train or predict on")
         if max(pairs.first.max(), pairs.second.max()) >= len(ds) or min(pairs.first.min(), pairs.second.min()) < 0:
-            raise ValueError(f"pair indices must lie in 0..{len(ds) - 1} (the ImageSet's rows)")
+            raise DataError(f"pair indices must lie in 0..{len(ds) - 1} (the ImageSet's rows)")
         dev = get_device(device) if isinstance(device, str) else device
         self.x = torch.from_numpy(ds.images).to(dev)
         self.first, self.second = (torch.from_numpy(a).to(dev) for a in (pairs.first, pairs.second))
@@ -114,9 +114,9 @@ class PairNet(nn.Module):
         super().__init__()
         combine = (combine,) if isinstance(combine, str) else tuple(combine)
         bad = [c for c in combine if c not in COMBINE]
-        if bad or not combine: raise ValueError(f"combine must name one or more of {list(COMBINE)}; got {combine!r}")
+        if bad or not combine: raise ConfigError(f"combine must name one or more of {list(COMBINE)}; got {combine!r}")
         nf = getattr(backbone, 'num_features', None)
-        if nf is None: raise ValueError("the backbone needs a num_features attribute (the width of its feature vector)")
+        if nf is None: raise ConfigError("the backbone needs a num_features attribute (the width of its feature vector)")
         self.backbone, self.combine, self.num_features, self.num_classes = backbone, combine, int(nf), 2
         self.name = f"pair-{getattr(backbone, 'name', type(backbone).__name__.lower())}"
         width = self.num_features * len(combine)
@@ -151,14 +151,14 @@ def split_reference(train:ImageSet,  # the training split
                    )->tuple:
     "(training images for pairs, reference images): patient-disjoint, `per_class` reference images per class."
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise ValueError(f"per_class (the reference-set size per class) must be a positive integer; got {per_class!r}")
+        raise ConfigError(f"per_class (the reference-set size per class) must be a positive integer; got {per_class!r}")
     rng = np.random.default_rng(seed)
     groups = train.patient_ids if train.patient_ids is not None else np.arange(len(train)).astype(str)
     take = np.zeros(len(train), bool); drop = np.zeros(len(train), bool)
     for c in range(len(train.classes)):
         have = int((train.labels == c).sum())
         if have < per_class + 2:
-            raise ValueError(f"class {train.classes[c]!r} has {have} training images: too few to hold out {per_class} as references "
+            raise DataError(f"class {train.classes[c]!r} has {have} training images: too few to hold out {per_class} as references "
                              f"and keep at least 2 for pairs. Lower reference_size or use more data.")
         got = int((take & (train.labels == c)).sum())
         free = np.unique(groups[(train.labels == c) & ~take & ~drop])
@@ -168,10 +168,10 @@ def split_reference(train:ImageSet,  # the training split
             for r in rows:
                 if train.labels[r] == c and got < per_class: take[r] = True; got += 1
                 elif not take[r]: drop[r] = True      # the patient's other images: not for training
-        if got < per_class: raise ValueError(f"could not find {per_class} reference images of class {train.classes[c]!r} in patients not yet used")
+        if got < per_class: raise DataError(f"could not find {per_class} reference images of class {train.classes[c]!r} in patients not yet used")
     rest = ~take & ~drop
     if len(np.unique(train.labels[rest])) < 2 or np.bincount(train.labels[rest]).min() < 2:
-        raise ValueError(f"holding out {per_class} reference images per class leaves too few for training: {train[rest].counts}")
+        raise DataError(f"holding out {per_class} reference images per class leaves too few for training: {train[rest].counts}")
     return train[rest], train[take]
 
 # %% ../nbs/02_pairing.ipynb #e6d62f88
@@ -195,9 +195,9 @@ def vote_scores(p_same_positive:np.ndarray, # (N, k) same-probabilities with pos
                )->dict:
     "Votes, vote share, refined score and prediction from same-probabilities (see the rule above)."
     pp, pn = np.asarray(p_same_positive, np.float64), np.asarray(p_same_negative, np.float64)
-    if pp.ndim != 2 or pp.shape != pn.shape: raise ValueError(f"p_same arrays must both be (N, k); got {pp.shape} and {pn.shape}")
-    if tie not in ('mean', 'class'): raise ValueError(f"tie must be 'mean' or 'class'; got {tie!r}")
-    if tie_class not in (0, 1): raise ValueError(f"tie_class must be 0 or 1; got {tie_class!r}")
+    if pp.ndim != 2 or pp.shape != pn.shape: raise DataError(f"p_same arrays must both be (N, k); got {pp.shape} and {pn.shape}")
+    if tie not in ('mean', 'class'): raise ConfigError(f"tie must be 'mean' or 'class'; got {tie!r}")
+    if tie_class not in (0, 1): raise ConfigError(f"tie_class must be 0 or 1; got {tie_class!r}")
     k = pp.shape[1]
     votes = (pp > 0.5).sum(1) + (pn <= 0.5).sum(1)
     margin = pp.mean(1) - pn.mean(1) if tie == 'mean' else np.zeros(len(pp))
@@ -218,9 +218,9 @@ def vote_predict(model:PairNet,          # a trained PairNet
     device = next(model.parameters()).device if device is None else get_device(device)
     pos_ref, neg_ref = np.where(reference.labels == positive)[0], np.where(reference.labels != positive)[0]
     kk = min(len(pos_ref), len(neg_ref)) if k is None else k
-    if isinstance(kk, bool) or not isinstance(kk, (int, np.integer)) or kk < 1: raise ValueError(f"k must be a positive integer or None; got {k!r}")
+    if isinstance(kk, bool) or not isinstance(kk, (int, np.integer)) or kk < 1: raise ConfigError(f"k must be a positive integer or None; got {k!r}")
     if kk > len(pos_ref) or kk > len(neg_ref):
-        raise ValueError(f"k={kk} references per class were asked for but the reference set has {len(pos_ref)} positives and "
+        raise ConfigError(f"k={kk} references per class were asked for but the reference set has {len(pos_ref)} positives and "
                          f"{len(neg_ref)} negatives; lower k or enlarge the reference set")
     rng = np.random.default_rng(seed); n = len(images)
     draw = lambda idx: idx[np.argsort(rng.random((n, len(idx))), 1)[:, :kk]] if k is not None else np.broadcast_to(idx[:kk], (n, kk)).copy()

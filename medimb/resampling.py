@@ -17,7 +17,7 @@ from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 from imblearn.over_sampling import RandomOverSampler, SMOTE, BorderlineSMOTE, ADASYN
 from imblearn.combine import SMOTETomek
 from imblearn.utils import check_sampling_strategy
-from .core import get_device, set_seed, Timer, ConfigError
+from .core import get_device, set_seed, Timer, ConfigError, DataError
 from .data import ImageSet, Splits, BatchAugment
 from .models import get_model
 from .train import fit, predict, embed, BalancedSampler
@@ -41,7 +41,7 @@ class PixelRows:
                  chunk_mb:float=64):        # float64 working memory per block of rows, in MB
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4:
-            raise TypeError(f"PixelRows needs uint8 images (N, C, H, W); got {images.dtype} {images.shape}")
+            raise DataError(f"PixelRows needs uint8 images (N, C, H, W); got {images.dtype} {images.shape}")
         self.shape, self.n_real = tuple(images.shape[1:]), len(images)
         self.real = images.reshape(len(images), -1)           # a view: the pixels are not copied
         self.new, self.plan = [], []                           # synthetic rows and how each batch was made
@@ -85,7 +85,7 @@ class PixelRows:
         "Distances and positions in `points` of the `k` nearest points of each query row (a row's own index wins ties)."
         query, points = np.asarray(query, np.int64), np.asarray(points, np.int64)
         if not 0 < k <= len(points):
-            raise ValueError(f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, n_samples_fit = {len(points)}: "
+            raise ConfigError(f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {k}, n_samples_fit = {len(points)}: "
                              f"a class has too few images for this many neighbours; lower k_neighbors (or m_neighbors/n_neighbors)")
         b, dist, pos = self.block, [], []
         # on a GPU the points' uint8 pixels are moved there once; on the CPU they are read block by block
@@ -103,7 +103,7 @@ class PixelRows:
         "Make rows `base + step * (neighbour - base)` rounded to uint8, in blocks; return their indices as an X column."
         base, neighbour = np.asarray(base, np.int64), np.asarray(neighbour, np.int64)
         step = np.asarray(step, np.float32).reshape(-1)
-        if not (len(base) == len(neighbour) == len(step)): raise ValueError("base, neighbour and step need one entry per new row")
+        if not (len(base) == len(neighbour) == len(step)): raise DataError("base, neighbour and step need one entry per new row")
         out, b = np.empty((len(base), self.width), np.uint8), 2 * self.block
         for i in range(0, len(base), b):
             a = self.take(base[i:i + b]).astype(np.float32)
@@ -131,11 +131,11 @@ class PixelNeighbors(BaseEstimator):
     def _index(X)->np.ndarray:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != 1 or not np.array_equal(X[:, 0], np.round(X[:, 0])):
-            raise ValueError(f"PixelNeighbors takes a column of row indices (PixelRows.index_column()), not features; got shape {X.shape}")
+            raise DataError(f"PixelNeighbors takes a column of row indices (PixelRows.index_column()), not features; got shape {X.shape}")
         return X[:, 0].astype(np.int64)
 
     def fit(self, X, y=None):
-        if self.rows is None: raise ValueError("PixelNeighbors needs rows=PixelRows(images)")
+        if self.rows is None: raise ConfigError("PixelNeighbors needs rows=PixelRows(images)")
         self.fit_index_ = self._index(X); self.n_samples_fit_ = len(self.fit_index_)
         return self
 
@@ -176,12 +176,12 @@ class _ADASYNOnRows(ADASYN):
             n_neighbors = self.nn_.n_neighbors - 1
             ratio_nn = np.sum(y[nns] != class_sample, axis=1) / n_neighbors
             if not np.sum(ratio_nn):
-                raise RuntimeError(f"ADASYN: no neighbour of any class-{class_sample} image belongs to another class, so ADASYN "
+                raise DataError(f"ADASYN: no neighbour of any class-{class_sample} image belongs to another class, so ADASYN "
                                    f"has no density to follow (imbalanced-learn raises the same); use SMOTE instead.")
             ratio_nn /= np.sum(ratio_nn)
             n_generate = np.rint(ratio_nn * n_samples).astype(int)
             n_samples = int(np.sum(n_generate))
-            if not n_samples: raise ValueError("No samples will be generated with the provided ratio settings.")
+            if not n_samples: raise ConfigError("No samples will be generated with the provided ratio settings.")
             self.nn_.fit(X_class)
             nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]
             rows = np.repeat(np.arange(len(target)), n_generate)
@@ -387,8 +387,8 @@ def feature_sampler(name:str,                 # 'rus', 'ros', 'smote', 'borderli
               'adasyn': lambda: ADASYN(sampling_strategy=sampling_strategy, random_state=random_state, n_neighbors=k_neighbors),
               'smote-tomek': lambda: SMOTETomek(sampling_strategy=sampling_strategy, random_state=random_state,
                                                 smote=SMOTE(sampling_strategy=sampling_strategy, random_state=random_state, k_neighbors=k_neighbors))}
-    if name == 'augment': raise ValueError("'augment' transforms images; it has no feature-space version (run it in pixel space)")
-    if name not in makers: raise ValueError(f"unknown feature-space sampler {name!r}; choose one of {list(makers)}")
+    if name == 'augment': raise ConfigError("'augment' transforms images; it has no feature-space version (run it in pixel space)")
+    if name not in makers: raise ConfigError(f"unknown feature-space sampler {name!r}; choose one of {list(makers)}")
     return makers[name]()
 
 class SamplerError(MethodSkipped):
@@ -418,7 +418,7 @@ class FeatureBatches:
     def __init__(self, X, y, device='cpu'):
         self.x = torch.as_tensor(np.asarray(X, np.float32), device=device)
         self.y = torch.as_tensor(np.asarray(y, np.int64), device=device)
-        if len(self.x) != len(self.y) or len(self.x) == 0: raise ValueError(f"need one label per embedding and at least one; got {len(self.x)} and {len(self.y)}")
+        if len(self.x) != len(self.y) or len(self.x) == 0: raise DataError(f"need one label per embedding and at least one; got {len(self.x)} and {len(self.y)}")
     def __len__(self): return len(self.y)
     @property
     def labels(self)->np.ndarray: return self.y.cpu().numpy()
@@ -557,7 +557,7 @@ class FeatureHeadTrainer(Trainer):
 # %% ../nbs/08_resampling.ipynb #c7654564
 def _finding_images(test:ImageSet, label:int)->ImageSet:
     if test.masks is None:
-        raise ValueError("the test set has no finding masks (the phantom has them; real data sets do not), so maps cannot be scored; "
+        raise DataError("the test set has no finding masks (the phantom has them; real data sets do not), so maps cannot be scored; "
                          "use study_cam_grid to look at them")
     has = test.masks.reshape(len(test), -1).any(1)
     return test[(test.labels == label) & has]
@@ -571,10 +571,10 @@ def explain_study(study:Study,             # from run_study(..., keep_model=True
                   batch_size:int=32, **cam_kwargs)->pd.DataFrame:
     "CAM scores per (method, seed): mean energy in the finding mask, its ratio to the mask area, pointing-game hits."
     images, out = _finding_images(test, label), []
-    if len(images) == 0: raise ValueError(f"no test image of class {label} has a finding mask")
+    if len(images) == 0: raise DataError(f"no test image of class {label} has a finding mask")
     for (name, seed), run in study.runs.items():
         if seeds is not None and seed not in seeds: continue
-        if run.model is None: raise ValueError(f"the run ({name!r}, seed {seed}) kept no model; run the study with keep_model=True")
+        if run.model is None: raise ConfigError(f"the run ({name!r}, seed {seed}) kept no model; run the study with keep_model=True")
         cams = class_activation_maps(run.model, images, class_idx=label, method=method, batch_size=batch_size, seed=seed, **cam_kwargs)
         s = cam_scores(cams, images.masks, tolerance)
         out.append(dict(method=name, seed=seed, cam_energy=s.cam_energy.mean(), cam_energy_ratio=s.cam_energy_ratio.mean(),
@@ -586,7 +586,7 @@ def study_cam_grid(study:Study, images:ImageSet, label:int=1, method:str='smooth
     seed = study.rows.seed.min() if seed is None else seed
     rows = {name: class_activation_maps(run.model, images, class_idx=label, method=method, seed=seed, **cam_kwargs)
             for (name, s), run in study.runs.items() if s == seed and run.model is not None}
-    if not rows: raise ValueError(f"no run of seed {seed} kept its model; run the study with keep_model=True")
+    if not rows: raise ConfigError(f"no run of seed {seed} kept its model; run the study with keep_model=True")
     titles = [images.classes[l] for l in images.labels]
     return plot_cam_rows(rows, images, col_titles=titles, suptitle=f'{method} maps for {images.classes[label]!r}, seed {seed}')
 

@@ -29,7 +29,7 @@ __all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES',
 class ImageBatches:
     "An ImageSet held on `device` as uint8, served as float batches in [0, 1]."
     def __init__(self, ds:ImageSet, device='cpu', augment:nn.Module|None=None):
-        if len(ds) == 0: raise ValueError("cannot train or predict on an empty ImageSet")
+        if len(ds) == 0: raise DataError("cannot train or predict on an empty ImageSet")
         self.x, self.y = ds.tensors(device); self.augment, self.num_classes, self.classes = augment, len(ds.classes), ds.classes
         self._data = ds
     def __len__(self): return len(self.y)
@@ -48,9 +48,9 @@ def as_batches(data, device, augment=None):
     if isinstance(data, ImageSet): return ImageBatches(data, device, augment)
     if hasattr(data, 'batch') and hasattr(data, 'labels'):
         if augment is not None and getattr(data, 'augment', None) is not augment:
-            raise ValueError(f"augment= applies to ImageSets; {type(data).__name__} serves its own batches: give it the augmentation instead")
+            raise ConfigError(f"augment= applies to ImageSets; {type(data).__name__} serves its own batches: give it the augmentation instead")
         return data
-    raise TypeError(f"expected an ImageSet or an object with .labels and .batch(idx, train); got {type(data).__name__}")
+    raise ConfigError(f"expected an ImageSet or an object with .labels and .batch(idx, train); got {type(data).__name__}")
 
 # %% ../nbs/00d_train.ipynb #3025cd0a
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
@@ -171,7 +171,7 @@ def epoch_order(labels:np.ndarray, sampler, generator:torch.Generator)->torch.Te
         counts = np.bincount(labels); w = 1.0 / counts[labels]
         return torch.multinomial(torch.as_tensor(w, dtype=torch.float64), n, replacement=True, generator=generator)
     if callable(sampler): return torch.as_tensor(sampler(labels, generator))
-    raise ValueError(f"sampler must be 'random', 'balanced' or a callable; got {sampler!r}")
+    raise ConfigError(f"sampler must be 'random', 'balanced' or a callable; got {sampler!r}")
 
 def shard_order(order:torch.Tensor, rank:int, world:int)->torch.Tensor:
     "Process `rank`'s share of an epoch's `order`, padded by wrapping so that every process takes the same number of steps."
@@ -184,12 +184,12 @@ def class_weights(labels:np.ndarray, num_classes:int, class_weight)->torch.Tenso
     "Loss weights per class: None, 'balanced' (n / (k * count)), or a given sequence."
     if class_weight is None: return None
     if isinstance(class_weight, str):
-        if class_weight != 'balanced': raise ValueError(f"class_weight must be None, 'balanced' or a list; got {class_weight!r}")
+        if class_weight != 'balanced': raise ConfigError(f"class_weight must be None, 'balanced' or a list; got {class_weight!r}")
         counts = np.bincount(labels, minlength=num_classes).astype(float)
-        if (counts == 0).any(): raise ValueError(f"class_weight='balanced' needs every class in the training set; counts are {counts.tolist()}")
+        if (counts == 0).any(): raise DataError(f"class_weight='balanced' needs every class in the training set; counts are {counts.tolist()}")
         return torch.tensor(len(labels) / (num_classes * counts), dtype=torch.float32)
     w = torch.as_tensor(class_weight, dtype=torch.float32)
-    if w.shape != (num_classes,): raise ValueError(f"class_weight needs {num_classes} values; got {list(w.shape)}")
+    if w.shape != (num_classes,): raise ConfigError(f"class_weight needs {num_classes} values; got {list(w.shape)}")
     return w
 
 # %% ../nbs/00d_train.ipynb #428baa16
@@ -775,7 +775,7 @@ class Augment(Callback):
         data = loop.data if hasattr(loop, 'data') else None
         if isinstance(data, ImageBatches): data.augment = self.augment
         elif data is not None and getattr(data, 'augment', None) is not self.augment:
-            raise ValueError(f"augment= applies to ImageSets; {type(data).__name__} serves its own batches: give it the augmentation instead")
+            raise ConfigError(f"augment= applies to ImageSets; {type(data).__name__} serves its own batches: give it the augmentation instead")
         if hasattr(self.augment, 'train'): self.augment.train()
     def __repr__(self): return f'Augment({self.augment!r})'
 

@@ -8,6 +8,7 @@ from sklearn.base import clone
 
 from medimb.balancer import Balancer, OverSampler, NoBalancer, balanced_draw, check_balancer, readable
 from medimb.data import phantom, split_dataset
+from medimb.core import ConfigError, DataError, MedimbError
 
 
 class Copies(OverSampler):
@@ -140,7 +141,7 @@ def test_balanced_draw():
     d = balanced_draw(np.arange(7), 23, rng)
     assert len(d) == 23 and np.bincount(d).max() - np.bincount(d).min() <= 1
     assert len(balanced_draw(np.arange(3), 0, rng)) == 0
-    with pytest.raises(ValueError, match='empty'): balanced_draw(np.arange(0), 2, rng)
+    with pytest.raises(DataError, match='empty'): balanced_draw(np.arange(0), 2, rng)
 
 
 def test_values_are_checked_when_a_method_is_built_and_before_a_fit():
@@ -154,3 +155,15 @@ def test_values_are_checked_when_a_method_is_built_and_before_a_fit():
     assert Noisy(noise=2).check_params().noise == 2 and Copies().check_params() is not None   # the default checks nothing
     with pytest.raises(ConfigError, match="got 'x'"): Noisy(noise='x').fit_resample(tr)
     with pytest.raises(ConfigError, match='got -1'): Method('noisy', Noisy(noise=-1))
+
+
+def test_bad_input_is_a_config_or_data_error():
+    "A bad argument is a ConfigError, bad data a DataError: medimb errors, and still ValueErrors for `except ValueError`."
+    d = phantom(40, 16, ratio=0.5)
+    with pytest.raises(ConfigError, match='takes an ImageSet'): Copies().fit_resample(d.images)
+    with pytest.raises(DataError, match='one class only'): Copies().fit_resample(d[d.labels == 0])
+    with pytest.raises(DataError, match='empty'): Copies().fit_resample(d[np.zeros(len(d), bool)])
+    class FloatCopies(Copies):
+        def _generate(self, train, label, n, rng): return super()._generate(train, label, n, rng).astype(np.float32)
+    with pytest.raises(DataError, match='must return uint8 images'): FloatCopies().fit_resample(d[:30])
+    assert issubclass(ConfigError, (MedimbError, ValueError)) and issubclass(DataError, (MedimbError, ValueError))

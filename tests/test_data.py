@@ -45,7 +45,8 @@ def test_phantom_finding_changes_the_image_where_the_mask_is():
 
 # --- ImageSet ---------------------------------------------------------------------------------------------------
 def test_imageset_validation_errors():
-    with pytest.raises(TypeError, match='uint8'): ImageSet(np.zeros((2, 1, 8, 8), np.float32), [0, 1], ['a', 'b'])
+    with pytest.raises(DataError, match='uint8'): ImageSet(np.zeros((2, 1, 8, 8), np.float32), [0, 1], ['a', 'b'])
+    with pytest.raises(DataError, match='labels must be integers'): ImageSet(np.zeros((2, 1, 8, 8), np.uint8), [0.5, 1], ['a', 'b'])
     with pytest.raises(ValueError, match='one label per image'): ImageSet(np.zeros((2, 1, 8, 8), np.uint8), [0], ['a', 'b'])
     with pytest.raises(ValueError, match='labels must lie'): ImageSet(np.zeros((2, 1, 8, 8), np.uint8), [0, 3], ['a', 'b'])
     with pytest.raises(ValueError, match='1 or 3 channels'): ImageSet(np.zeros((2, 2, 8, 8), np.uint8), [0, 1], ['a', 'b'])
@@ -795,7 +796,7 @@ def test_missing_local_paths_are_missing_data_not_hub_requests(tmp_path, monkeyp
     import medimb.loaders as md   # where the loaders look up decode_all, load_hf, load_nih_hernia
     from medimb.data import local_path
     hub = []
-    def fake_hub(name, **k): hub.append(name); raise RuntimeError('could not load the Hugging Face dataset (404)')
+    def fake_hub(name, **k): hub.append(name); raise MissingDataError('could not load the Hugging Face dataset (404)')
     monkeypatch.setattr(md, 'load_hf', fake_hub)
     monkeypatch.setattr(md, 'load_nih_hernia', lambda name, **k: hub.append(name) or phantom(20, 16, ratio=0.5))
     monkeypatch.chdir(tmp_path); (tmp_path / 'data').mkdir()

@@ -61,7 +61,7 @@ def test_the_hub_load_and_its_error_are_one(monkeypatch):
     monkeypatch.setattr(datasets, 'load_dataset', offline)
     said = []
     for load in (load_hf, load_nih_hernia):
-        with pytest.raises(RuntimeError) as e: load('owner/name')
+        with pytest.raises(MissingDataError) as e: load('owner/name')
         said.append(str(e.value))
     for s in said: assert s.startswith("could not load the Hugging Face dataset 'owner/name' (ConnectionError: no internet). It needs internet access"), s
     assert 'load_image_folder' in said[0] and 'NIH columns' in said[1]                  # each loader's own advice, offline
@@ -110,3 +110,11 @@ def test_importing_a_data_room_does_not_import_matplotlib(room):
     code = f"import sys, medimb.{room}; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == 'False', out.stderr[-2000:]
+
+
+def test_a_failed_nih_metadata_fetch_is_missing_data(monkeypatch):
+    import huggingface_hub
+    from medimb.loaders import _nih_metadata
+    def offline(*a, **k): raise ConnectionError('no internet')
+    monkeypatch.setattr(huggingface_hub, 'hf_hub_download', offline)
+    with pytest.raises(MissingDataError, match='pass metadata='): _nih_metadata(pd.DataFrame({'file': ['a.png']}), None, True)

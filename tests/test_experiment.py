@@ -1,5 +1,5 @@
 import numpy as np, pandas as pd, pytest
-from medimb.core import Results
+from medimb.core import Results, ConfigError, DataError
 from medimb.data import phantom, split_dataset
 from medimb.experiment import Balancer, OverSampler, NoBalancer, check_balancer, run_experiment, run_study
 
@@ -61,9 +61,9 @@ def test_broken_balancers_fail_the_check(bad, message):
 
 def test_balancer_input_errors():
     d = phantom(40, 16, ratio=0.5)
-    with pytest.raises(ValueError, match='one class only'): Shifted().fit_resample(d[d.labels == 0])
-    with pytest.raises(ValueError, match='empty'): Shifted().fit_resample(d[np.zeros(40, bool)])
-    with pytest.raises(TypeError, match='ImageSet'): Shifted().fit_resample(d.images)
+    with pytest.raises(DataError, match='one class only'): Shifted().fit_resample(d[d.labels == 0])
+    with pytest.raises(DataError, match='empty'): Shifted().fit_resample(d[np.zeros(40, bool)])
+    with pytest.raises(ConfigError, match='ImageSet'): Shifted().fit_resample(d.images)
 
 def test_experiment_row_and_untouched_test_split(tmp_path):
     sp = split_dataset(phantom(300, 32, ratio=0.3, finding='pneumonia', strength=2))
@@ -228,7 +228,7 @@ class Undefined(NearestMean):
 def test_trainers_cannot_leak_or_return_nonsense(toy):
     sp = split_dataset(phantom(120, 16, ratio=0.3, seed=1), seed=0)
     with pytest.raises(AssertionError, match='validation or test data changed'): run_experiment(sp, Method('leaky', trainer=Leaky()))
-    with pytest.raises(ValueError, match=r'test_probs must be \(N, 2\)'): run_experiment(toy, Method('narrow', trainer=Narrow()))
+    with pytest.raises(DataError, match=r'test_probs must be \(N, 2\)'): run_experiment(toy, Method('narrow', trainer=Narrow()))
 
 
 def test_a_skipped_method_is_reported_not_fatal(toy):

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from medimb.data import ImageSet, phantom, split_dataset, BatchAugment
-from medimb.core import ConfigError
+from medimb.core import ConfigError, DataError
 from medimb.experiment import Study, ExperimentResult, Method, get_method, run_experiment, run_study
 from medimb.metrics import binary_metrics
 from medimb.train import fit, predict
@@ -57,13 +57,13 @@ def test_pairs_are_reproducible_and_validated():
     a, b = make_pairs(LABELS, seed=3), make_pairs(LABELS, seed=3)
     np.testing.assert_array_equal(a.first, b.first); np.testing.assert_array_equal(a.second, b.second)
     assert not np.array_equal(a.first, make_pairs(LABELS, seed=4).first)
-    with pytest.raises(ValueError, match='exactly two classes'):
+    with pytest.raises(DataError, match='exactly two classes'):
         make_pairs(np.zeros(10, int))
-    with pytest.raises(ValueError, match='at least 2 images of each class'):
+    with pytest.raises(DataError, match='at least 2 images of each class'):
         make_pairs(np.array([0, 0, 0, 1]))
-    with pytest.raises(ValueError, match="'study' or 'balanced'"):
+    with pytest.raises(ConfigError, match="'study' or 'balanced'"):
         make_pairs(LABELS, 'triplets')
-    with pytest.raises(ValueError, match='n_pairs'):
+    with pytest.raises(ConfigError, match='n_pairs'):
         make_pairs(LABELS, 'balanced', n_pairs=2)
     d = a.describe(LABELS, ['normal', 'hernia'])
     assert set(d.kind) == {'normal–normal', 'normal–hernia', 'hernia–hernia'} and d.pairs.sum() == len(a)
@@ -88,7 +88,7 @@ def test_pair_batches(small):
     assert y.tolist() == p.same[[0, 3, 5]].tolist()
     (a2, b2), _ = src.batch(idx, train=True)            # augmentation only when training
     assert not torch.equal(a, a2)
-    with pytest.raises(ValueError, match='pair indices'):
+    with pytest.raises(DataError, match='pair indices'):
         PairBatches(tr, Pairs(np.array([0]), np.array([len(tr)]), np.array([1])))
 
 
@@ -109,7 +109,7 @@ def test_pairnet_uses_classifier_features():
     x = torch.rand(2, 1, 32, 32)
     torch.testing.assert_close(net.embed(x), net.backbone.features(x))
     assert net.embed(x).shape == (2, 84)
-    with pytest.raises(ValueError, match='num_features'):
+    with pytest.raises(ConfigError, match='num_features'):
         PairNet(nn.Linear(3, 3))
 
 
@@ -136,9 +136,9 @@ def test_split_reference_is_patient_disjoint_and_exact(small):
     assert len(rest) + len(ref) <= len(tr)
     # every image of a reference patient is out of the training part
     assert not np.isin(rest.patient_ids, ref.patient_ids).any()
-    with pytest.raises(ValueError, match='too few'):
+    with pytest.raises(DataError, match='too few'):
         split_reference(tr, 1000)
-    with pytest.raises(ValueError, match='positive integer'):
+    with pytest.raises(ConfigError, match='positive integer'):
         split_reference(tr, 0)
 
 
@@ -163,7 +163,7 @@ def test_vote_scores_rule():
     assert ((v['score'] >= 0.5) == (v['prediction'] == 1)).all()
     np.testing.assert_allclose(v['share'], v['votes'] / 4)
     assert v['score'][3] < v['score'][2] < v['score'][0]
-    with pytest.raises(ValueError, match="'mean' or 'class'"):
+    with pytest.raises(ConfigError, match="'mean' or 'class'"):
         vote_scores(pp, pn, tie='coin')
 
 
@@ -210,9 +210,9 @@ def test_vote_inference_inverted_model_is_always_wrong():
 
 def test_vote_predict_errors():
     test, ref = bright_set(5, 5, 0), bright_set(3, 3, 1)
-    with pytest.raises(ValueError, match='reference set has 3 positives'):
+    with pytest.raises(ConfigError, match='reference set has 3 positives'):
         vote_predict(oracle(), test, ref, k=4)
-    with pytest.raises(ValueError, match='positive integer'):
+    with pytest.raises(ConfigError, match='positive integer'):
         vote_predict(oracle(), test, ref, k=0)
 
 
@@ -249,9 +249,10 @@ def test_pairing_settings_fail_before_training(easy):
     real_fit = P.fit
     P.fit = lambda *a, **k: calls.append(1) or real_fit(*a, **k)
     try:
-        for kw, msg in [(dict(reference_size=500), 'too few'), (dict(k=8, reference_size=4), 'lower k'), (dict(k=0), 'positive integer'),
-                        (dict(tie='coin'), "'mean' or 'class'"), (dict(strategy='triplets'), "'study' or 'balanced'")]:
-            with pytest.raises(ValueError, match=msg): run_experiment(easy, get_method('pairing', **kw), epochs=1, device='cpu')
+        for kw, err, msg in [(dict(reference_size=500), DataError, 'too few'), (dict(k=8, reference_size=4), ConfigError, 'lower k'),
+                             (dict(k=0), ConfigError, 'positive integer'), (dict(tie='coin'), ConfigError, "'mean' or 'class'"),
+                             (dict(strategy='triplets'), ConfigError, "'study' or 'balanced'")]:
+            with pytest.raises(err, match=msg): run_experiment(easy, get_method('pairing', **kw), epochs=1, device='cpu')
     finally: P.fit = real_fit
     assert calls == []
     three = ImageSet(easy.train.images, easy.train.labels % 2 + (np.arange(len(easy.train)) % 7 == 0), ['a', 'b', 'c'])
@@ -295,3 +296,13 @@ def test_plot_votes_draws_the_image_and_its_references():
     fig = plot_votes(r, test, ref, i=5)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 5 and titles[0].startswith('bright -> bright') and 'votes 4/4' in titles[0]
+
+
+def test_bad_settings_are_config_errors_and_bad_data_data_errors():
+    with pytest.raises(DataError, match='1-D'): make_pairs(np.zeros((4, 2), int))
+    with pytest.raises(ConfigError, match='same_per_image'): make_pairs(LABELS, same_per_image=-1)
+    with pytest.raises(ConfigError, match='combine must name'): PairNet(nn.Linear(3, 3), combine='concat')
+    with pytest.raises(ConfigError, match='tie_class'): vote_scores(np.ones((2, 2)), np.ones((2, 2)), tie_class=2)
+    with pytest.raises(DataError, match=r'\(N, k\)'): vote_scores(np.ones((2, 2)), np.ones((2, 3)))
+    ds = phantom(10, 16, ratio=0.5)
+    with pytest.raises(DataError, match='no pairs'): PairBatches(ds, Pairs(*(np.zeros(0, np.int64),) * 3))

@@ -11,7 +11,7 @@ from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSam
 from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 from sklearn.neighbors import NearestNeighbors
 
-from medimb.core import ConfigError
+from medimb.core import ConfigError, DataError
 from medimb.data import ImageSet, Splits, phantom, split_dataset
 from medimb.experiment import check_balancer, run_experiment, run_study, get_method, list_methods, Method, MethodSkipped
 from medimb.models import get_model
@@ -134,7 +134,7 @@ def test_pixel_smote_images_are_valid_interpolations(channels):
 
 def test_too_few_images_for_k_neighbors():
     tiny = ImageSet(np.random.default_rng(0).integers(0, 255, (12, 1, 8, 8), dtype=np.uint8), [0] * 9 + [1] * 3, ['a', 'b'])
-    with pytest.raises(ValueError, match='too few images'):
+    with pytest.raises(ConfigError, match='too few images'):
         SMOTESampling(random_state=0).fit_resample(tiny)
     assert SMOTESampling(random_state=0, k_neighbors=2).fit_resample(tiny).counts == {'a': 9, 'b': 9}
 
@@ -174,7 +174,7 @@ def test_pixel_neighbors_is_an_sklearn_estimator():
     nn.fit(rows.index_column()[5:])
     assert nn.kneighbors(rows.index_column()[:4], return_distance=False).shape == (4, 3)
     assert nn.kneighbors_graph().shape == (25, 25)
-    with pytest.raises(ValueError, match='row indices'):
+    with pytest.raises(DataError, match='row indices'):
         nn.fit(np.random.rand(4, 2))
 
 
@@ -300,8 +300,8 @@ def test_feature_samplers_and_synthetic_flags():
         assert len({r.tobytes() for r in Xr[~syn]}) == (~syn).sum()      # no real row counted twice
     Xr, yr, syn = resample_features(X, y, feature_sampler('ros', random_state=0))
     assert syn.sum() == 40 and (yr[syn] == 1).all()
-    with pytest.raises(ValueError, match='transforms images'): feature_sampler('augment')
-    with pytest.raises(ValueError, match='unknown'): feature_sampler('nearmiss')
+    with pytest.raises(ConfigError, match='transforms images'): feature_sampler('augment')
+    with pytest.raises(ConfigError, match='unknown'): feature_sampler('nearmiss')
 
 
 def test_feature_methods_share_one_embedding_per_seed(kermany_like, monkeypatch):
@@ -339,7 +339,7 @@ def test_methods_by_name():
     assert {f'features:{n}' for n in FEATURE_METHODS} <= names and 'features:augment' not in names
     with pytest.raises(ConfigError, match='unknown method'): get_method('smite')
     with pytest.raises(ConfigError, match='no parameter'): get_method('smote', k=3)
-    with pytest.raises(ValueError, match='unknown feature-space sampler'):
+    with pytest.raises(ConfigError, match='unknown feature-space sampler'):
         run_experiment(Splits(*map(placeholder, FeatureSplits(blobs(30, 1.0, 0), blobs(15, 1.0, 1), blobs(15, 1.0, 2)))),
                        Method('x', trainer=FeatureHeadTrainer('smite')), device='cpu')
 
@@ -356,7 +356,7 @@ def test_explain_study_needs_models_and_scores_each_run():
     sp = split_dataset(phantom(200, 24, ratio=0.5, finding='pneumonia', strength=2, seed=0), seed=0)
     methods = {'baseline': None, 'ros': RandomOverSampling(device='cpu'), 'balanced-sampler': dict(balancer=None, fit_kwargs=dict(sampler='balanced'))}   # the older forms
     bare = run_study(sp, methods, seeds=(0,), epochs=1, batch_size=32, device='cpu')
-    with pytest.raises(ValueError, match='keep_model=True'):
+    with pytest.raises(ConfigError, match='keep_model=True'):
         explain_study(bare, sp.test)
     st = run_study(sp, methods, seeds=(0, 1), epochs=1, batch_size=32, device='cpu', keep_model=True)
     rows = explain_study(st, sp.test, method='gradcam')
@@ -367,7 +367,7 @@ def test_explain_study_needs_models_and_scores_each_run():
     assert ((valid >= 0) & (valid <= 1)).all() and rows.pointing_game.dropna().between(0, 1).all()
     fig = study_cam_grid(st, sp.test[:4], method='gradcam')
     assert len(fig.axes) == 4 * 4
-    with pytest.raises(ValueError, match='no finding masks'):
+    with pytest.raises(DataError, match='no finding masks'):
         explain_study(st, ImageSet(sp.test.images, sp.test.labels, sp.test.classes))
 
 
@@ -426,3 +426,12 @@ def test_a_feature_space_method_with_bad_values_is_refused_when_built():
                     (dict(hidden=-1), 'hidden must be'), (dict(epochs=0), 'epochs must be'), (dict(lr=0), 'lr must be')):
         with pytest.raises(ConfigError, match=msg): get_method('features:smote', **kw)
     assert get_method('features:smote', k_neighbors=3).trainer.k_neighbors == 3
+
+
+def test_bad_input_is_a_config_or_data_error():
+    with pytest.raises(DataError, match='uint8 images'): PixelRows(np.zeros((4, 1, 8, 8), np.float32))
+    with pytest.raises(ConfigError, match=r'rows=PixelRows'): PixelNeighbors(3).fit(np.arange(4)[:, None])
+    rows = PixelRows(np.zeros((4, 1, 8, 8), np.uint8))
+    with pytest.raises(DataError, match='one entry per new row'): rows.interpolate([0, 1], [1], [0.5, 0.5])
+    from medimb.resampling import FeatureBatches
+    with pytest.raises(DataError, match='one label per embedding'): FeatureBatches(np.zeros((3, 2)), [0, 1])

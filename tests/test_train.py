@@ -1,5 +1,5 @@
 import numpy as np, pytest, torch
-from medimb.core import set_seed
+from medimb.core import set_seed, ConfigError, DataError
 from medimb.data import phantom, split_dataset, BatchAugment
 from medimb.models import get_model
 from medimb.train import fit, predict, epoch_order, class_weights, ImageBatches
@@ -43,9 +43,9 @@ def test_errors(easy):
         fit(get_model('small_cnn'), easy.train[easy.train.labels == 1], epochs=1, progress=False)
     with pytest.raises(FloatingPointError, match='loss became'):
         fit(get_model('small_cnn'), easy.train, epochs=1, lr=1e12, optimizer='sgd', progress=False)
-    with pytest.raises(ValueError, match='empty'): ImageBatches(easy.train[np.zeros(len(easy.train), bool)])
-    with pytest.raises(ValueError, match='sampler'): epoch_order(np.array([0, 1]), 'weird', torch.Generator())
-    with pytest.raises(ValueError, match='needs 2 values'): class_weights(np.array([0, 1]), 2, [1.0])
+    with pytest.raises(DataError, match='empty'): ImageBatches(easy.train[np.zeros(len(easy.train), bool)])
+    with pytest.raises(ConfigError, match='sampler'): epoch_order(np.array([0, 1]), 'weird', torch.Generator())
+    with pytest.raises(ConfigError, match='needs 2 values'): class_weights(np.array([0, 1]), 2, [1.0])
 
 def test_balanced_sampler_and_class_weights():
     y = np.array([0] * 950 + [1] * 50)
@@ -281,3 +281,14 @@ def test_a_monitor_evaluate_does_not_report_is_named(easy):
     with pytest.warns(UserWarning, match=r"val_accuracy is not computed for 2 classes.*restore_best.*Monitor one of"):
         h = fit(get_model('small_cnn', widths=(8, 16)), easy.train, easy.val, epochs=1, monitor='val_accuracy', progress=False)
     assert h.best_epoch is None
+
+
+def test_bad_arguments_are_config_errors_and_bad_data_data_errors(easy):
+    from types import SimpleNamespace
+    from medimb.train import as_batches, Augment
+    with pytest.raises(ConfigError, match='an ImageSet or an object'): as_batches(easy.train.images, 'cpu')
+    with pytest.raises(ConfigError, match="None, 'balanced' or a list"): class_weights(np.array([0, 1]), 2, 'inverse')
+    with pytest.raises(DataError, match='every class'): class_weights(np.array([0, 0]), 2, 'balanced')
+    own = SimpleNamespace(labels=np.array([0, 1]), batch=lambda idx, train=False: None)   # serves its own batches
+    with pytest.raises(ConfigError, match='augment= applies to ImageSets'): as_batches(own, 'cpu', augment=torch.nn.Identity())
+    with pytest.raises(ConfigError, match='augment= applies to ImageSets'): Augment(torch.nn.Identity()).before_fit(SimpleNamespace(data=own))

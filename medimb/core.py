@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #aa536bc0
 from __future__ import annotations
-import os, io, re, sys, csv, json, math, time, random, shutil, socket, hashlib, inspect, tempfile, threading, warnings, weakref
+import os, io, re, sys, csv, json, math, time, random, shutil, socket, hashlib, tempfile, threading, warnings, weakref
 import contextlib, datetime, functools, dataclasses, configparser
 from pathlib import Path
 import numpy as np
@@ -13,10 +13,10 @@ import filelock               # one file lock on every OS (fcntl on POSIX, msvcr
 
 # %% auto #0
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'MedimbError',
-           'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Check', 'check_params',
-           'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root', 'results_root',
-           'in_notebook', 'settings_of', 'plain', 'params_json', 'setting_hash', 'results_lock', 'read_results',
-           'to_markdown', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+           'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Options', 'Check',
+           'check_params', 'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root',
+           'results_root', 'in_notebook', 'settings_of', 'plain', 'params_json', 'setting_hash', 'results_lock',
+           'read_results', 'to_markdown', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #f44c7ce5
 class MedimbError(Exception):
@@ -37,25 +37,33 @@ class ResultsError(MedimbError, RuntimeError):
 # %% ../nbs/00_core.ipynb #07091538
 @dataclasses.dataclass(frozen=True)
 class Interval:
-    "Numbers from `low` to `high` (None: no bound), whole numbers only when `whole`; `closed` says which ends belong: 'both', 'left', 'right', 'neither'."
+    "Finite numbers from `low` to `high` (None: no bound), whole numbers only when `whole`; `closed` says which ends belong: 'both', 'left', 'right', 'neither'."
     low: float|None = None
     high: float|None = None
     whole: bool = False
     closed: str = 'both'
     def __call__(self, value)->bool:
         kinds = (int, np.integer) if self.whole else (int, float, np.integer, np.floating)
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or value != value: return False
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds): return False
+        if isinstance(value, (float, np.floating)) and not np.isfinite(value): return False
         above = self.low is None or (value >= self.low if self.closed in ('both', 'left') else value > self.low)
         below = self.high is None or (value <= self.high if self.closed in ('both', 'right') else value < self.high)
         return above and below
     def __str__(self):
         kind = 'a whole number' if self.whole else 'a number'
-        if self.low is not None and self.high is not None:
-            ends = '' if self.closed == 'neither' else f" ({self.closed} ends included)"
-            return ('a fraction' if (self.low, self.high) == (0, 1) and not self.whole else kind) + f" between {self.low:g} and {self.high:g}{ends}"
-        if self.low is not None: return f"{kind} {'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
-        if self.high is not None: return f"{kind} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
-        return kind
+        lo, hi = '>=' if self.closed in ('both', 'left') else '>', '<=' if self.closed in ('both', 'right') else '<'
+        if self.high is None: return kind if self.low is None else f"{kind} {lo} {self.low:g}"
+        if self.low is None: return f"{kind} {hi} {self.high:g}"
+        return f"{kind} in {'[' if lo == '>=' else '('}{self.low:g}, {self.high:g}{']' if hi == '<=' else ')'}"
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    "One of `values` (any iterable: a tuple, a dict's keys), matched by value and kind: True is not 1, 1 is not '1'."
+    values: tuple
+    def __post_init__(self): object.__setattr__(self, 'values', tuple(self.values))
+    def __call__(self, value)->bool:
+        return any(isinstance(value, type(o)) and isinstance(value, bool) == isinstance(o, bool) and value == o for o in self.values)
+    def __str__(self): return f"one of {list(self.values)}"
 
 @dataclasses.dataclass(frozen=True)
 class Check:
@@ -66,7 +74,7 @@ class Check:
     def __str__(self): return self.text
 
 # %% ../nbs/00_core.ipynb #eb4c2f17
-_TYPE_WORDS = {str: 'text', dict: 'a table (dict)', list: 'a list', bool: 'True or False'}
+_TYPE_WORDS = {str: 'text', dict: 'a table (dict)', list: 'a list', tuple: 'a tuple', bool: 'True or False'}
 
 def _accepts(constraint, value)->bool:
     if constraint is None: return value is None
@@ -79,11 +87,12 @@ def _words(constraint)->str:
     return str(constraint)
 
 def check_params(values:dict,      # parameter name -> value (names without a constraint are not checked)
-                 constraints:dict, # parameter name -> list of what it accepts: Interval, Check, a type, or None
+                 constraints:dict, # parameter name -> what it accepts: an Interval, Options, a Check, a type or None, or a list of these
                  where:str=''      # put before the message, e.g. 'grid: '
                 )->dict:
-    "`values`, once each constrained value is accepted by one of its constraints; else a ConfigError naming it and what it must be."
+    "`values`, once each constrained value is accepted by one of its constraints; else a ConfigError naming it, what it must be and the value."
     for name, accepted in constraints.items():
+        accepted = accepted if isinstance(accepted, list) else [accepted]
         if name in values and not any(_accepts(c, values[name]) for c in accepted):
             raise ConfigError(f"{where}{name}={values[name]!r} must be {' or '.join(_words(c) for c in accepted)}")
     return values

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, ConfigError, DataError
+from .core import get_device, ConfigError, DataError, Interval, Options
 from .data import ImageSet
 from .train import ImageBatches, GeneratorState, architecture
 from .balancer import SAMPLING_STRATEGY_DOC
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, derive_seed, signed_to_uint8
-from .trainers import Settings, Interval, Trainer
+from .trainers import Settings, Trainer
 
 # %% auto #0
 __all__ = ['WIDTHS', 'SAMPLERS', 'PRESETS', 'DDPMConfig', 'ddpm_config', 'preset_changes', 'make_scheduler', 'signal_kept',
@@ -81,7 +81,7 @@ class DDPMConfig(Settings):
     log_every: int = 50                  # steps between loss checks (NaN) and history rows
 
     constraints = dict(
-        model=('unet', 'study'), sampler=SAMPLERS, conditional=bool, flip=bool, bf16=bool, channels_last=bool, compile=bool,
+        model=Options(('unet', 'study')), sampler=Options(SAMPLERS), conditional=bool, flip=bool, bf16=bool, channels_last=bool, compile=bool,
         **{k: Interval(1, whole=True) for k in ('timesteps', 'train_steps', 'batch_size', 'sample_steps', 'sample_batch', 'checkpoint_every', 'log_every')},
         warmup_steps=Interval(0, whole=True), beta_start=Interval(0, 1, closed='neither'), beta_end=Interval(0, 1, closed='neither'),
         lr=Interval(0, closed='neither'), weight_decay=Interval(0), max_grad_norm=[None, Interval(0, closed='neither')],

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from .core import ConfigError, DataError, get_device, as_list
+from .core import ConfigError, DataError, get_device, as_list, Interval, Options, Check, check_params
 from .data import ImageSet, plot_grid
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
@@ -228,33 +228,12 @@ def diffusemix(pipe,                      # an InstructPix2Pix pipeline
     return DiffuseMixImages(x, edited, round_to_uint8(hy), final, prompts, directions, is_dark(edited, dark_level, dark_fraction))
 
 # %% ../nbs/07_diffusemix.ipynb #99a3d5a7
-def _whole(lo:int):
-    "Test: a whole number >= `lo` (not a bool)."
-    return lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
-
-def _fraction(closed:bool=True):
-    "Test: a number in [0, 1] (`closed`) or in [0, 1)."
-    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v and (v <= 1 if closed else v < 1)
-
-def _one_of(*allowed):
-    "Test: one of the `allowed` texts (or None, when it is among them)."
-    return lambda v: v in allowed if v is None else isinstance(v, str) and v in allowed
-
-_CONSTRAINTS = {   # parameter -> (test, what it must be), as imbalanced-learn's `_parameter_constraints`
-    'model': (lambda v: isinstance(v, str) and bool(v.strip()), "a Hub id, a folder or 'tiny'"),
-    **{k: (_whole(1), 'a whole number >= 1') for k in ('steps', 'n_fractals', 'edit_batch', 'filter_epochs')},
-    'edit_size': (lambda v: v is None or _whole(8)(v), 'None or a side >= 8'),
-    'scheduler': (_one_of(*SCHEDULERS, None), f'one of {list(SCHEDULERS)} or None'),
-    'fractals': (_one_of('generated', 'class'), "'generated' or 'class'"),
-    'augment': (_one_of('strategy', 'all'), "'strategy' or 'all'"),
-    **{k: (_fraction(), 'a number in [0, 1]') for k in ('fractal_weight', 'dark_fraction', 'filter_threshold')},
-    'seam_width': (_fraction(closed=False), 'a fraction of the side in [0, 1)'),
-}
-
-def _check_constraints(params:dict, constraints:dict=_CONSTRAINTS):
-    "Raise a ConfigError naming the first parameter in `params` outside its constraint."
-    for k, (ok, what) in constraints.items():
-        if k in params and not ok(params[k]): raise ConfigError(f"{k} must be {what}; got {params[k]!r}")
+_CONSTRAINTS = dict(   # parameter -> what it accepts (core's `check_params`), as imbalanced-learn's `_parameter_constraints`
+    model=Check(lambda v: isinstance(v, str) and bool(v.strip()), "a Hub id, a folder or 'tiny'"),
+    **{k: Interval(1, whole=True) for k in ('steps', 'n_fractals', 'edit_batch', 'filter_epochs')},
+    edit_size=[None, Interval(8, whole=True)], scheduler=[Options(SCHEDULERS), None], fractals=Options(('generated', 'class')),
+    augment=Options(('strategy', 'all')), **{k: Interval(0, 1) for k in ('fractal_weight', 'dark_fraction', 'filter_threshold')},
+    seam_width=Interval(0, 1, closed='left'))   # a fraction of the side
 
 # %% ../nbs/07_diffusemix.ipynb #c0c7c137
 class _DiffuseMixBase(GenerativeBalancer):
@@ -277,7 +256,7 @@ class _DiffuseMixBase(GenerativeBalancer):
 
     def _check_params(self):
         "Refuse bad settings before any work (and when a method is built)."
-        prompt_list(self.prompts); _check_constraints(self.get_params(deep=False))
+        prompt_list(self.prompts); check_params(self.get_params(deep=False), _CONSTRAINTS)
 
     def _check_input(self, train):
         super()._check_input(train); self._check_params()

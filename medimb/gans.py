@@ -11,13 +11,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, ConfigError, DataError
+from .core import get_device, ConfigError, DataError, Interval, Options
 from .data import ImageSet, make_imbalanced
 from .train import ImageBatches, TrainLoop, GeneratorState, History, PRECISIONS, architecture
 from .balancer import SAMPLING_STRATEGY_DOC
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, derive_seed, signed_to_uint8
-from .trainers import Settings, Interval, Trainer, loop_steps
+from .trainers import Settings, Trainer, loop_steps
 
 # %% auto #0
 __all__ = ['GANS', 'GAN_DEFAULTS', 'AUGMENTATIONS', 'GAN_SIZES', 'GAN_DESCRIPTIONS', 'augmentations', 'GANConfig', 'diff_augment',
@@ -69,10 +69,10 @@ class GANConfig(Settings):
     log_every: int = 50                # steps between history rows (and NaN checks)
 
     constraints = dict(
-        gan=GANS, conditional=bool, n_critic=[None, Interval(1, whole=True)], autoencoder_steps=Interval(0, whole=True),
+        gan=Options(GANS), conditional=bool, n_critic=[None, Interval(1, whole=True)], autoencoder_steps=Interval(0, whole=True),
         **{k: Interval(1, whole=True) for k in ('latent_dim', 'width', 'train_steps', 'batch_size', 'sample_batch', 'checkpoint_every', 'log_every')},
         lr=Interval(0, closed='neither'), clip_value=Interval(0, closed='neither'), gp_weight=Interval(0),
-        diffaugment=str, ema_decay=[None, Interval(0, 1, closed='neither')], precision=PRECISIONS)
+        diffaugment=str, ema_decay=[None, Interval(0, 1, closed='neither')], precision=Options(PRECISIONS))
 
     def _check(self):
         augmentations(self.diffaugment)

@@ -12,13 +12,13 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, ConfigError, DataError, CheckpointError
+from .core import get_device, ConfigError, DataError, CheckpointError, Interval, Options, Check
 from .data import ImageSet
 from .train import GeneratorState, PRECISIONS, resolve_precision, architecture, plain
 from .balancer import SAMPLING_STRATEGY_DOC, balanced_draw
 from .experiment import Method, register_method
 from .generative import GenerativeBalancer, derive_seed, cache_key
-from .trainers import Settings, Interval, Trainer
+from .trainers import Settings, Trainer
 from .pipelines import (STABLE_DIFFUSION, TINY, SCHEDULERS, load_pipeline, pipeline_class, pipeline_dtype,
                               set_scheduler, tiny_components, to_model_input, from_model_output)
 
@@ -146,7 +146,7 @@ def _resolution(v)->bool:
     "Whether `v` is a training side Stable Diffusion takes (see `check_resolution`)."
     try: check_resolution(v); return True
     except ConfigError: return False
-_resolution.description = 'a multiple of 8 (Stable Diffusion\'s VAE works on 8-pixel blocks), such as 256 or 512'
+_RESOLUTION = Check(_resolution, "a multiple of 8 (Stable Diffusion's VAE works on 8-pixel blocks), such as 256 or 512")
 
 # %% ../nbs/06_sd15.ipynb #79555452
 @dataclass
@@ -172,11 +172,11 @@ class FineTuneConfig(Settings):
     log_every: int = 25                    # steps between history rows and loss checks
 
     constraints = dict(
-        finetune=FINETUNE_MODES, resolution=_resolution, **{k: Interval(1, whole=True) for k in ('rank', 'batch_size', 'checkpoint_every', 'log_every')},
+        finetune=Options(FINETUNE_MODES), resolution=_RESOLUTION, **{k: Interval(1, whole=True) for k in ('rank', 'batch_size', 'checkpoint_every', 'log_every')},
         alpha=[None, Interval(0, closed='neither')], epochs=Interval(0, closed='neither'), max_steps=[None, Interval(1, whole=True)],
         lr=[None, Interval(0, closed='neither')], warmup_steps=Interval(0, whole=True), weight_decay=Interval(0),
         max_grad_norm=[None, Interval(0, closed='neither')], ema_decay=[None, Interval(0, 1, closed='neither')],
-        prompt_dropout=Interval(0, 1, closed='left'), gradient_checkpointing=bool, precision=PRECISIONS)
+        prompt_dropout=Interval(0, 1, closed='left'), gradient_checkpointing=bool, precision=Options(PRECISIONS))
     def __post_init__(self): super().__post_init__(); self.resolution = int(self.resolution)
 
     @property
@@ -360,8 +360,7 @@ def load_trained(components:Components,    # the base model the result was train
 # %% ../nbs/06_sd15.ipynb #2fc3330d
 MODES, SOURCES = ('img2img', 'text2img'), ('minority', 'majority')
 
-def _prompts(v)->bool: return v is None or isinstance(v, (str, list, tuple, dict))
-_prompts.description = 'None, a dict, a list or a template with {}'
+_PROMPTS = Check(lambda v: v is None or isinstance(v, (str, list, tuple, dict)), 'None, a dict, a list or a template with {}')
 
 @dataclass
 class StableDiffusionConfig(Settings):
@@ -392,9 +391,9 @@ class StableDiffusionConfig(Settings):
     precision: str = 'auto'                # the training precision
     checkpoint_every: int = 500            # steps between the training loop's checkpoints
     constraints = dict(
-        mode=MODES, source=SOURCES, prompts=_prompts, finetune=[None, FINETUNE_MODES], resolution=_resolution, conditional=bool,
+        mode=Options(MODES), source=Options(SOURCES), prompts=_PROMPTS, finetune=[None, Options(FINETUNE_MODES)], resolution=_RESOLUTION, conditional=bool,
         strength=Interval(0, 1, closed='right'), guidance_scale=Interval(0), steps=Interval(1, whole=True),
-        scheduler=[None, tuple(SCHEDULERS)], sample_batch=Interval(1, whole=True))
+        scheduler=[None, Options(SCHEDULERS)], sample_batch=Interval(1, whole=True))
 
     def _check(self):
         if not isinstance(self.model, (str, Path)) or not str(self.model).strip(): raise ConfigError(f"model must be a Hub id, a folder or '{TINY}'; got {self.model!r}")

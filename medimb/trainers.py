@@ -4,64 +4,16 @@
 
 # %% ../nbs/00db_trainers.ipynb #ad1f8db1
 from __future__ import annotations
-import copy, dataclasses, math
-from dataclasses import dataclass
+import copy, dataclasses
 from pathlib import Path
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from .core import get_device, ConfigError
+from .core import get_device, ConfigError, check_params
 from .train import TrainLoop, History, Callback
 
 # %% auto #0
-__all__ = ['Interval', 'check_constraints', 'Settings', 'EMA', 'EMAUpdate', 'EachStep', 'loop_steps', 'Trainer']
-
-# %% ../nbs/00db_trainers.ipynb #d2878439
-@dataclass(frozen=True)
-class Interval:
-    "Numbers from `low` to `high` (None: no bound); `whole`: whole numbers only; `closed`: which ends belong to it."
-    low: float|None = None
-    high: float|None = None
-    whole: bool = False
-    closed: str = 'both'   # 'both', 'left', 'right' or 'neither'
-    def __contains__(self, v)->bool:
-        kinds = (int, np.integer) if self.whole else (int, float, np.integer, np.floating)
-        if isinstance(v, bool) or not isinstance(v, kinds) or not math.isfinite(v): return False
-        low = self.low is None or (v >= self.low if self.closed in ('both', 'left') else v > self.low)
-        return low and (self.high is None or (v <= self.high if self.closed in ('both', 'right') else v < self.high))
-    def __str__(self):
-        kind = 'a whole number' if self.whole else 'a number'
-        lo, hi = '>=' if self.closed in ('both', 'left') else '>', '<=' if self.closed in ('both', 'right') else '<'
-        if self.high is None: return kind if self.low is None else f"{kind} {lo} {self.low:g}"
-        if self.low is None: return f"{kind} {hi} {self.high:g}"
-        return f"{kind} in {'[' if lo == '>=' else '('}{self.low:g}, {self.high:g}{']' if hi == '<=' else ')'}"
-
-_TYPE_NAMES = {bool: 'True or False', str: 'a text', tuple: 'a tuple', dict: 'a dict', list: 'a list'}
-
-def _allows(rule, v)->bool:
-    if rule is None: return v is None
-    if isinstance(rule, Interval): return v in rule
-    if isinstance(rule, type): return isinstance(v, rule) and (rule is bool or not isinstance(v, bool))
-    if isinstance(rule, tuple): return any(v == o and type(v) is type(o) for o in rule)
-    if callable(rule): return rule(v)
-    raise TypeError(f"a constraint is an Interval, a tuple of options, a type, a predicate or None; got {rule!r}")
-
-def _describe(rule)->str:
-    if rule is None: return 'None'
-    if isinstance(rule, type): return _TYPE_NAMES.get(rule, f'a {rule.__name__}')
-    if isinstance(rule, tuple): return f"one of {list(rule)}"
-    return getattr(rule, 'description', None) or str(rule)
-
-def check_constraints(obj,          # the object whose attributes are checked
-                      table:dict,   # attribute name -> what it allows (a rule or a list of rules)
-                      what:str=''   # names the object in the message
-                     ):
-    "Raise a ConfigError naming the first attribute of `obj` that none of its rules in `table` allows."
-    for name, rules in table.items():
-        rules, v = (rules if isinstance(rules, list) else [rules]), getattr(obj, name)
-        if not any(_allows(r, v) for r in rules):
-            raise ConfigError(f"{what}{name} must be {' or '.join(_describe(r) for r in rules)}; got {v!r}")
+__all__ = ['Settings', 'EMA', 'EMAUpdate', 'EachStep', 'loop_steps', 'LoopViews', 'Trainer']
 
 # %% ../nbs/00db_trainers.ipynb #481faf8a
 class Settings:
@@ -70,7 +22,7 @@ class Settings:
     def __post_init__(self): self.check()
     def check(self)->Settings:
         "Refuse bad values with a ConfigError naming the field, before any work; return the settings."
-        check_constraints(self, self.constraints); self._check(); return self
+        check_params({k: getattr(self, k) for k in self.constraints}, self.constraints); self._check(); return self
     def _check(self):
         "Rules that tie fields together (by default: none)."
     @classmethod
@@ -122,10 +74,31 @@ def loop_steps(settings)->int:
     "Steps in one epoch of the loop for settings with `log_every` and `checkpoint_every`: a history row and a checkpoint each fall on an epoch's end."
     return max(1, min(int(settings.log_every), int(settings.checkpoint_every)))
 
-# %% ../nbs/00db_trainers.ipynb #72ad367c
-class Trainer:
-    "Base of the trainers on the one `TrainLoop`: step accounting, the EMA copy sampled from (a callback), history, throughput, checkpoints and NaN advice."
+# %% ../nbs/00db_trainers.ipynb #b7d41f03
+class LoopViews:
+    "What a trainer shows of its loop (`self.loop`): the step, history, the frame it reports and throughput; and `save`/`load` of its checkpoint."
     frame_columns = None    # the columns `frame` shows (None: every column of the history)
+    checkpoint = None       # where `save` writes by default
+    @property
+    def step(self)->int: return self.loop.step
+    @property
+    def history(self)->History: return History(rows=self.loop.history, monitor='loss')   # a row per logged window: epoch, step, losses, lr, images/s, seconds
+    @property
+    def frame(self)->pd.DataFrame:
+        "The history as a DataFrame, with the columns the trainer reports."
+        return self.history.frame if self.frame_columns is None else self.history.frame.reindex(columns=list(self.frame_columns))
+    @property
+    def images_per_second(self)->float: return self.loop.images_per_second   # median of the logged windows, the first left out
+    def save(self, path:str|Path|None=None)->Path:
+        "Write the loop's state (models, EMA, optimizers, generators, step, history) atomically to `path` (default: the checkpoint)."
+        return self.loop.save(path or self.checkpoint)
+    def load(self, path:str|Path)->LoopViews:
+        "Resume from a checkpoint written by `save` for the same run (a CheckpointError otherwise)."
+        self.loop.load(path); return self
+
+# %% ../nbs/00db_trainers.ipynb #72ad367c
+class Trainer(LoopViews):
+    "Base of the trainers on the one `TrainLoop`: step accounting, the EMA copy sampled from (a callback), history, throughput, checkpoints and NaN advice."
     advice = 'lower the learning rate or keep gradient clipping on (max_grad_norm=1.0)'   # what a FloatingPointError suggests
 
     def start_loop(self, step,                  # step(loop, i) -> loss tensors (see `TrainLoop`)
@@ -167,20 +140,3 @@ class Trainer:
         "A copy of the sampled model with the EMA weights (the raw weights without EMA), in eval mode."
         m = copy.deepcopy(self.loop.raw[self.sampled])
         return (self.ema.copy_to(m) if self.ema is not None else m).eval()
-
-    @property
-    def step(self)->int: return self.loop.step
-    @property
-    def history(self)->History: return History(rows=self.loop.history, monitor='loss')   # a row per logged window: epoch, step, losses, lr, images/s, seconds
-    @property
-    def frame(self)->pd.DataFrame:
-        "The history as a DataFrame, with the columns the trainer reports."
-        return self.history.frame if self.frame_columns is None else self.history.frame.reindex(columns=list(self.frame_columns))
-    @property
-    def images_per_second(self)->float: return self.loop.images_per_second   # median of the logged windows, the first left out
-    def save(self, path:str|Path|None=None)->Path:
-        "Write the loop's state (models, EMA, optimizers, generators, step, history) atomically to `path` (default: the checkpoint)."
-        return self.loop.save(path or self.checkpoint)
-    def load(self, path:str|Path)->Trainer:
-        "Resume from a checkpoint written by `save` for the same run (a CheckpointError otherwise)."
-        self.loop.load(path); return self

@@ -255,3 +255,12 @@ def test_plain_covers_the_readable_settings_of_balancers():
     values += [experiment.get_method(name).balancer for name in ('ros', 'rus', 'smote', 'masking') if experiment.get_method(name).balancer is not None]
     for v in values: assert plain(v, max_items=32) == readable(v), v
     assert plain(np.arange(100))[:3] == [0, 1, 2]          # params_json lists arrays whole, as before
+def test_one_constraint_checker_for_every_table():
+    "core's check_params is the one checker: Settings (the generative balancers' configs) and DiffuseMix refuse in its words; no module keeps its own."
+    import medimb.trainers as tr, medimb.diffusemix as dm
+    from medimb.core import Interval, Options
+    from medimb.gans import GANConfig
+    assert not any(hasattr(m, n) for m, n in ((tr, 'check_constraints'), (tr, '_allows'), (dm, '_check_constraints'), (dm, '_whole'), (dm, '_one_of')))
+    with pytest.raises(ConfigError, match=r"gan='big' must be one of \['dcgan'"): GANConfig('big')
+    with pytest.raises(ConfigError, match=r"seam_width=1.0 must be a number in \[0, 1\)"): dm.DiffuseMixBalancer(model='tiny', seam_width=1.0)._check_params()
+    assert not Interval(0)(float('inf')) and Options(('a', 'b'))('a') and not Options((1,))(True) and not Options(('1',))(1)

@@ -92,8 +92,8 @@ def test_edit_does_not_depend_on_batch(pipe):
     assert np.array_equal(edit_images(pipe, x, 'a', steps=1, batch_size=2), edit_images(pipe, x, 'a', steps=1, batch_size=5))
 
 def test_bad_settings_refused_before_work(train):
-    for kw, msg in ((dict(prompts='nonsense'), 'prompt set'), (dict(fractals='folder'), "'generated' or 'class'"),
-                    (dict(seam_width=1.5), 'seam_width'), (dict(augment='some'), 'augment'), (dict(steps=0), 'steps')):
+    for kw, msg in ((dict(prompts='nonsense'), 'prompt set'), (dict(fractals='folder'), r"fractals='folder' must be one of \['generated', 'class'\]"),
+                    (dict(seam_width=1.5), r'seam_width=1.5 must be a number in \[0, 1\)'), (dict(augment='some'), "augment='some' must be one of"), (dict(steps=0), 'steps=0 must be a whole number >= 1')):
         with pytest.raises(ConfigError, match=msg): tiny(**kw).fit_resample(train)
     assert len(prompt_list('paper')) == 9
 

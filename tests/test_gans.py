@@ -157,7 +157,7 @@ def test_one_model_per_class(tmp_path):
 
 def test_bad_settings_fail_before_work(data):
     sp = split_dataset(phantom(120, 16, ratio=0.25, seed=0), seed=0)
-    with pytest.raises(ConfigError, match='gan must be one of'): GANBalancer(gan='biggan', cache=False).fit_resample(sp.train)
+    with pytest.raises(ConfigError, match="gan='biggan' must be one of"): GANBalancer(gan='biggan', cache=False).fit_resample(sp.train)
     with pytest.raises(ConfigError, match='class-conditional by design'): GANBalancer(gan='bagan', conditional=False, cache=False).fit_resample(sp.train)
     with pytest.raises(ConfigError, match='power of two'): GANTrainer(GANConfig(**TINY), phantom(20, 24, ratio=0.3, seed=0), device='cpu')
     with pytest.raises(ConfigError, match='n_critic'): GANConfig(n_critic=0).check()
@@ -223,7 +223,7 @@ def test_other_shapes_and_large_images(splits28):
 def test_a_gan_method_checks_names_and_values_when_built():
     with pytest.raises(ConfigError, match=r"has no parameter \['foo'\]"): get_method('dcgan', foo=1)
     with pytest.raises(ConfigError, match=r"has no parameter \['gan'\]"): get_method('sngan', gan='wgan')
-    with pytest.raises(ConfigError, match="train_steps must be a whole number >= 1; got 'x'"): get_method('dcgan', train_steps='x')
+    with pytest.raises(ConfigError, match="train_steps='x' must be a whole number >= 1"): get_method('dcgan', train_steps='x')
     with pytest.raises(ConfigError, match='diffaugment'): get_method('wgan-gp', diffaugment='zoom')
 
 

@@ -81,9 +81,12 @@ def api_markdown(module:str # a module's import name, e.g. 'medimb.core'
         if not (inspect.isfunction(obj) or inspect.isclass(obj)) or obj.__module__ != module: continue
         out += _api_entry(name, obj, '##')
         if not inspect.isclass(obj): continue
-        for mname, m in vars(obj).items():
+        own = [obj] + [b for b in obj.__mro__[1:] if b.__name__.startswith('_') and b.__module__.startswith('medimb')]   # a private base's methods (Results's from _RunFiles) are the class's own to a reader
+        seen = set()
+        for mname, m in ((k, v) for c in own for k, v in vars(c).items()):
             f = m.__func__ if isinstance(m, (classmethod, staticmethod)) else m
-            if not mname.startswith('_') and inspect.isfunction(f): out += _api_entry(f"{name}.{mname}", f, '###')
+            if mname in seen or mname.startswith('_') or not inspect.isfunction(f): continue
+            seen.add(mname); out += _api_entry(f"{name}.{mname}", f, '###')
     return '\n'.join(out).rstrip() + '\n'
 
 def api_modules(package:str='medimb')->list[str]:

@@ -12,13 +12,13 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import get_device, atomic_path, plain, ConfigError, DataError, CheckpointError
+from .core import get_device, atomic_path, plain, check_params, Interval, Options, Check, ConfigError, DataError, CheckpointError
 from .data import ImageSet
 from .metrics import binary_metrics, multiclass_metrics
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES', 'REMEDIES', 'ImageBatches', 'as_batches',
-           'resolve_precision', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order',
+__all__ = ['PRECISIONS', 'CHECKPOINT_FORMAT', 'EVENTS', 'MONITORS', 'SCHEDULES', 'FIT_CONSTRAINTS', 'REMEDIES', 'ImageBatches',
+           'as_batches', 'resolve_precision', 'predict', 'embed', 'History', 'evaluate', 'epoch_order', 'shard_order',
            'class_weights', 'model_state', 'architecture', 'read_checkpoint', 'config_differences',
            'weight_differences', 'GeneratorState', 'CancelFit', 'CancelEpoch', 'CancelBatch', 'Callback', 'Recorder',
            'Checkpointer', 'ProgressBar', 'TrainLoop', 'CrossEntropy', 'Batches', 'EpochOrder', 'BalancedSampler',
@@ -580,24 +580,17 @@ class TrainLoop(_Updates, _Checks, _Checkpoints, _Epochs, _Log):
 MONITORS = ('val_roc_auc', 'val_balanced_accuracy', 'val_accuracy', 'val_recall', 'val_loss')
 SCHEDULES = (None, 'cosine', 'constant')
 
-def _whole(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be a whole number >= {low}; got {value!r}")
+_WHOLE = Interval(1, whole=True)
+FIT_CONSTRAINTS = dict(   # fit's arguments -> what each accepts, checked before any work (core's check_params)
+    epochs=_WHOLE, batch_size=_WHOLE, eval_batch_size=_WHOLE, patience=[None, _WHOLE], lr=Interval(0, closed='neither'),
+    mixup=Interval(0), schedule=Options(SCHEDULES), monitor=Options(MONITORS),
+    optimizer=[Options(('adamw', 'sgd')), Check(callable, 'a callable(model, loss_fn) -> torch.optim.Optimizer')],
+    sampler=[Options((None, 'random', 'balanced')), Check(callable, 'a callable(labels, generator) -> indices')])
 
 def _check_fit_args(epochs, batch_size, lr, optimizer, schedule, monitor, patience, mixup, sampler, device, eval_batch_size):
     "Refuse nonsense before any work is done."
-    _whole('epochs', epochs); _whole('batch_size', batch_size); _whole('eval_batch_size', eval_batch_size)
-    if patience is not None: _whole('patience', patience)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not np.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"lr must be a positive number; got {lr!r}")
-    if not (callable(optimizer) or optimizer in ('adamw', 'sgd')):
-        raise ConfigError(f"optimizer must be 'adamw', 'sgd' or a callable(model, loss_fn) -> torch.optim.Optimizer; got {optimizer!r}")
-    if schedule not in SCHEDULES: raise ConfigError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
-    if monitor not in MONITORS: raise ConfigError(f"monitor must be one of {MONITORS}; got {monitor!r}")
-    if isinstance(mixup, bool) or not isinstance(mixup, (int, float, np.number)) or not mixup >= 0:
-        raise ConfigError(f"mixup must be a number >= 0 (0 turns it off); got {mixup!r}")
-    if not (sampler in (None, 'random', 'balanced') or callable(sampler)):
-        raise ConfigError(f"sampler must be 'random', 'balanced' or a callable(labels, generator) -> indices; got {sampler!r}")
+    check_params(dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, monitor=monitor, patience=patience,
+                      mixup=mixup, sampler=sampler, eval_batch_size=eval_batch_size), FIT_CONSTRAINTS)
     if str(device) != 'auto':
         try: torch.device(device)
         except (RuntimeError, TypeError) as e: raise ConfigError(f"device={device!r} is not a device torch knows ({e}); use 'auto', 'cpu' or 'cuda'") from e
@@ -802,8 +795,7 @@ class BestEpoch(Callback):
     "Early stopping and best weights (`fit(monitor=, patience=, restore_best=)`): the best epoch by `monitor`; stop after `patience` epochs without improvement; load the best weights at the end."
     order, role = -20, 'best epoch'
     def __init__(self, monitor:str='val_roc_auc', patience:int|None=None, restore_best:bool=True):
-        if monitor not in MONITORS: raise ConfigError(f"monitor must be one of {MONITORS}; got {monitor!r}")
-        if patience is not None: _whole('patience', patience)
+        check_params(dict(monitor=monitor, patience=patience), {k: FIT_CONSTRAINTS[k] for k in ('monitor', 'patience')})
         self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
         self.best_score = self.best_epoch = self.best_state = None; self.bad, self.stopped_early = 0, False
     @property

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from .core import project_root, results_root, atomic_write, forget_results, as_list, as_seeds, MedimbError, ConfigError
 from .report import setting_labels, write_report
+from .docs import docs_arguments, docs_command   # light: docs imports core alone, no torch
 _all_ = ['setting_labels', 'write_report']   # written in medimb.report; `medimb report` calls them
 
 # %% auto #0
@@ -264,7 +265,6 @@ def _parser()->argparse.ArgumentParser:
     ls.add_argument('-n', '--notebooks', nargs='*', action='extend', default=None,
                     help='notebooks by number or name, as for reproduce: -n 07 (default: all study notebooks)')
     ls.add_argument('--nbs', default=None, help='notebook folder (default: nbs/ at the project root); must exist')
-    from medimb.docs import docs_arguments, docs_command   # light: no torch
     docs_arguments(sub.add_parser('docs', help='build the documentation site from the notebooks and results (pip install medimb[docs]); '
                                               '--check opens every page in headless Chromium'))
     return ap

@@ -262,3 +262,10 @@ def test_forget_by_status_leaks_no_warning_and_a_missing_folder_is_not_created(t
     capsys.readouterr()
     assert main(['forget', '11_benchmark', '--results', str(tmp_path/'nothere')]) == 1
     assert 'does not exist' in capsys.readouterr().err and not (tmp_path/'nothere').exists()
+
+
+def test_every_command_reaches_its_function(tmp_path, capsys):
+    "`medimb docs` reaches the docs builder: a folder without index.ipynb is its clear error (it was a NameError once cli's cells were split)."
+    (tmp_path/'nbs').mkdir()
+    assert main(['docs', '--nbs', str(tmp_path/'nbs'), '--out', str(tmp_path/'site')]) == 1
+    assert 'index.ipynb' in capsys.readouterr().err

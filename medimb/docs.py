@@ -71,11 +71,25 @@ def _api_entry(name:str, obj, level:str)->list[str]:
         if (t := params_table(obj)): out += [t, '']
     return out
 
+def _reexports(mod)->list[str]:
+    "For a module that only gathers other modules' names (medimb.data): a table of each name, where it is defined and what it is."
+    names = list(getattr(mod, '__all__', []))
+    own = [n for n in names if getattr(getattr(mod, n, None), '__module__', None) == mod.__name__]
+    if not names or own: return []
+    rows = ['| Name | Defined in | Details |', '|---|---|---|']
+    for n in names:
+        homes = [m for m in api_modules() if m != mod.__name__ and m in sys.modules and n in getattr(sys.modules[m], '__all__', ())]
+        obj, home = getattr(mod, n), (homes[0] if homes else '')
+        doc = (inspect.getdoc(obj) or '').split('\n')[0] if inspect.isfunction(obj) or inspect.isclass(obj) else f"`{type(obj).__name__}`"
+        rows.append(f"| `{n}` | {f'[`{home}`]({home.split(chr(46))[-1]}.md)' if home else ''} | {doc.replace('|', chr(92) + '|')} |")
+    return [f"`from {mod.__name__} import ...` gives these names, each documented on the page of the module that defines it.", '', *rows, '']
+
 def api_markdown(module:str # a module's import name, e.g. 'medimb.core'
                 )->str:
     "A markdown API page for `module`: each public function and class (and a class's public methods) with its parameter table."
     mod = importlib.import_module(module)
     out = [f"# {module}", '', inspect.getdoc(mod) or '', '']
+    if (moved := _reexports(mod)): out += moved
     for name in getattr(mod, '__all__', []):
         obj = getattr(mod, name, None)
         if not (inspect.isfunction(obj) or inspect.isclass(obj)) or obj.__module__ != module: continue

@@ -4,13 +4,13 @@
 
 # %% ../nbs/00j_report.ipynb #ccb337fa
 from __future__ import annotations
-import json, datetime, warnings
+import re, json, datetime, warnings
 from pathlib import Path
 import pandas as pd
 from .core import results_root, atomic_write, read_results, results_lock, to_markdown, MedimbError, ResultsError
 
 # %% auto #0
-__all__ = ['setting_labels', 'write_report', 'refresh_report', 'plural', 'Findings', 'write_findings']
+__all__ = ['setting_labels', 'relink', 'write_report', 'refresh_report', 'plural', 'Findings', 'write_findings']
 
 # %% ../nbs/00j_report.ipynb #de5c9918
 def setting_labels(rows:pd.DataFrame,  # results rows with `setting` (and `params`)
@@ -66,13 +66,22 @@ def _overview(df:pd.DataFrame, root:Path)->list[str]:
     return ["## Overview", "", "Mean test metrics over seeds for every run recorded in `results.csv` (threshold 0.5).", "", to_markdown(ov), ""]
 
 # %% ../nbs/00j_report.ipynb #5d7a30f8
+_LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')   # a markdown link or image: [text](target) / ![alt](target)
+
+def relink(text:str,   # markdown written in a results folder (a findings file, a leaderboard's README)
+           folder:str  # that folder's name, below the results root
+          )->str:
+    "`text` with its relative links and images pointing into `folder`, so they still resolve from REPORT.md one level up."
+    keep = re.compile(r'^([a-z][a-z0-9+.-]*:|/|#)', re.I)   # a URL, an absolute path or an anchor: left as written
+    return _LINK.sub(lambda m: m[0] if keep.match(m[2]) else f"{m[1]}{folder}/{m[2]}{m[3]}", text)
+
 def _notebook_section(d:Path)->list[str]:
     "One notebook's section: its findings first, then its tables (Markdown) and figures (PNG)."
     out = [f"## {d.name}", ""]
-    for f in sorted(d.glob('*findings.md')): out += [f.read_text().strip(), ""]
+    for f in sorted(d.glob('*findings.md')): out += [relink(f.read_text().strip(), d.name), ""]
     for f in sorted(d.glob('*.md')):
         if f.name.endswith('findings.md'): continue
-        out += [f"### {f.stem}", "", f.read_text().strip(), ""]
+        out += [f"### {f.stem}", "", relink(f.read_text().strip(), d.name), ""]
     for f in sorted(d.glob('*.png')): out += [f"### {f.stem}", "", f"![{d.name} {f.stem}]({d.name}/{f.name})", ""]
     return out
 

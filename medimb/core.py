@@ -15,8 +15,8 @@ import filelock               # one file lock on every OS (fcntl on POSIX, msvcr
 __all__ = ['KEY_COLUMNS', 'SETTING_COLUMNS', 'TEXT_COLUMNS', 'LOCK_TIMEOUT', 'STAGING', 'STAGING_MAX_AGE', 'MedimbError',
            'DataError', 'ConfigError', 'CheckpointError', 'ResultsError', 'Interval', 'Options', 'Check',
            'check_params', 'set_seed', 'get_device', 'torch_threads', 'atomic_path', 'atomic_write', 'project_root',
-           'results_root', 'in_notebook', 'settings_of', 'plain', 'params_json', 'setting_hash', 'results_lock',
-           'read_results', 'to_markdown', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
+           'results_root', 'in_notebook', 'offline', 'settings_of', 'plain', 'params_json', 'setting_hash',
+           'results_lock', 'read_results', 'to_markdown', 'Results', 'forget_results', 'as_list', 'as_seeds', 'Timer']
 
 # %% ../nbs/00_core.ipynb #f44c7ce5
 class MedimbError(Exception):
@@ -189,6 +189,13 @@ def in_notebook()->bool:
     try: from IPython import get_ipython
     except ImportError: return False
     return getattr(get_ipython(), 'kernel', None) is not None
+
+def offline(hub:bool=False # also when HF_HUB_OFFLINE asks the Hugging Face libraries for no downloads
+           )->bool:
+    "True when the environment asks for no downloads: MEDIMB_OFFLINE (and, with `hub`, HF_HUB_OFFLINE) set to anything but '', 0, false or no."
+    names = ('MEDIMB_OFFLINE', 'HF_HUB_OFFLINE') if hub else ('MEDIMB_OFFLINE',)
+    return any(os.environ.get(v, '').strip().lower() not in ('', '0', 'false', 'no') for v in names)
+
 
 # %% ../nbs/00_core.ipynb #833858f1
 def settings_of(obj)->dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
-from .core import DataError, ConfigError
+from .core import DataError, ConfigError, offline
 from .images import ImageSet, cached, file_stamps, decode_all, need_pydicom, check_pixels, to_uint8, DICOM_EXTENSIONS
 from .phantom import phantom, FINDINGS, PHANTOM_TASKS
 
@@ -344,7 +344,7 @@ def _medmnist_file(name:str, root, size:int|None)->Path:
     fname = f'{name}.npz' if size in (None, 28) else f'{name}_{size}.npz'
     path = root/fname
     if path.exists(): return path
-    if os.environ.get('MEDIMB_OFFLINE'): raise MissingDataError(f"{path} not found (offline). Download {fname} from MedMNIST (https://zenodo.org/records/10519652) and place it there.")
+    if offline(): raise MissingDataError(f"{path} not found (offline). Download {fname} from MedMNIST (https://zenodo.org/records/10519652) and place it there.")
     try:
         import medmnist
         info = medmnist.INFO[name]

@@ -10,12 +10,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, DataError
+from .core import ConfigError, DataError, offline
 
 # %% auto #0
-__all__ = ['MODELS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Classifier', 'LeNet', 'SmallCNN', 'PretrainedWeightsError', 'offline',
-           'weights_path', 'load_pretrained_state', 'rename_densenet_keys', 'register_model', 'get_model',
-           'count_parameters']
+__all__ = ['MODELS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Classifier', 'LeNet', 'SmallCNN', 'PretrainedWeightsError', 'weights_path',
+           'load_pretrained_state', 'rename_densenet_keys', 'register_model', 'get_model', 'count_parameters']
 
 # %% ../nbs/00c_models.ipynb #35fae25b
 def _pair(size):
@@ -139,12 +138,6 @@ class SmallCNN(nn.Module):
 # %% ../nbs/00c_models.ipynb #3162707d
 class PretrainedWeightsError(RuntimeError):
     "Pretrained weights could not be found, downloaded or read."
-
-def offline(hub:bool=False # also when HF_HUB_OFFLINE asks the Hugging Face libraries for no downloads
-           )->bool:
-    "True when the environment asks for no downloads: MEDIMB_OFFLINE (and, with `hub`, HF_HUB_OFFLINE) set to anything but '', 0, false or no."
-    names = ('MEDIMB_OFFLINE', 'HF_HUB_OFFLINE') if hub else ('MEDIMB_OFFLINE',)
-    return any(os.environ.get(v, '').strip().lower() not in ('', '0', 'false', 'no') for v in names)
 
 def weights_path(weights)->Path:
     "Where torch hub caches (and medimb looks for) the file of torchvision `weights`."

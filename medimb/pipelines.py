@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import ConfigError, DataError, get_device
+from .core import ConfigError, DataError, get_device, offline
 from .data import cache_dir
-from .models import PretrainedWeightsError, offline
+from .models import PretrainedWeightsError
 
 # %% auto #0
 __all__ = ['INSTRUCT_PIX2PIX', 'STABLE_DIFFUSION', 'PIPELINE_CLASSES', 'TINY', 'RANDOM_WEIGHTS', 'SCHEDULERS', 'SD15_UNET',

@@ -8,9 +8,8 @@ import ast, dataclasses
 from pathlib import Path
 import pandas as pd
 from dataclasses import dataclass, field
-from .core import Results, ConfigError, Interval, Check, check_params, as_seeds
+from .core import offline, Results, ConfigError, Interval, Check, check_params, as_seeds
 from .data import Splits, load_dataset, split_dataset, make_imbalanced, MissingDataError, NIH_REPO, on_the_hub
-from .models import offline
 from .experiment import RunOptions
 from .pipelines import STABLE_DIFFUSION, INSTRUCT_PIX2PIX
 from .report import refresh_report
